@@ -1,0 +1,317 @@
+//! Herald's typed settings.
+//!
+//! Layers, later ones winning: the defaults below, then a TOML file
+//! (`herald.toml` in the working directory, or the one `--config` names),
+//! then `HERALD_*` environment variables, where a double underscore
+//! separates a section from a key (`HERALD_EMULATOR__USERS=5000`). Unknown
+//! keys are an error in every layer, and the error names the layer.
+//! Secrets are `SecretString`s, which never print.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use secrecy::SecretString;
+use serde::Deserialize;
+
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct Settings {
+    pub log: LogSettings,
+    pub emulator: EmulatorSettings,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// Human-readable lines, for a terminal.
+    #[default]
+    Pretty,
+    /// One JSON object per line, for log collectors.
+    Json,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LogSettings {
+    /// A `tracing` filter such as `info` or `herald=debug,actix_web=warn`.
+    pub filter: String,
+    pub format: LogFormat,
+}
+
+impl Default for LogSettings {
+    fn default() -> Self {
+        Self {
+            filter: "info".to_owned(),
+            format: LogFormat::Pretty,
+        }
+    }
+}
+
+/// The Teams emulator that `herald emulator` starts.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct EmulatorSettings {
+    pub listen: SocketAddr,
+    pub users: usize,
+    pub teams: usize,
+    pub groups: usize,
+    pub seed: u64,
+    pub tenant_id: Option<String>,
+    pub app_id: Option<String>,
+    pub app_secret: Option<SecretString>,
+    /// Where the emulator posts install activities (Herald's `/api/messages`).
+    pub bot_endpoint: Option<String>,
+    /// Bot Connector requests per second per tenant; 0 turns the limit off.
+    pub global_rps: u32,
+    /// Added latency `[p50, p99]` in milliseconds; `[0, 0]` for none.
+    pub latency_ms: [u64; 2],
+    /// Share of requests answered 502/503/504.
+    pub fault_rate: f64,
+}
+
+impl Default for EmulatorSettings {
+    fn default() -> Self {
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 3978)),
+            users: 1_000,
+            teams: 5,
+            groups: 5,
+            seed: 1,
+            tenant_id: None,
+            app_id: None,
+            app_secret: None,
+            bot_endpoint: None,
+            global_rps: 50,
+            latency_ms: [0, 0],
+            fault_rate: 0.0,
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read the config file {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("the config file {path} is not valid TOML: {source}")]
+    Syntax {
+        path: PathBuf,
+        source: Box<toml::de::Error>,
+    },
+    #[error("the config file {path} has a wrong setting: {message}")]
+    File { path: PathBuf, message: String },
+    #[error(
+        "the environment variable {variable} is not a valid setting: {message} (use HERALD_SECTION__KEY, e.g. HERALD_EMULATOR__USERS=5000)"
+    )]
+    Environment { variable: String, message: String },
+}
+
+/// The file read when no path is given, if it exists.
+pub const DEFAULT_FILE: &str = "herald.toml";
+
+/// Loads the settings from an optional explicit file and the given
+/// environment (pass `std::env::vars()`).
+pub fn load(
+    file: Option<&Path>,
+    environment: impl IntoIterator<Item = (String, String)>,
+) -> Result<Settings, ConfigError> {
+    let mut table = match file {
+        Some(path) => read_file(path)?,
+        None if Path::new(DEFAULT_FILE).exists() => read_file(Path::new(DEFAULT_FILE))?,
+        None => toml::Table::new(),
+    };
+    let mut variables: Vec<(String, String)> = environment
+        .into_iter()
+        .filter(|(name, _)| name.starts_with("HERALD_") && name != "HERALD_CONFIG")
+        .collect();
+    variables.sort();
+    for (variable, value) in variables {
+        overlay(&mut table, &variable, &value)
+            .and_then(|()| parse(&table).map(drop))
+            .map_err(|message| ConfigError::Environment {
+                variable: variable.clone(),
+                message,
+            })?;
+    }
+    parse(&table).map_err(|message| ConfigError::Environment {
+        variable: "HERALD_*".to_owned(),
+        message,
+    })
+}
+
+fn read_file(path: &Path) -> Result<toml::Table, ConfigError> {
+    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+        path: path.to_owned(),
+        source,
+    })?;
+    let table: toml::Table = text.parse().map_err(|source| ConfigError::Syntax {
+        path: path.to_owned(),
+        source: Box::new(source),
+    })?;
+    parse(&table).map_err(|message| ConfigError::File {
+        path: path.to_owned(),
+        message,
+    })?;
+    Ok(table)
+}
+
+fn parse(table: &toml::Table) -> Result<Settings, String> {
+    toml::Value::Table(table.clone())
+        .try_into::<Settings>()
+        .map_err(|e| e.message().to_owned())
+}
+
+/// Puts `HERALD_A__B=value` at `a.b`. The value is read as TOML when it is
+/// valid TOML (numbers, booleans, arrays) and as a plain string otherwise.
+fn overlay(table: &mut toml::Table, variable: &str, raw: &str) -> Result<(), String> {
+    let path: Vec<String> = variable["HERALD_".len()..]
+        .split("__")
+        .map(str::to_lowercase)
+        .collect();
+    if path.iter().any(String::is_empty) {
+        return Err("empty section or key name".to_owned());
+    }
+    let value = format!("value = {raw}")
+        .parse::<toml::Table>()
+        .ok()
+        .and_then(|mut t| t.remove("value"))
+        .unwrap_or_else(|| toml::Value::String(raw.to_owned()));
+    let (key, sections) = path.split_last().ok_or("no key")?;
+    let mut current = table;
+    for section in sections {
+        current = current
+            .entry(section.clone())
+            .or_insert_with(|| toml::Value::Table(toml::Table::new()))
+            .as_table_mut()
+            .ok_or_else(|| format!("`{section}` is a value, not a section"))?;
+    }
+    current.insert(key.clone(), value);
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use secrecy::ExposeSecret;
+
+    fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect()
+    }
+
+    fn file(text: &str) -> tempfile_path::TempFile {
+        tempfile_path::TempFile::with(text)
+    }
+
+    /// A file under the target directory, removed on drop.
+    mod tempfile_path {
+        pub struct TempFile(pub std::path::PathBuf);
+        impl TempFile {
+            pub fn with(text: &str) -> Self {
+                let path = std::env::temp_dir().join(format!(
+                    "herald-config-{}-{}.toml",
+                    std::process::id(),
+                    text.len() ^ (text.as_ptr() as usize)
+                ));
+                std::fs::write(&path, text).unwrap();
+                Self(path)
+            }
+        }
+        impl Drop for TempFile {
+            fn drop(&mut self) {
+                let _ = std::fs::remove_file(&self.0);
+            }
+        }
+    }
+
+    #[test]
+    fn defaults_apply_without_file_or_environment() {
+        let settings = load(None, env(&[])).unwrap();
+        assert_eq!(settings.emulator.users, 1_000);
+        assert_eq!(settings.log.format, LogFormat::Pretty);
+    }
+
+    #[test]
+    fn environment_wins_over_file_and_file_over_defaults() {
+        let f = file("[emulator]\nusers = 20\nteams = 3\n[log]\nformat = \"json\"\n");
+        let settings = load(Some(&f.0), env(&[("HERALD_EMULATOR__USERS", "40")])).unwrap();
+        assert_eq!(settings.emulator.users, 40);
+        assert_eq!(settings.emulator.teams, 3);
+        assert_eq!(settings.log.format, LogFormat::Json);
+    }
+
+    #[test]
+    fn environment_values_can_be_arrays_and_strings() {
+        let settings = load(
+            None,
+            env(&[
+                ("HERALD_EMULATOR__LATENCY_MS", "[150, 1000]"),
+                ("HERALD_EMULATOR__TENANT_ID", "contoso-tenant"),
+                ("PATH", "/usr/bin"),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(settings.emulator.latency_ms, [150, 1000]);
+        assert_eq!(
+            settings.emulator.tenant_id.as_deref(),
+            Some("contoso-tenant")
+        );
+    }
+
+    #[test]
+    fn unknown_keys_are_errors_that_name_their_source() {
+        let f = file("[emulator]\nuserz = 20\n");
+        let error = load(Some(&f.0), env(&[])).unwrap_err().to_string();
+        assert!(
+            error.contains("userz") && error.contains(".toml"),
+            "{error}"
+        );
+
+        let error = load(None, env(&[("HERALD_EMULATOR__USERZ", "1")]))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            error.contains("HERALD_EMULATOR__USERZ") && error.contains("userz"),
+            "{error}"
+        );
+
+        let error = load(None, env(&[("HERALD_NOPE", "1")]))
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("HERALD_NOPE"), "{error}");
+    }
+
+    #[test]
+    fn wrong_types_and_bad_toml_are_explained() {
+        let error = load(None, env(&[("HERALD_EMULATOR__USERS", "many")]))
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("HERALD_EMULATOR__USERS"), "{error}");
+        let f = file("[emulator\nusers = 1");
+        assert!(matches!(
+            load(Some(&f.0), env(&[])),
+            Err(ConfigError::Syntax { .. })
+        ));
+        let missing = Path::new("/nonexistent/herald.toml");
+        assert!(matches!(
+            load(Some(missing), env(&[])),
+            Err(ConfigError::Read { .. })
+        ));
+    }
+
+    #[test]
+    fn secrets_never_print() {
+        let settings = load(
+            None,
+            env(&[("HERALD_EMULATOR__APP_SECRET", "hunter2-very-secret")]),
+        )
+        .unwrap();
+        let secret = settings.emulator.app_secret.as_ref().unwrap();
+        assert_eq!(secret.expose_secret(), "hunter2-very-secret");
+        assert!(!format!("{settings:?}").contains("hunter2"));
+    }
+}

@@ -1,0 +1,164 @@
+//! The Bot Framework side of identity: the OpenID metadata and keys a bot
+//! validates incoming requests with, and the signed activities Teams posts
+//! to the bot when the app is installed or removed.
+
+use actix_web::{HttpResponse, web};
+use serde_json::{Value, json};
+
+use crate::directory::InstallEvent;
+use crate::keys::now_secs;
+use crate::state::Emulator;
+use crate::wire::now_rfc3339;
+
+/// The issuer of tokens on activities Teams sends to bots.
+pub const BOT_ISSUER: &str = "https://api.botframework.com";
+
+pub fn routes(config: &mut web::ServiceConfig) {
+    config
+        .route(
+            "/botframework/v1/.well-known/openidconfiguration",
+            web::get().to(metadata),
+        )
+        .route("/botframework/v1/.well-known/keys", web::get().to(keys));
+}
+
+async fn metadata(emulator: web::Data<Emulator>) -> HttpResponse {
+    let base = &emulator.urls.base;
+    HttpResponse::Ok().json(json!({
+        "issuer": BOT_ISSUER,
+        "authorization_endpoint": "https://invalid.botframework.com",
+        "jwks_uri": format!("{base}/botframework/v1/.well-known/keys"),
+        "id_token_signing_alg_values_supported": ["RS256"],
+        "token_endpoint_auth_methods_supported": ["private_key_jwt"],
+    }))
+}
+
+async fn keys(emulator: web::Data<Emulator>) -> HttpResponse {
+    HttpResponse::Ok().json(json!({
+        "keys": [emulator.keys.botframework.jwk(Some(&["msteams"]))]
+    }))
+}
+
+/// Signs a token the way the Bot Connector does for requests to a bot.
+pub fn connector_token(emulator: &Emulator) -> String {
+    let now = now_secs();
+    emulator.keys.botframework.sign(&json!({
+        "iss": BOT_ISSUER,
+        "aud": emulator.app_id(),
+        "serviceurl": emulator.urls.service_url,
+        "nbf": now,
+        "iat": now,
+        "exp": now + 3600,
+    }))
+}
+
+/// Tells the bot about an install (`added`) or uninstall, as Teams does:
+/// an `installationUpdate` followed by a `conversationUpdate`.
+pub fn announce(emulator: web::Data<Emulator>, event: InstallEvent, added: bool) {
+    let endpoint = emulator.behaviour().bot_endpoint;
+    if endpoint.is_empty() {
+        return;
+    }
+    let activities = install_activities(&emulator, &event, added);
+    tokio::spawn(async move {
+        for activity in activities {
+            post_to_bot(&emulator, &endpoint, &activity).await;
+        }
+    });
+}
+
+pub async fn post_to_bot(emulator: &Emulator, endpoint: &str, activity: &Value) -> bool {
+    let sent = emulator
+        .http
+        .post(endpoint)
+        .bearer_auth(connector_token(emulator))
+        .json(activity)
+        .send()
+        .await;
+    let delivered = matches!(&sent, Ok(response) if response.status().is_success());
+    if !delivered {
+        tracing::warn!(endpoint, outcome = ?sent.map(|r| r.status()), "bot endpoint did not accept an activity");
+    }
+    emulator.stats.update(|s| {
+        if delivered {
+            s.bot_activities_sent += 1;
+        } else {
+            s.bot_activities_failed += 1;
+        }
+    });
+    delivered
+}
+
+fn install_activities(emulator: &Emulator, event: &InstallEvent, added: bool) -> Vec<Value> {
+    let world = emulator.world();
+    let directory = &world.directory;
+    let tenant = emulator.tenant_id();
+    let bot = json!({"id": format!("28:{}", emulator.app_id()), "name": "Herald"});
+    let (from, conversation, channel_data) = match event {
+        InstallEvent::User { user, chat_id } => {
+            let user = directory.user(*user);
+            (
+                json!({"id": user.teams_id, "aadObjectId": user.id, "name": user.display_name}),
+                json!({"id": chat_id, "conversationType": "personal", "tenantId": tenant}),
+                json!({"tenant": {"id": tenant}}),
+            )
+        }
+        InstallEvent::Team { group } => {
+            let group = &directory.groups[*group];
+            let thread = group
+                .team
+                .as_ref()
+                .map(|t| t.thread_id.clone())
+                .unwrap_or_default();
+            let owner = group
+                .team
+                .as_ref()
+                .and_then(|t| t.owners.first())
+                .map(|&o| directory.user(o));
+            (
+                owner.map_or(
+                    Value::Null,
+                    |o| json!({"id": o.teams_id, "aadObjectId": o.id, "name": o.display_name}),
+                ),
+                json!({"id": thread, "isGroup": true, "conversationType": "channel", "tenantId": tenant}),
+                json!({
+                    "tenant": {"id": tenant},
+                    "team": {"id": thread, "name": group.display_name, "aadGroupId": group.id},
+                    "channel": {"id": thread},
+                }),
+            )
+        }
+    };
+    let common = |kind: &str| {
+        json!({
+            "type": kind,
+            "id": uuid::Uuid::new_v4().to_string(),
+            "timestamp": now_rfc3339(),
+            "channelId": "msteams",
+            "serviceUrl": emulator.urls.service_url,
+            "from": from,
+            "recipient": bot,
+            "conversation": conversation,
+            "channelData": channel_data,
+            "entities": [{"type": "clientInfo", "locale": "en-US"}],
+            "locale": "en-US",
+        })
+    };
+    let mut installation = common("installationUpdate");
+    installation["action"] = json!(if added { "add" } else { "remove" });
+    let mut membership = common("conversationUpdate");
+    let members_key = if added {
+        "membersAdded"
+    } else {
+        "membersRemoved"
+    };
+    membership[members_key] = json!([{"id": format!("28:{}", emulator.app_id())}]);
+    if matches!(event, InstallEvent::Team { .. }) {
+        membership["channelData"]["eventType"] = json!(if added {
+            "teamMemberAdded"
+        } else {
+            "teamMemberRemoved"
+        });
+    }
+    vec![installation, membership]
+}

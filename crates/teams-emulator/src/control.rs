@@ -1,0 +1,272 @@
+//! `/_emulator/`: inspection and control for tests, demos and benchmarks.
+//! Nothing here exists at Microsoft; Herald itself never calls it.
+
+use actix_web::{HttpResponse, web};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use crate::botframework;
+use crate::directory::{Directory, MemberRef, UserType};
+use crate::state::{BehaviourPatch, Emulator};
+
+pub fn routes(config: &mut web::ServiceConfig) {
+    config.service(
+        web::scope("/_emulator")
+            .route("/stats", web::get().to(stats))
+            .route("/stats/reset", web::post().to(reset_stats))
+            .route("/config", web::get().to(get_config))
+            .route("/config", web::post().to(set_config))
+            .route("/directory", web::get().to(directory))
+            .route("/directory/users", web::post().to(add_user))
+            .route("/directory/users/{id}", web::patch().to(change_user))
+            .route("/directory/users/{id}", web::delete().to(remove_user))
+            .route("/users/{id}/messages", web::get().to(messages))
+            .route("/users/{id}/install", web::post().to(user_installs))
+            .route("/users/{id}/uninstall", web::post().to(user_uninstalls)),
+    );
+}
+
+fn problem(status: u16, message: impl Into<String>) -> HttpResponse {
+    let status = actix_web::http::StatusCode::from_u16(status)
+        .unwrap_or(actix_web::http::StatusCode::BAD_REQUEST);
+    HttpResponse::build(status).json(json!({"error": message.into()}))
+}
+
+async fn stats(emulator: web::Data<Emulator>) -> HttpResponse {
+    HttpResponse::Ok().json(emulator.stats.snapshot())
+}
+
+async fn reset_stats(emulator: web::Data<Emulator>) -> HttpResponse {
+    emulator.stats.reset();
+    HttpResponse::NoContent().finish()
+}
+
+async fn get_config(emulator: web::Data<Emulator>) -> HttpResponse {
+    HttpResponse::Ok().json(emulator.behaviour())
+}
+
+async fn set_config(emulator: web::Data<Emulator>, body: web::Bytes) -> HttpResponse {
+    let patch: BehaviourPatch = match serde_json::from_slice(&body) {
+        Ok(patch) => patch,
+        Err(e) => return problem(400, format!("invalid config change: {e}")),
+    };
+    let mut behaviour = emulator
+        .behaviour
+        .write()
+        .unwrap_or_else(|p| p.into_inner());
+    match patch.apply(&behaviour) {
+        Ok(next) => {
+            *behaviour = next.clone();
+            HttpResponse::Ok().json(next)
+        }
+        Err(message) => problem(400, message),
+    }
+}
+
+async fn directory(emulator: web::Data<Emulator>) -> HttpResponse {
+    let world = emulator.world();
+    HttpResponse::Ok().json(directory_json(&emulator, &world.directory))
+}
+
+fn directory_json(emulator: &Emulator, directory: &Directory) -> Value {
+    let users: Vec<Value> = directory
+        .users
+        .iter()
+        .map(|u| {
+            json!({
+                "id": u.id,
+                "displayName": u.display_name,
+                "userPrincipalName": u.user_principal_name,
+                "userType": if u.user_type == UserType::Guest { "Guest" } else { "Member" },
+                "accountEnabled": u.account_enabled,
+                "teamsId": u.teams_id,
+                "hasApp": u.installation.is_some(),
+                "chatId": u.installation.as_ref().map(|i| &i.chat_id),
+                "blockedBot": u.blocked_bot,
+                "departing": u.departing,
+                "removed": u.removed,
+                "staffRoles": u.staff_roles,
+            })
+        })
+        .collect();
+    let groups: Vec<Value> = directory
+        .groups
+        .iter()
+        .map(|g| {
+            let member_ids = |want_users: bool| -> Vec<String> {
+                g.members
+                    .iter()
+                    .filter_map(|m| match (m, want_users) {
+                        (MemberRef::User(u), true) => Some(directory.user(*u).id.to_string()),
+                        (MemberRef::Group(x), false) => Some(directory.groups[*x].id.to_string()),
+                        _ => None,
+                    })
+                    .collect()
+            };
+            json!({
+                "id": g.id,
+                "displayName": g.display_name,
+                "groupTypes": g.group_types,
+                "mailEnabled": g.mail_enabled,
+                "securityEnabled": g.security_enabled,
+                "memberUserIds": member_ids(true),
+                "memberGroupIds": member_ids(false),
+                "team": g.team.as_ref().map(|t| json!({
+                    "threadId": t.thread_id,
+                    "hasApp": t.installation.is_some(),
+                    "owners": t.owners.iter().map(|&o| directory.user(o).id).collect::<Vec<_>>(),
+                    "channels": t.channels.iter().map(|c| json!({"id": c.id, "displayName": c.display_name})).collect::<Vec<_>>(),
+                })),
+            })
+        })
+        .collect();
+    json!({
+        "tenantId": directory.tenant_id,
+        "domain": directory.domain,
+        "appId": directory.app_id,
+        "teamsAppId": directory.teams_app_id,
+        "manifestId": emulator.urls.manifest_id,
+        "serviceUrl": emulator.urls.service_url,
+        "version": directory.version,
+        "users": users,
+        "groups": groups,
+    })
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct UserChange {
+    display_name: Option<String>,
+    account_enabled: Option<bool>,
+}
+
+async fn add_user(emulator: web::Data<Emulator>, body: web::Bytes) -> HttpResponse {
+    let change: UserChange = if body.is_empty() {
+        UserChange::default()
+    } else {
+        match serde_json::from_slice(&body) {
+            Ok(change) => change,
+            Err(e) => return problem(400, format!("invalid user: {e}")),
+        }
+    };
+    let mut world = emulator.world();
+    let user = world.directory.add_user(change.display_name);
+    if let Some(enabled) = change.account_enabled {
+        world.directory.set_account_enabled(user, enabled);
+    }
+    let record = world.directory.user(user);
+    HttpResponse::Created().json(json!({
+        "id": record.id,
+        "userPrincipalName": record.user_principal_name,
+        "displayName": record.display_name,
+    }))
+}
+
+async fn change_user(
+    emulator: web::Data<Emulator>,
+    id: web::Path<String>,
+    body: web::Bytes,
+) -> HttpResponse {
+    let change: UserChange = match serde_json::from_slice(&body) {
+        Ok(change) => change,
+        Err(e) => return problem(400, format!("invalid user change: {e}")),
+    };
+    let mut world = emulator.world();
+    let Some(user) = world.directory.find_user(&id) else {
+        return problem(404, format!("no user {id}"));
+    };
+    if let Some(name) = change.display_name {
+        world.directory.rename_user(user, name);
+    }
+    if let Some(enabled) = change.account_enabled {
+        world.directory.set_account_enabled(user, enabled);
+    }
+    HttpResponse::NoContent().finish()
+}
+
+async fn remove_user(emulator: web::Data<Emulator>, id: web::Path<String>) -> HttpResponse {
+    let mut world = emulator.world();
+    match world.directory.find_user(&id) {
+        Some(user) => {
+            world.directory.remove_user(user);
+            HttpResponse::NoContent().finish()
+        }
+        None => problem(404, format!("no user {id}")),
+    }
+}
+
+async fn messages(emulator: web::Data<Emulator>, id: web::Path<String>) -> HttpResponse {
+    let world = emulator.world();
+    let Some(user) =
+        world.directory.users.iter().position(|u| {
+            u.id.to_string() == *id || u.user_principal_name.eq_ignore_ascii_case(&id)
+        })
+    else {
+        return problem(404, format!("no user {id}"));
+    };
+    let chat_id = world.directory.chat_id_for(world.directory.user(user));
+    let messages: Vec<Value> = world
+        .conversations
+        .get(&chat_id)
+        .map(|c| {
+            c.activities
+                .iter()
+                .filter(|a| !a.deleted)
+                .map(|a| {
+                    json!({
+                        "id": a.id,
+                        "updated": a.updated,
+                        "activity": serde_json::from_slice::<Value>(&a.body).unwrap_or(Value::Null),
+                    })
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    HttpResponse::Ok().json(json!({"userId": world.directory.user(user).id, "conversationId": chat_id, "messages": messages}))
+}
+
+/// The user adds the app themselves (from the Teams store), so Teams tells
+/// the bot; no Graph call is involved.
+async fn user_installs(emulator: web::Data<Emulator>, id: web::Path<String>) -> HttpResponse {
+    toggle_install(emulator, &id, true)
+}
+
+async fn user_uninstalls(emulator: web::Data<Emulator>, id: web::Path<String>) -> HttpResponse {
+    toggle_install(emulator, &id, false)
+}
+
+fn toggle_install(emulator: web::Data<Emulator>, id: &str, install: bool) -> HttpResponse {
+    let event = {
+        let mut world = emulator.world();
+        let Some(user) = world.directory.find_user(id) else {
+            return problem(404, format!("no user {id}"));
+        };
+        let outcome = if install {
+            world.directory.install_for_user(user)
+        } else {
+            world.directory.uninstall_for_user(user)
+        };
+        match outcome {
+            Ok(event) => event,
+            Err(_) => {
+                return problem(
+                    409,
+                    if install {
+                        "already installed"
+                    } else {
+                        "not installed"
+                    },
+                );
+            }
+        }
+    };
+    emulator.stats.update(|s| {
+        if install {
+            s.installs += 1
+        } else {
+            s.uninstalls += 1
+        }
+    });
+    botframework::announce(emulator, event, install);
+    HttpResponse::NoContent().finish()
+}

@@ -1,0 +1,367 @@
+//! The emulator's shared state: the directory and conversations behind one
+//! lock, the adjustable behaviour, the counters, and the pieces of
+//! behaviour every Microsoft surface shares (latency, faults, tokens).
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::{Mutex, MutexGuard, RwLock};
+use std::time::{Duration, Instant};
+
+use actix_web::web::Bytes;
+use serde::{Deserialize, Serialize};
+
+use crate::directory::Directory;
+use crate::keys::Keys;
+use crate::limits::{CostBucket, SlidingLog};
+use crate::rng::SharedRandom;
+use crate::{EmulatorConfig, EmulatorUrls};
+
+/// What can change while the emulator runs.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Behaviour {
+    /// Bot Connector requests per second per app and tenant; 0 turns it off.
+    pub global_rps: u32,
+    /// The per-conversation windows of teams-platform.md §3.
+    pub thread_limits: bool,
+    /// Graph's install, read and directory-cost limits.
+    pub graph_limits: bool,
+    /// Added latency `[p50, p99]` in milliseconds (log-normal); `[0, 0]` is none.
+    pub latency_ms: [u64; 2],
+    /// Share of Graph and Bot Connector requests answered 502, 503 or 504.
+    pub fault_rate: f64,
+    /// Where installs are reported as signed activities (Herald's
+    /// `/api/messages`); empty for nowhere.
+    pub bot_endpoint: String,
+    /// Whether the app is in the tenant's catalog; without it installs get 404.
+    pub app_in_catalog: bool,
+    /// How long a delta token stays usable before Graph answers 410.
+    pub delta_token_lifetime_secs: u64,
+}
+
+impl Default for Behaviour {
+    fn default() -> Self {
+        Self {
+            global_rps: 50,
+            thread_limits: true,
+            graph_limits: true,
+            latency_ms: [0, 0],
+            fault_rate: 0.0,
+            bot_endpoint: String::new(),
+            app_in_catalog: true,
+            delta_token_lifetime_secs: 7 * 24 * 3600,
+        }
+    }
+}
+
+impl Behaviour {
+    pub fn validate(&self) -> Result<(), String> {
+        if !(0.0..=1.0).contains(&self.fault_rate) {
+            return Err(format!(
+                "fault_rate must be between 0 and 1, got {}",
+                self.fault_rate
+            ));
+        }
+        let [p50, p99] = self.latency_ms;
+        if p50 > p99 {
+            return Err(format!(
+                "latency_ms is [p50, p99] and p50 ({p50}) must not exceed p99 ({p99})"
+            ));
+        }
+        if p50 == 0 && p99 > 0 {
+            return Err("latency_ms needs a p50 above zero when p99 is set".to_owned());
+        }
+        if !self.bot_endpoint.is_empty() {
+            let url = url::Url::parse(&self.bot_endpoint)
+                .map_err(|e| format!("bot_endpoint {:?} is not a URL: {e}", self.bot_endpoint))?;
+            if !matches!(url.scheme(), "http" | "https") {
+                return Err("bot_endpoint must be an http or https URL".to_owned());
+            }
+        }
+        Ok(())
+    }
+}
+
+/// A partial `Behaviour` for `POST /_emulator/config`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BehaviourPatch {
+    pub global_rps: Option<u32>,
+    pub thread_limits: Option<bool>,
+    pub graph_limits: Option<bool>,
+    pub latency_ms: Option<[u64; 2]>,
+    pub fault_rate: Option<f64>,
+    pub bot_endpoint: Option<String>,
+    pub app_in_catalog: Option<bool>,
+    pub delta_token_lifetime_secs: Option<u64>,
+}
+
+impl BehaviourPatch {
+    pub fn apply(self, to: &Behaviour) -> Result<Behaviour, String> {
+        let mut next = to.clone();
+        macro_rules! take {
+            ($($field:ident),*) => { $( if let Some(v) = self.$field { next.$field = v; } )* };
+        }
+        take!(
+            global_rps,
+            thread_limits,
+            graph_limits,
+            latency_ms,
+            fault_rate,
+            bot_endpoint,
+            app_in_catalog,
+            delta_token_lifetime_secs
+        );
+        next.validate()?;
+        Ok(next)
+    }
+}
+
+pub enum ConversationKind {
+    Personal {
+        user: usize,
+    },
+    /// A channel, or a thread in one (`{channel};messageid={id}`).
+    Channel {
+        group: usize,
+    },
+}
+
+pub struct StoredActivity {
+    pub id: String,
+    pub body: Bytes,
+    pub updated: bool,
+    pub deleted: bool,
+}
+
+pub struct Conversation {
+    pub kind: ConversationKind,
+    pub activities: Vec<StoredActivity>,
+    pub content_hashes: HashSet<u64>,
+    pub sends: SlidingLog,
+    pub creates: SlidingLog,
+    pub reads: SlidingLog,
+}
+
+impl Conversation {
+    pub fn new(kind: ConversationKind) -> Self {
+        Self {
+            kind,
+            activities: Vec::new(),
+            content_hashes: HashSet::new(),
+            sends: SlidingLog::default(),
+            creates: SlidingLog::default(),
+            reads: SlidingLog::default(),
+        }
+    }
+}
+
+pub struct GraphLimits {
+    pub installs: SlidingLog,
+    pub installed_app_reads: SlidingLog,
+    pub team_reads: SlidingLog,
+    pub per_team: HashMap<String, SlidingLog>,
+    pub directory_cost: CostBucket,
+}
+
+pub struct AuthCode {
+    pub client_id: String,
+    pub redirect_uri: String,
+    pub code_challenge: String,
+    pub scope: String,
+    pub nonce: Option<String>,
+    pub user: usize,
+    pub expires: Instant,
+}
+
+pub struct World {
+    pub directory: Directory,
+    pub conversations: HashMap<String, Conversation>,
+    pub global: SlidingLog,
+    pub graph: GraphLimits,
+    pub auth_codes: HashMap<String, AuthCode>,
+    /// Activity bodies by content hash: a broadcast posts one card to many
+    /// conversations, and keeping it once keeps the emulator small.
+    pub bodies: HashMap<u64, Bytes>,
+    pub next_activity_id: u64,
+}
+
+impl World {
+    pub fn intern(&mut self, hash: u64, body: Bytes) -> Bytes {
+        self.bodies.entry(hash).or_insert(body).clone()
+    }
+
+    pub fn new_activity_id(&mut self) -> String {
+        self.next_activity_id += 1;
+        self.next_activity_id.to_string()
+    }
+}
+
+#[derive(Debug, Default, Clone, Serialize)]
+pub struct StatsSnapshot {
+    /// Requests per endpoint, as `METHOD /path/{pattern}`.
+    pub requests: BTreeMap<String, u64>,
+    /// 429 answers in all.
+    pub throttled: u64,
+    pub throttled_by_endpoint: BTreeMap<String, u64>,
+    /// Responses by status code.
+    pub responses_by_status: BTreeMap<u16, u64>,
+    /// Activities accepted by the Bot Connector (POST).
+    pub activities_received: u64,
+    pub activities_updated: u64,
+    pub activities_deleted: u64,
+    /// Activities whose exact content was already posted to that conversation.
+    pub duplicate_activities: u64,
+    pub conversations_created: u64,
+    pub installs: u64,
+    pub uninstalls: u64,
+    /// Signed activities posted to the bot endpoint, and those that failed.
+    pub bot_activities_sent: u64,
+    pub bot_activities_failed: u64,
+    pub faults_injected: u64,
+    pub graph_requests: u64,
+    pub connector_requests: u64,
+}
+
+#[derive(Default)]
+pub struct Stats(Mutex<StatsSnapshot>);
+
+impl Stats {
+    pub fn update(&self, change: impl FnOnce(&mut StatsSnapshot)) {
+        let mut guard = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        change(&mut guard);
+    }
+
+    pub fn snapshot(&self) -> StatsSnapshot {
+        self.0.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    pub fn reset(&self) {
+        *self.0.lock().unwrap_or_else(|p| p.into_inner()) = StatsSnapshot::default();
+    }
+
+    pub fn request(&self, endpoint: &str, status: u16) {
+        self.update(|s| {
+            *s.requests.entry(endpoint.to_owned()).or_default() += 1;
+            *s.responses_by_status.entry(status).or_default() += 1;
+            if status == 429 {
+                s.throttled += 1;
+                *s.throttled_by_endpoint
+                    .entry(endpoint.to_owned())
+                    .or_default() += 1;
+            }
+            if endpoint.contains(" /graph/") {
+                s.graph_requests += 1;
+            } else if endpoint.contains(" /teams/") {
+                s.connector_requests += 1;
+            }
+        });
+    }
+}
+
+pub struct Emulator {
+    pub urls: EmulatorUrls,
+    pub app_secret: String,
+    pub keys: Keys,
+    pub behaviour: RwLock<Behaviour>,
+    pub world: Mutex<World>,
+    pub stats: Stats,
+    pub random: SharedRandom,
+    pub http: reqwest::Client,
+}
+
+/// A failure the emulator injects on purpose.
+pub struct Fault(pub u16);
+
+impl Emulator {
+    pub fn new(config: &EmulatorConfig, urls: EmulatorUrls) -> Self {
+        let directory = Directory::generate(&config.directory, &config.tenant_id, &config.app_id);
+        let users = directory.users.len();
+        let world = World {
+            directory,
+            conversations: HashMap::new(),
+            global: SlidingLog::default(),
+            graph: GraphLimits {
+                installs: SlidingLog::default(),
+                installed_app_reads: SlidingLog::default(),
+                team_reads: SlidingLog::default(),
+                per_team: HashMap::new(),
+                directory_cost: CostBucket::for_tenant_size(users),
+            },
+            auth_codes: HashMap::new(),
+            bodies: HashMap::new(),
+            next_activity_id: 1_795_746_600_000,
+        };
+        Self {
+            urls,
+            app_secret: config.app_secret.clone(),
+            keys: Keys::bundled(),
+            behaviour: RwLock::new(config.behaviour.clone()),
+            world: Mutex::new(world),
+            stats: Stats::default(),
+            random: SharedRandom::new(config.directory.seed),
+            http: reqwest::Client::builder()
+                .timeout(Duration::from_secs(30))
+                .build()
+                .unwrap_or_default(),
+        }
+    }
+
+    /// One lock for the directory and the conversations. A poisoned lock
+    /// means a handler panicked mid-change; the emulator carries on with the
+    /// data as it is rather than failing every later request.
+    pub fn world(&self) -> MutexGuard<'_, World> {
+        self.world.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    pub fn behaviour(&self) -> Behaviour {
+        self.behaviour
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    pub fn tenant_id(&self) -> &str {
+        &self.urls.tenant_id
+    }
+
+    pub fn app_id(&self) -> &str {
+        &self.urls.app_id
+    }
+
+    /// Waits the configured latency, then maybe fails on purpose.
+    pub async fn simulate_network(&self) -> Result<(), Fault> {
+        let (latency, fault_rate) = {
+            let behaviour = self.behaviour.read().unwrap_or_else(|p| p.into_inner());
+            (behaviour.latency_ms, behaviour.fault_rate)
+        };
+        if let [p50, p99] = latency
+            && p50 > 0
+        {
+            tokio::time::sleep(self.sample_latency(p50, p99)).await;
+        }
+        if fault_rate > 0.0 && self.random.next_f64() < fault_rate {
+            self.stats.update(|s| s.faults_injected += 1);
+            let status = [502, 503, 504][(self.random.next_f64() * 3.0) as usize % 3];
+            return Err(Fault(status));
+        }
+        Ok(())
+    }
+
+    /// Log-normal with the given median and 99th percentile.
+    fn sample_latency(&self, p50: u64, p99: u64) -> Duration {
+        let mu = (p50 as f64).ln();
+        let sigma = ((p99 as f64).ln() - mu) / 2.326_348;
+        // Box-Muller from two uniforms.
+        let u1 = self.random.next_f64().max(f64::MIN_POSITIVE);
+        let u2 = self.random.next_f64();
+        let normal = (-2.0 * u1.ln()).sqrt() * (std::f64::consts::TAU * u2).cos();
+        Duration::from_secs_f64((mu + sigma * normal).exp() / 1000.0)
+    }
+}
+
+pub fn content_hash(bytes: &[u8]) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    bytes.hash(&mut hasher);
+    hasher.finish()
+}
