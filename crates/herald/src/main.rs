@@ -29,7 +29,7 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Run the Teams emulator: Entra ID, Graph and the Bot Connector on one port.
-    Emulator(EmulatorArgs),
+    Emulator(Box<EmulatorArgs>),
     /// Run a benchmark and print what it measured.
     #[command(subcommand)]
     Bench(Bench),
@@ -102,7 +102,7 @@ async fn main() -> anyhow::Result<()> {
     let settings = herald_config::load(cli.config.as_deref(), std::env::vars())?;
     telemetry::init(&settings.log)?;
     match cli.command {
-        Command::Emulator(args) => run_emulator(&settings, args).await,
+        Command::Emulator(args) => run_emulator(&settings, *args).await,
         Command::Bench(Bench::Emulator {
             users,
             concurrency,

@@ -295,7 +295,7 @@ impl Directory {
 
     fn installation_for(&self, user: &User) -> Installation {
         Installation {
-            id: format!("{}##{}", user.id, self.teams_app_id),
+            id: installation_id(&user.id.to_string(), &self.teams_app_id),
             chat_id: self.chat_id_for(user),
         }
     }
@@ -346,7 +346,7 @@ impl Directory {
                 // The first team already has the app, as in a tenant that
                 // trialled it.
                 if number == 0 {
-                    team.installation = Some(format!("{}##{}", team.thread_id, self.teams_app_id));
+                    team.installation = Some(installation_id(&team.thread_id, &self.teams_app_id));
                 }
                 group.team = Some(team);
             } else if number > spec.teams && number % 2 == 0 {
@@ -465,7 +465,7 @@ impl Directory {
         if team.installation.is_some() {
             return Err(InstallError::AlreadyInstalled);
         }
-        team.installation = Some(format!("{}##{teams_app_id}", team.thread_id));
+        team.installation = Some(installation_id(&team.thread_id, &teams_app_id));
         Ok(InstallEvent::Team { group })
     }
 
@@ -525,6 +525,12 @@ impl Directory {
     pub fn present_users(&self) -> impl Iterator<Item = (usize, &User)> {
         self.users.iter().enumerate().filter(|(_, u)| !u.removed)
     }
+}
+
+/// Graph's installation ids are opaque base64; these encode who and what.
+fn installation_id(scope: &str, teams_app_id: &str) -> String {
+    use base64::Engine;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(format!("{scope}##{teams_app_id}"))
 }
 
 fn sample_users(rng: &mut SplitMix64, user_count: usize, min: usize, max: usize) -> Vec<usize> {

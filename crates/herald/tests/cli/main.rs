@@ -1,0 +1,108 @@
+//! The `herald` binary as a person runs it.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::process::Stdio;
+use std::time::Duration;
+
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::process::Command;
+
+fn herald() -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_herald"));
+    command.env_remove("RUST_LOG").kill_on_drop(true);
+    for (name, _) in std::env::vars().filter(|(n, _)| n.starts_with("HERALD_")) {
+        command.env_remove(name);
+    }
+    command
+}
+
+#[tokio::test]
+async fn help_lists_the_roles() {
+    let output = herald().arg("--help").output().await.unwrap();
+    assert!(output.status.success());
+    let text = String::from_utf8(output.stdout).unwrap();
+    assert!(
+        text.contains("emulator") && text.contains("bench"),
+        "{text}"
+    );
+}
+
+#[tokio::test]
+async fn the_emulator_starts_and_prints_its_urls() {
+    let mut child = herald()
+        .args(["emulator", "--listen", "127.0.0.1:0", "--users", "50"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let mut printed = Vec::new();
+    let read = async {
+        while let Some(line) = lines.next_line().await.unwrap() {
+            let done = line.contains("app secret:");
+            printed.push(line);
+            if done {
+                break;
+            }
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(30), read)
+        .await
+        .expect("the emulator prints its URLs");
+    let url_after = |label: &str| {
+        printed
+            .iter()
+            .find(|l| l.contains(label))
+            .and_then(|l| l.split_whitespace().last())
+            .unwrap_or_else(|| panic!("no {label} line in {printed:?}"))
+            .to_owned()
+    };
+    let openid = url_after("Tenant OpenID metadata:");
+    let response = reqwest::get(&openid).await.unwrap();
+    assert_eq!(response.status(), 200);
+    let document: serde_json::Value = response.json().await.unwrap();
+    assert!(document["token_endpoint"].is_string());
+    assert!(url_after("Bot Connector serviceUrl:").ends_with("/teams/"));
+    assert!(url_after("Microsoft Graph:").ends_with("/graph/v1.0"));
+    child.kill().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_wrong_setting_is_named_and_stops_the_start() {
+    let output = herald()
+        .args(["emulator", "--listen", "127.0.0.1:0"])
+        .env("HERALD_EMULATOR__USERZ", "5")
+        .output()
+        .await
+        .unwrap();
+    assert!(!output.status.success());
+    let text = String::from_utf8(output.stderr).unwrap();
+    assert!(
+        text.contains("HERALD_EMULATOR__USERZ") && text.contains("userz"),
+        "{text}"
+    );
+
+    let output = herald()
+        .args(["emulator", "--latency-ms", "150"])
+        .output()
+        .await
+        .unwrap();
+    assert!(!output.status.success());
+    assert!(
+        String::from_utf8(output.stderr)
+            .unwrap()
+            .contains("P50,P99")
+    );
+
+    let output = herald()
+        .args(["emulator", "--listen", "127.0.0.1:0", "--fault-rate", "2"])
+        .output()
+        .await
+        .unwrap();
+    assert!(!output.status.success());
+    assert!(
+        String::from_utf8(output.stderr)
+            .unwrap()
+            .contains("fault_rate")
+    );
+}

@@ -1,0 +1,46 @@
+#!/usr/bin/env bash
+# Makes sure PostgreSQL and RabbitMQ run on 127.0.0.1 with the credentials
+# Herald's defaults use (postgres/postgres, guest/guest). Installs them from
+# Debian's packages on a bare machine; starts them where they are stopped.
+# Safe to run again: it changes nothing that already works.
+set -euo pipefail
+
+log() { printf 'services: %s\n' "$*" >&2; }
+port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+wait_for() { # seconds, description, command...
+  local seconds=$1 what=$2; shift 2
+  for _ in $(seq "$seconds"); do "$@" && return 0; sleep 1; done
+  log "$what did not come up within ${seconds}s"; return 1
+}
+
+missing=()
+command -v pg_ctlcluster >/dev/null 2>&1 || missing+=(postgresql)
+command -v rabbitmq-server >/dev/null 2>&1 || missing+=(rabbitmq-server)
+if ((${#missing[@]})); then
+  [ "$(id -u)" = 0 ] || { log "install ${missing[*]} (needs root: sudo apt-get install ${missing[*]})"; exit 1; }
+  log "installing ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -q
+  apt-get install -y -q "${missing[@]}"
+fi
+
+if ! pg_isready -q -h 127.0.0.1 -p 5432; then
+  log "starting PostgreSQL"
+  for version in /etc/postgresql/*; do
+    pg_ctlcluster --skip-systemctl-redirect "$(basename "$version")" main start || true
+  done
+  wait_for 60 PostgreSQL pg_isready -q -h 127.0.0.1 -p 5432
+fi
+# A fresh Debian cluster wants a password over TCP; give postgres the one
+# Herald's default URL carries (trust authentication ignores it).
+if ! PGPASSWORD=postgres psql -h 127.0.0.1 -U postgres -d postgres -qAtc 'select 1' >/dev/null 2>&1; then
+  log "setting the postgres role's password for TCP connections"
+  su postgres -c "psql -qc \"alter role postgres password 'postgres'\"" >/dev/null
+fi
+
+if ! port_open 5672; then
+  log "starting RabbitMQ"
+  rabbitmq-server -detached >/dev/null 2>&1 || true
+  wait_for 120 RabbitMQ port_open 5672
+fi
+log "PostgreSQL and RabbitMQ are up"
