@@ -17,7 +17,153 @@ use serde::Deserialize;
 #[serde(deny_unknown_fields, default)]
 pub struct Settings {
     pub log: LogSettings,
+    pub database: DatabaseSettings,
+    pub broker: BrokerSettings,
+    pub microsoft: MicrosoftSettings,
+    pub prepare: PrepareSettings,
+    pub send: SendSettings,
+    pub ops: OpsSettings,
     pub emulator: EmulatorSettings,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DatabaseSettings {
+    /// A PostgreSQL URL; the database is created when missing.
+    pub url: SecretString,
+    pub max_connections: u32,
+}
+
+impl Default for DatabaseSettings {
+    fn default() -> Self {
+        Self {
+            url: "postgres://postgres:postgres@127.0.0.1:5432/herald".into(),
+            max_connections: 10,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct BrokerSettings {
+    /// An AMQP URL.
+    pub url: SecretString,
+    /// Prefix of every exchange and queue name.
+    pub prefix: String,
+}
+
+impl Default for BrokerSettings {
+    fn default() -> Self {
+        Self {
+            url: "amqp://guest:guest@127.0.0.1:5672/%2f".into(),
+            prefix: "herald".to_owned(),
+        }
+    }
+}
+
+/// Where Microsoft is. Without a tenant id, app id and secret, `herald up`
+/// runs the Teams emulator and points these at it.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MicrosoftSettings {
+    pub tenant_id: Option<String>,
+    pub app_id: Option<String>,
+    pub app_secret: Option<SecretString>,
+    /// The Teams app manifest's id; defaults to the app id.
+    pub manifest_id: Option<String>,
+    /// Single-tenant bots get Bot Framework tokens from their own tenant.
+    pub single_tenant_bot: bool,
+    pub login_url: String,
+    pub graph_url: String,
+    pub bot_openid_url: String,
+    /// The Bot Connector URL for conversations found through Graph.
+    pub service_url: String,
+}
+
+impl Default for MicrosoftSettings {
+    fn default() -> Self {
+        Self {
+            tenant_id: None,
+            app_id: None,
+            app_secret: None,
+            manifest_id: None,
+            single_tenant_bot: false,
+            login_url: "https://login.microsoftonline.com".to_owned(),
+            graph_url: "https://graph.microsoft.com".to_owned(),
+            bot_openid_url: "https://login.botframework.com/v1/.well-known/openidconfiguration"
+                .to_owned(),
+            service_url: "https://smba.trafficmanager.net/teams/".to_owned(),
+        }
+    }
+}
+
+impl MicrosoftSettings {
+    /// Whether real credentials are configured.
+    pub fn has_credentials(&self) -> bool {
+        self.tenant_id.is_some() && self.app_id.is_some() && self.app_secret.is_some()
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PrepareSettings {
+    /// Graph requests in flight at once.
+    pub graph_concurrency: usize,
+    /// Send messages published per batch.
+    pub publish_batch: usize,
+}
+
+impl Default for PrepareSettings {
+    fn default() -> Self {
+        Self {
+            graph_concurrency: 8,
+            publish_batch: 1_000,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SendSettings {
+    /// Teams' limit per app and tenant, shared by all send-workers.
+    pub rate_per_second: f64,
+    /// Share of the limit left unused (0.03 = send at 97 %).
+    pub headroom: f64,
+    pub max_attempts: u32,
+    /// Posts in flight per worker.
+    pub concurrency: usize,
+    /// Unacknowledged messages per worker.
+    pub prefetch: u16,
+    /// Outcomes committed per transaction.
+    pub batch: usize,
+}
+
+impl Default for SendSettings {
+    fn default() -> Self {
+        Self {
+            rate_per_second: 50.0,
+            headroom: 0.03,
+            max_attempts: 6,
+            concurrency: 256,
+            prefetch: 500,
+            batch: 200,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct OpsSettings {
+    /// Where `/healthz`, `/readyz` and `/metrics` are served (port 0 picks one).
+    pub listen: SocketAddr,
+}
+
+impl Default for OpsSettings {
+    fn default() -> Self {
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 9464)),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
@@ -102,6 +248,8 @@ pub enum ConfigError {
     },
     #[error("the config file {path} has a wrong setting: {message}")]
     File { path: PathBuf, message: String },
+    #[error("the settings do not work together: {0}")]
+    Invalid(String),
     #[error(
         "the environment variable {variable} is not a valid setting: {message} (use HERALD_SECTION__KEY, e.g. HERALD_EMULATOR__USERS=5000)"
     )]
@@ -135,10 +283,52 @@ pub fn load(
                 message,
             })?;
     }
-    parse(&table).map_err(|message| ConfigError::Environment {
+    let settings = parse(&table).map_err(|message| ConfigError::Environment {
         variable: "HERALD_*".to_owned(),
         message,
-    })
+    })?;
+    settings.check().map_err(ConfigError::Invalid)?;
+    Ok(settings)
+}
+
+impl Settings {
+    /// Values that parse but cannot work.
+    fn check(&self) -> Result<(), String> {
+        let send = &self.send;
+        if !(send.rate_per_second > 0.0) {
+            return Err(format!(
+                "send.rate_per_second must be above 0, got {}",
+                send.rate_per_second
+            ));
+        }
+        if !(0.0..0.9).contains(&send.headroom) {
+            return Err(format!(
+                "send.headroom must be from 0 up to 0.9, got {}",
+                send.headroom
+            ));
+        }
+        if send.max_attempts == 0 || send.concurrency == 0 || send.prefetch == 0 || send.batch == 0
+        {
+            return Err("send.max_attempts, send.concurrency, send.prefetch and send.batch must be at least 1".to_owned());
+        }
+        if self.prepare.graph_concurrency == 0 || self.prepare.publish_batch == 0 {
+            return Err(
+                "prepare.graph_concurrency and prepare.publish_batch must be at least 1".to_owned(),
+            );
+        }
+        if self.broker.prefix.trim().is_empty() {
+            return Err("broker.prefix must not be empty".to_owned());
+        }
+        let partial = [
+            self.microsoft.tenant_id.is_some(),
+            self.microsoft.app_id.is_some(),
+            self.microsoft.app_secret.is_some(),
+        ];
+        if partial.iter().any(|set| *set) && !partial.iter().all(|set| *set) {
+            return Err("microsoft.tenant_id, microsoft.app_id and microsoft.app_secret go together: set all three, or none to use the emulator".to_owned());
+        }
+        Ok(())
+    }
 }
 
 fn read_file(path: &Path) -> Result<toml::Table, ConfigError> {
@@ -301,6 +491,18 @@ mod tests {
             load(Some(missing), env(&[])),
             Err(ConfigError::Read { .. })
         ));
+    }
+
+    #[test]
+    fn impossible_values_are_refused() {
+        let error = load(None, env(&[("HERALD_SEND__HEADROOM", "2.0")]))
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("send.headroom"), "{error}");
+        let error = load(None, env(&[("HERALD_MICROSOFT__TENANT_ID", "t")]))
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("all three"), "{error}");
     }
 
     #[test]

@@ -1,0 +1,263 @@
+//! Herald's composition root: turns settings into running roles. The
+//! `herald` binary and the tests start Herald through here, so both run the
+//! same wiring. No business logic lives here.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures_util::FutureExt;
+use herald_config::{MicrosoftSettings, Settings};
+use herald_microsoft::{BotConnector, Credentials, Graph, TokenCache};
+use herald_ops::{Metrics, OpsServer, ReadinessCheck};
+use herald_prepare::{PrepareSettings, Preparer};
+use herald_queue::{Broker, Topology};
+use herald_send::{SendSettings, SendWorker};
+use herald_store::Store;
+use secrecy::ExposeSecret;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+pub mod report;
+
+#[derive(Debug, thiserror::Error)]
+pub enum AppError {
+    #[error(
+        "Microsoft credentials are not configured: set microsoft.tenant_id, microsoft.app_id and microsoft.app_secret, or run `herald up`, which starts the Teams emulator"
+    )]
+    NoCredentials,
+    #[error("cannot open the database: {0}")]
+    Database(#[from] herald_store::StoreError),
+    #[error("cannot reach RabbitMQ: {0}")]
+    Broker(#[from] herald_queue::QueueError),
+    #[error("cannot start the Teams emulator: {0}")]
+    Emulator(#[from] teams_emulator::StartError),
+    #[error("cannot serve health and metrics on {address}: {source}")]
+    Ops {
+        address: SocketAddr,
+        source: std::io::Error,
+    },
+}
+
+/// PostgreSQL and RabbitMQ, connected, migrated and declared.
+#[derive(Clone)]
+pub struct Infrastructure {
+    pub store: Store,
+    pub broker: Arc<Broker>,
+}
+
+pub async fn infrastructure(settings: &Settings) -> Result<Infrastructure, AppError> {
+    let store = Store::connect(
+        settings.database.url.expose_secret(),
+        settings.database.max_connections,
+    )
+    .await?;
+    store.migrate().await?;
+    let broker = Broker::new(
+        settings.broker.url.expose_secret(),
+        Topology::new(settings.broker.prefix.clone()),
+    );
+    broker.wait_until_ready(Duration::from_secs(60)).await?;
+    Ok(Infrastructure { store, broker })
+}
+
+/// The Microsoft clients, sharing one HTTP client and one token cache.
+#[derive(Clone)]
+pub struct Microsoft {
+    pub graph: Arc<Graph>,
+    pub connector: Arc<BotConnector>,
+    pub prepare: PrepareSettings,
+}
+
+pub fn microsoft(settings: &Settings) -> Result<Microsoft, AppError> {
+    let ms = &settings.microsoft;
+    let (Some(tenant_id), Some(app_id), Some(secret)) = (&ms.tenant_id, &ms.app_id, &ms.app_secret)
+    else {
+        return Err(AppError::NoCredentials);
+    };
+    let http = herald_microsoft::http_client();
+    let credentials = Credentials {
+        login_url: ms.login_url.clone(),
+        tenant_id: tenant_id.clone(),
+        app_id: app_id.clone(),
+        app_secret: secret.clone(),
+        bot_token_tenant: if ms.single_tenant_bot {
+            tenant_id.clone()
+        } else {
+            "botframework.com".to_owned()
+        },
+    };
+    let tokens = Arc::new(TokenCache::new(http.clone(), credentials));
+    Ok(Microsoft {
+        graph: Arc::new(Graph::new(http.clone(), tokens.clone(), &ms.graph_url)),
+        connector: Arc::new(BotConnector::new(http, tokens)),
+        prepare: PrepareSettings {
+            manifest_id: ms.manifest_id.clone().unwrap_or_else(|| app_id.clone()),
+            service_url: ms.service_url.clone(),
+            tenant_id: tenant_id.clone(),
+            graph_concurrency: settings.prepare.graph_concurrency,
+            publish_batch: settings.prepare.publish_batch,
+        },
+    })
+}
+
+/// Points the Microsoft settings at a running emulator.
+pub fn use_emulator(settings: &mut MicrosoftSettings, urls: &teams_emulator::EmulatorUrls) {
+    settings.tenant_id = Some(urls.tenant_id.clone());
+    settings.app_id = Some(urls.app_id.clone());
+    settings.app_secret = Some(urls.app_secret.clone().into());
+    settings.manifest_id = Some(urls.manifest_id.clone());
+    settings.login_url = urls.login.clone();
+    settings.graph_url = urls.graph.clone();
+    settings.bot_openid_url = urls.bot_openid.clone();
+    settings.service_url = urls.service_url.clone();
+}
+
+pub fn send_settings(settings: &Settings) -> SendSettings {
+    let send = &settings.send;
+    SendSettings {
+        tenant_rate: send.rate_per_second,
+        headroom: send.headroom,
+        max_attempts: send.max_attempts,
+        concurrency: send.concurrency,
+        prefetch: send.prefetch,
+        batch: send.batch,
+        ..SendSettings::default()
+    }
+}
+
+/// Ready when the database and the broker answer.
+pub fn readiness(infrastructure: &Infrastructure) -> ReadinessCheck {
+    let infrastructure = infrastructure.clone();
+    Arc::new(move || {
+        let infrastructure = infrastructure.clone();
+        async move {
+            infrastructure
+                .store
+                .ping()
+                .await
+                .map_err(|e| format!("database: {e}"))?;
+            if !infrastructure.broker.is_connected().await {
+                return Err("RabbitMQ: not connected".to_owned());
+            }
+            Ok(())
+        }
+        .boxed()
+    })
+}
+
+/// Which roles a process runs.
+#[derive(Debug, Clone, Copy)]
+pub struct Roles {
+    pub prepare: bool,
+    pub send: bool,
+}
+
+/// Running roles, stopped together.
+pub struct Running {
+    pub infrastructure: Infrastructure,
+    pub metrics: Arc<Metrics>,
+    pub ops: OpsServer,
+    pub emulator: Option<teams_emulator::RunningEmulator>,
+    shutdown: watch::Sender<bool>,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+impl Running {
+    /// Stops taking work, lets the posts in flight finish, and stops.
+    pub async fn stop(self) {
+        let _ = self.shutdown.send(true);
+        for task in self.tasks {
+            let _ = tokio::time::timeout(Duration::from_secs(30), task).await;
+        }
+        self.ops.stop().await;
+        if let Some(emulator) = self.emulator {
+            emulator.stop().await;
+        }
+    }
+
+    /// Waits for the roles to end (they end only on `stop`).
+    pub async fn wait(&mut self) {
+        for task in &mut self.tasks {
+            let _ = task.await;
+        }
+    }
+}
+
+/// Starts the given roles against the configured Microsoft endpoints.
+pub async fn start(settings: &Settings, roles: Roles) -> Result<Running, AppError> {
+    let microsoft = microsoft(settings)?;
+    let infrastructure = infrastructure(settings).await?;
+    let metrics = Metrics::new();
+    let (shutdown, stop) = watch::channel(false);
+    let mut tasks = Vec::new();
+    if roles.prepare {
+        let preparer = Arc::new(Preparer {
+            store: infrastructure.store.clone(),
+            broker: infrastructure.broker.clone(),
+            graph: microsoft.graph.clone(),
+            settings: microsoft.prepare.clone(),
+        });
+        let subscription = infrastructure
+            .broker
+            .subscribe(infrastructure.broker.topology().prepare_queue(), 4);
+        let mut stop = stop.clone();
+        tasks.push(tokio::spawn(async move {
+            tokio::select! {
+                () = preparer.run(subscription) => {}
+                _ = stop.wait_for(|s| *s) => {}
+            }
+        }));
+    }
+    if roles.send {
+        let worker = SendWorker::new(
+            infrastructure.store.clone(),
+            infrastructure.broker.clone(),
+            microsoft.connector.clone(),
+            send_settings(settings),
+            metrics.clone(),
+        );
+        tasks.push(tokio::spawn(worker.run(stop.clone())));
+    }
+    let ops = herald_ops::serve(
+        settings.ops.listen,
+        metrics.clone(),
+        readiness(&infrastructure),
+    )
+    .map_err(|source| AppError::Ops {
+        address: settings.ops.listen,
+        source,
+    })?;
+    Ok(Running {
+        infrastructure,
+        metrics,
+        ops,
+        emulator: None,
+        shutdown,
+        tasks,
+    })
+}
+
+/// `herald up`: every role in one process, with the embedded emulator
+/// when no Microsoft credentials are configured.
+pub async fn up(
+    mut settings: Settings,
+    emulator: teams_emulator::EmulatorConfig,
+) -> Result<Running, AppError> {
+    let mut started = None;
+    if !settings.microsoft.has_credentials() {
+        let running = teams_emulator::start(emulator).await?;
+        use_emulator(&mut settings.microsoft, &running.urls);
+        started = Some(running);
+    }
+    let mut running = start(
+        &settings,
+        Roles {
+            prepare: true,
+            send: true,
+        },
+    )
+    .await?;
+    running.emulator = started;
+    Ok(running)
+}

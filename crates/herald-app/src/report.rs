@@ -1,0 +1,69 @@
+//! A notification's progress, for people (`herald status`) and programs
+//! (`--json`).
+
+use herald_domain::DeliveryStatus;
+use herald_store::Progress;
+use serde_json::{Value, json};
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
+
+fn timestamp(at: Option<OffsetDateTime>) -> Value {
+    at.and_then(|t| t.format(&Rfc3339).ok())
+        .map_or(Value::Null, Value::String)
+}
+
+pub fn progress_json(progress: &Progress) -> Value {
+    let n = &progress.notification;
+    let counts: serde_json::Map<String, Value> = DeliveryStatus::ALL
+        .iter()
+        .map(|s| (s.as_str().to_owned(), json!(progress.count(*s))))
+        .collect();
+    json!({
+        "id": n.id.to_string(),
+        "title": n.content.title.as_str(),
+        "status": n.status.as_str(),
+        "prepared": n.prepared,
+        "total": progress.total(),
+        "counts": counts,
+        "created_by": n.created_by,
+        "created_at": timestamp(Some(n.created_at)),
+        "send_started_at": timestamp(n.send_started_at),
+        "first_delivery_at": timestamp(n.first_delivery_at),
+        "last_delivery_at": timestamp(n.last_delivery_at),
+        "completed_at": timestamp(n.completed_at),
+        "error": n.error,
+    })
+}
+
+pub fn progress_text(progress: &Progress) -> String {
+    let n = &progress.notification;
+    let counts: Vec<String> = DeliveryStatus::ALL
+        .iter()
+        .map(|s| format!("{} {}", s.as_str(), progress.count(*s)))
+        .collect();
+    let when = |t: Option<OffsetDateTime>| {
+        t.and_then(|t| t.format(&Rfc3339).ok())
+            .unwrap_or_else(|| "-".to_owned())
+    };
+    let mut text = format!(
+        "{} \"{}\": {}{}\n  recipients {}: {}\n  started {}, first delivery {}, last delivery {}, completed {}\n",
+        n.id,
+        n.content.title.as_str(),
+        n.status.as_str(),
+        if n.prepared || n.status.is_final() {
+            ""
+        } else {
+            " (still resolving the audience)"
+        },
+        progress.total(),
+        counts.join(", "),
+        when(n.send_started_at),
+        when(n.first_delivery_at),
+        when(n.last_delivery_at),
+        when(n.completed_at),
+    );
+    if let Some(error) = &n.error {
+        text.push_str(&format!("  error: {error}\n"));
+    }
+    text
+}

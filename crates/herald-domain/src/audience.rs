@@ -1,0 +1,199 @@
+//! Who an announcement goes to. Each kind of target names people or
+//! channels in terms Graph can resolve; resolving is the prepare stage's job.
+
+use std::collections::HashSet;
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum AudienceError {
+    #[error("the audience is empty: name at least one target, e.g. --audience users:people.csv")]
+    Empty,
+    #[error("{source_name} lists nobody: put one UPN or Entra object id per line")]
+    EmptyList { source_name: String },
+    #[error("{source_name} has rows that are neither a UPN nor an Entra object id: {rows}")]
+    BadRows { source_name: String, rows: String },
+    #[error("unknown audience {spec:?}: use users:<file.csv>")]
+    UnknownKind { spec: String },
+}
+
+/// A person named by user principal name or Entra object id.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(into = "String", try_from = "String")]
+pub enum UserRef {
+    Upn(String),
+    ObjectId(Uuid),
+}
+
+impl UserRef {
+    pub fn parse(text: &str) -> Option<Self> {
+        let text = text.trim().trim_matches('"').trim();
+        if let Ok(id) = Uuid::parse_str(text) {
+            return Some(Self::ObjectId(id));
+        }
+        let (local, domain) = text.split_once('@')?;
+        let plausible = !local.is_empty()
+            && domain.contains('.')
+            && !text.chars().any(|c| c.is_whitespace() || c == ',');
+        plausible.then(|| Self::Upn(text.to_lowercase()))
+    }
+}
+
+impl fmt::Display for UserRef {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Upn(upn) => f.write_str(upn),
+            Self::ObjectId(id) => id.fmt(f),
+        }
+    }
+}
+
+impl From<UserRef> for String {
+    fn from(user: UserRef) -> Self {
+        user.to_string()
+    }
+}
+
+impl TryFrom<String> for UserRef {
+    type Error = String;
+    fn try_from(value: String) -> Result<Self, Self::Error> {
+        Self::parse(&value)
+            .ok_or_else(|| format!("{value:?} is neither a UPN nor an Entra object id"))
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Target {
+    /// A list of people, e.g. from a CSV file.
+    Users { source: String, users: Vec<UserRef> },
+}
+
+impl Target {
+    /// Reads a CSV of people: the first column of each row is a UPN or an
+    /// Entra object id; blank lines, `#` comments and a header row are
+    /// skipped; repeats count once.
+    pub fn users_from_csv(source: &str, text: &str) -> Result<Self, AudienceError> {
+        let mut users = Vec::new();
+        let mut seen = HashSet::new();
+        let mut bad = Vec::new();
+        for (index, line) in text.lines().enumerate() {
+            let first = line.split(',').next().unwrap_or_default().trim();
+            if first.is_empty() || first.starts_with('#') {
+                continue;
+            }
+            match UserRef::parse(first) {
+                Some(user) => {
+                    if seen.insert(user.clone()) {
+                        users.push(user);
+                    }
+                }
+                None if index == 0 && users.is_empty() => {} // a header row
+                None => bad.push(format!("line {}: {first:?}", index + 1)),
+            }
+        }
+        if !bad.is_empty() {
+            let shown: Vec<String> = bad.iter().take(10).cloned().collect();
+            let more = bad.len().saturating_sub(10);
+            let rows = if more > 0 {
+                format!("{} and {more} more", shown.join(", "))
+            } else {
+                shown.join(", ")
+            };
+            return Err(AudienceError::BadRows {
+                source_name: source.to_owned(),
+                rows,
+            });
+        }
+        if users.is_empty() {
+            return Err(AudienceError::EmptyList {
+                source_name: source.to_owned(),
+            });
+        }
+        Ok(Self::Users {
+            source: source.to_owned(),
+            users,
+        })
+    }
+
+    /// Why a recipient gets the announcement, for the card's footer.
+    pub fn reason(&self) -> String {
+        match self {
+            Self::Users { .. } => "you are on the list of people it was sent to".to_owned(),
+        }
+    }
+}
+
+/// One or more targets; recipients are de-duplicated across them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Audience {
+    pub targets: Vec<Target>,
+}
+
+impl Audience {
+    pub fn new(targets: Vec<Target>) -> Result<Self, AudienceError> {
+        if targets.is_empty() {
+            return Err(AudienceError::Empty);
+        }
+        Ok(Self { targets })
+    }
+
+    pub fn reason(&self) -> String {
+        match self.targets.as_slice() {
+            [single] => single.reason(),
+            _ => "you are in its audience".to_owned(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn csv_takes_the_first_column_and_skips_headers_blanks_and_repeats() {
+        let id = "6b1f0d4e-3f7a-4a8e-9d2c-1a2b3c4d5e6f";
+        let text = format!(
+            "userPrincipalName,name\nAlex@Contoso.example,Alex\n\n# a comment\n{id}\nalex@contoso.example\n"
+        );
+        let Target::Users { users, .. } = Target::users_from_csv("people.csv", &text).unwrap();
+        assert_eq!(
+            users,
+            vec![
+                UserRef::Upn("alex@contoso.example".into()),
+                UserRef::ObjectId(id.parse().unwrap())
+            ]
+        );
+    }
+
+    #[test]
+    fn bad_rows_are_named_by_line() {
+        let error = Target::users_from_csv("people.csv", "a@contoso.example\nnot an address\n")
+            .unwrap_err();
+        assert_eq!(
+            error.to_string(),
+            "people.csv has rows that are neither a UPN nor an Entra object id: line 2: \"not an address\""
+        );
+    }
+
+    #[test]
+    fn empty_lists_and_audiences_are_refused() {
+        assert!(matches!(
+            Target::users_from_csv("x.csv", "\n# nobody\n"),
+            Err(AudienceError::EmptyList { .. })
+        ));
+        assert_eq!(Audience::new(Vec::new()), Err(AudienceError::Empty));
+    }
+
+    #[test]
+    fn audiences_round_trip_through_json() {
+        let audience = Audience::new(vec![
+            Target::users_from_csv("p.csv", "a@b.example").unwrap(),
+        ])
+        .unwrap();
+        let json = serde_json::to_string(&audience).unwrap();
+        assert_eq!(serde_json::from_str::<Audience>(&json).unwrap(), audience);
+    }
+}

@@ -1,0 +1,155 @@
+//! The activity a recipient receives: an Adaptive Card 1.5 with the title,
+//! image, summary, author line, buttons, and a footer saying why they get
+//! it and how to opt out (teams-platform.md §6). Built once per
+//! notification, never per recipient.
+
+use serde_json::{Value, json};
+
+use crate::content::Content;
+
+/// teams-platform.md §6: about 100 KB of UTF-16; Herald stays under 80 KB.
+pub const MAX_ACTIVITY_UNITS: usize = 80 * 1024;
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CardError {
+    #[error(
+        "the message would be {units} UTF-16 units long, over Teams' safe limit of {max}: shorten the summary or the buttons"
+    )]
+    TooLarge { units: usize, max: usize },
+}
+
+/// The whole `message` activity, serialised once.
+pub fn build_activity(content: &Content, reason: &str) -> Result<String, CardError> {
+    let activity = json!({
+        "type": "message",
+        "summary": content.feed_line(),
+        "channelData": {"notification": {"alert": true}},
+        "attachments": [{
+            "contentType": "application/vnd.microsoft.card.adaptive",
+            "content": card(content, reason),
+        }],
+    });
+    let text = activity.to_string();
+    let units = text.encode_utf16().count();
+    if units > MAX_ACTIVITY_UNITS {
+        return Err(CardError::TooLarge {
+            units,
+            max: MAX_ACTIVITY_UNITS,
+        });
+    }
+    Ok(text)
+}
+
+fn card(content: &Content, reason: &str) -> Value {
+    let mut body = Vec::new();
+    if content.critical {
+        body.push(json!({
+            "type": "TextBlock", "text": "Important", "color": "Attention",
+            "weight": "Bolder", "size": "Small", "wrap": true,
+        }));
+    }
+    body.push(json!({
+        "type": "TextBlock", "text": content.title.as_str(), "style": "heading",
+        "size": "Large", "weight": "Bolder", "wrap": true,
+    }));
+    if let Some(image) = &content.image_url {
+        body.push(json!({"type": "Image", "url": image.as_str(), "altText": content.title.as_str(), "size": "Stretch"}));
+    }
+    if let Some(summary) = &content.summary {
+        body.push(json!({"type": "TextBlock", "text": summary, "wrap": true}));
+    }
+    if let Some(author) = &content.author {
+        body.push(json!({"type": "TextBlock", "text": format!("From {author}"), "isSubtle": true, "size": "Small", "wrap": true}));
+    }
+    body.push(json!({
+        "type": "TextBlock", "separator": true, "isSubtle": true, "size": "Small", "wrap": true,
+        "text": footer(content, reason),
+    }));
+    let actions: Vec<Value> = content
+        .buttons
+        .iter()
+        .map(|b| json!({"type": "Action.OpenUrl", "title": b.title, "url": b.url.as_str()}))
+        .collect();
+    json!({
+        "type": "AdaptiveCard",
+        "$schema": "http://adaptivecards.io/schemas/adaptive-card.json",
+        "version": "1.5",
+        "body": body,
+        "actions": actions,
+        "msteams": {"width": "Full"},
+    })
+}
+
+fn footer(content: &Content, reason: &str) -> String {
+    let opt_out = if content.critical {
+        "This announcement is marked critical, so it reaches everyone, including people who opted out."
+    } else {
+        "Reply **stop** to stop receiving announcements that are not critical; reply **start** to get them again."
+    };
+    format!("You get this announcement because {reason}. {opt_out}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::content::{Button, HttpsUrl, Title};
+
+    fn content() -> Content {
+        let mut content = Content::new(Title::parse("All-hands moved").unwrap());
+        content.summary = Some("Thursday 10:00.".into());
+        content.author = Some("Internal Communications".into());
+        content.image_url =
+            Some(HttpsUrl::parse("image", "https://contoso.example/a.png").unwrap());
+        content.buttons =
+            vec![Button::parse(1, "Calendar", "https://contoso.example/cal").unwrap()];
+        content
+    }
+
+    #[test]
+    fn the_activity_carries_the_card_and_the_feed_text() {
+        let activity: Value =
+            serde_json::from_str(&build_activity(&content(), "you are on the list").unwrap())
+                .unwrap();
+        assert_eq!(activity["type"], "message");
+        assert_eq!(activity["summary"], "All-hands moved");
+        let card = &activity["attachments"][0]["content"];
+        assert_eq!(card["version"], "1.5");
+        assert_eq!(card["body"][0]["text"], "All-hands moved");
+        assert_eq!(card["body"][1]["type"], "Image");
+        assert_eq!(card["body"][3]["text"], "From Internal Communications");
+        let footer = card["body"][4]["text"].as_str().unwrap();
+        assert!(
+            footer.contains("because you are on the list") && footer.contains("stop"),
+            "{footer}"
+        );
+        assert_eq!(card["actions"][0]["url"], "https://contoso.example/cal");
+    }
+
+    #[test]
+    fn critical_cards_say_so_and_do_not_offer_an_opt_out() {
+        let mut content = content();
+        content.critical = true;
+        let text = build_activity(&content, "r").unwrap();
+        assert!(text.contains("Important") && text.contains("marked critical"));
+    }
+
+    #[test]
+    fn oversized_cards_are_refused() {
+        let mut content = content();
+        content.summary = Some("x".repeat(Content::MAX_SUMMARY));
+        content.buttons = (0..6)
+            .map(|i| {
+                Button::parse(
+                    i,
+                    "b",
+                    &format!("https://contoso.example/{}", "y".repeat(12_000)),
+                )
+                .unwrap()
+            })
+            .collect();
+        assert!(matches!(
+            build_activity(&content, "r"),
+            Err(CardError::TooLarge { .. })
+        ));
+    }
+}

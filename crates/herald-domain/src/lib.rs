@@ -1,0 +1,16 @@
+//! Herald's domain: ids, notification content and its validation,
+//! audiences, delivery and notification statuses, and the Adaptive Card.
+//!
+//! This crate does no I/O: no network, no database, no files.
+
+pub mod audience;
+pub mod card;
+pub mod content;
+pub mod ids;
+pub mod status;
+
+pub use audience::{Audience, AudienceError, UserRef};
+pub use card::{CardError, build_activity};
+pub use content::{Button, Content, ContentError, HttpsUrl, Title};
+pub use ids::{NotificationId, RecipientId};
+pub use status::{DeliveryStatus, NotificationStatus};

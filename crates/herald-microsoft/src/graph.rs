@@ -1,0 +1,240 @@
+//! Microsoft Graph: the calls the prepare stage makes. 429 and 5xx answers
+//! are retried here, honouring Retry-After, a bounded number of times.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde::Deserialize;
+use serde::de::DeserializeOwned;
+
+use crate::retry_after;
+use crate::tokens::{AuthError, Scope, TokenCache};
+
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum GraphError {
+    #[error(transparent)]
+    Auth(#[from] AuthError),
+    #[error("Graph answered {status} {code}: {message}")]
+    Status {
+        status: u16,
+        code: String,
+        message: String,
+    },
+    #[error("Graph kept throttling after {attempts} attempts")]
+    Throttled { attempts: u32 },
+    #[error("cannot reach Graph: {0}")]
+    Unreachable(String),
+}
+
+impl GraphError {
+    pub fn status(&self) -> Option<u16> {
+        match self {
+            Self::Status { status, .. } => Some(*status),
+            _ => None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct GraphUser {
+    pub id: uuid::Uuid,
+    #[serde(default)]
+    pub display_name: Option<String>,
+    #[serde(default)]
+    pub user_principal_name: Option<String>,
+    #[serde(default)]
+    pub user_type: Option<String>,
+    #[serde(default)]
+    pub account_enabled: Option<bool>,
+}
+
+#[derive(Deserialize)]
+struct Collection<T> {
+    value: Vec<T>,
+}
+
+#[derive(Deserialize)]
+struct IdOnly {
+    id: String,
+}
+
+#[derive(Deserialize, Default)]
+struct ErrorBody {
+    #[serde(default)]
+    error: ErrorDetail,
+}
+
+#[derive(Deserialize, Default)]
+struct ErrorDetail {
+    #[serde(default)]
+    code: String,
+    #[serde(default)]
+    message: String,
+}
+
+const MAX_ATTEMPTS: u32 = 6;
+pub const USER_SELECT: &str = "id,displayName,userPrincipalName,userType,accountEnabled";
+
+pub struct Graph {
+    http: reqwest::Client,
+    tokens: Arc<TokenCache>,
+    /// `https://graph.microsoft.com/v1.0`, or the emulator's.
+    base: String,
+}
+
+impl Graph {
+    pub fn new(http: reqwest::Client, tokens: Arc<TokenCache>, graph_url: &str) -> Self {
+        Self {
+            http,
+            tokens,
+            base: format!("{}/v1.0", graph_url.trim_end_matches('/')),
+        }
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    async fn get<T: DeserializeOwned>(&self, path: &str) -> Result<T, GraphError> {
+        self.call(reqwest::Method::GET, path, None)
+            .await?
+            .json_or_error()
+            .await
+    }
+
+    /// One Graph call with retries: 429 and 502/503/504 wait (Retry-After
+    /// when given, else exponential backoff) and try again.
+    async fn call(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<&serde_json::Value>,
+    ) -> Result<Answer, GraphError> {
+        let mut backoff = Duration::from_millis(200);
+        for attempt in 1..=MAX_ATTEMPTS {
+            let token = self.tokens.token(Scope::Graph).await?;
+            let mut request = self
+                .http
+                .request(method.clone(), self.url(path))
+                .bearer_auth(token);
+            if let Some(body) = body {
+                request = request.json(body);
+            }
+            let response = match request.send().await {
+                Ok(response) => response,
+                Err(error) if attempt < MAX_ATTEMPTS => {
+                    tracing::debug!(%error, path, "Graph unreachable; retrying");
+                    tokio::time::sleep(backoff).await;
+                    backoff *= 2;
+                    continue;
+                }
+                Err(error) => return Err(GraphError::Unreachable(error.to_string())),
+            };
+            let status = response.status().as_u16();
+            if matches!(status, 429 | 502 | 503 | 504) && attempt < MAX_ATTEMPTS {
+                let wait = retry_after(response.headers()).unwrap_or(backoff);
+                tracing::debug!(status, path, ?wait, "Graph asked to retry");
+                tokio::time::sleep(wait).await;
+                backoff *= 2;
+                continue;
+            }
+            if status == 429 {
+                return Err(GraphError::Throttled { attempts: attempt });
+            }
+            if status == 401 && attempt == 1 {
+                self.tokens.invalidate(Scope::Graph).await;
+                continue;
+            }
+            return Ok(Answer { response });
+        }
+        Err(GraphError::Throttled {
+            attempts: MAX_ATTEMPTS,
+        })
+    }
+
+    /// A user by Entra object id or user principal name; `None` when Graph
+    /// does not know them.
+    pub async fn user(&self, key: &str) -> Result<Option<GraphUser>, GraphError> {
+        let path = format!("/users/{}?$select={USER_SELECT}", encode(key));
+        match self.get::<GraphUser>(&path).await {
+            Ok(user) => Ok(Some(user)),
+            Err(GraphError::Status { status: 404, .. }) => Ok(None),
+            Err(error) => Err(error),
+        }
+    }
+
+    /// The app's id in the tenant catalog, from its manifest id.
+    pub async fn catalog_app_id(&self, manifest_id: &str) -> Result<Option<String>, GraphError> {
+        let path = format!(
+            "/appCatalogs/teamsApps?$filter=externalId eq '{}'",
+            encode(manifest_id)
+        );
+        let apps: Collection<IdOnly> = self.get(&path).await?;
+        Ok(apps.value.into_iter().next().map(|a| a.id))
+    }
+
+    /// The installation of the app for a user, when there is one.
+    pub async fn user_installation(
+        &self,
+        user: uuid::Uuid,
+        teams_app_id: &str,
+    ) -> Result<Option<String>, GraphError> {
+        let path = format!(
+            "/users/{user}/teamwork/installedApps?$expand=teamsApp&$filter=teamsApp/id eq '{}'",
+            encode(teams_app_id)
+        );
+        let installations: Collection<IdOnly> = self.get(&path).await?;
+        Ok(installations.value.into_iter().next().map(|i| i.id))
+    }
+
+    /// The 1:1 chat between the user and the bot: the conversation id.
+    pub async fn installation_chat(
+        &self,
+        user: uuid::Uuid,
+        installation: &str,
+    ) -> Result<String, GraphError> {
+        let path = format!(
+            "/users/{user}/teamwork/installedApps/{}/chat",
+            encode(installation)
+        );
+        let chat: IdOnly = self.get(&path).await?;
+        Ok(chat.id)
+    }
+}
+
+/// A Graph answer that may still be an error.
+struct Answer {
+    response: reqwest::Response,
+}
+
+impl Answer {
+    async fn json_or_error<T: DeserializeOwned>(self) -> Result<T, GraphError> {
+        let status = self.response.status();
+        let bytes = self
+            .response
+            .bytes()
+            .await
+            .map_err(|e| GraphError::Unreachable(e.to_string()))?;
+        if status.is_success() {
+            return serde_json::from_slice(&bytes).map_err(|e| GraphError::Status {
+                status: status.as_u16(),
+                code: "UnexpectedBody".to_owned(),
+                message: e.to_string(),
+            });
+        }
+        let body: ErrorBody = serde_json::from_slice(&bytes).unwrap_or_default();
+        Err(GraphError::Status {
+            status: status.as_u16(),
+            code: body.error.code,
+            message: body.error.message,
+        })
+    }
+}
+
+/// Percent-encodes a path segment or a quoted filter value.
+fn encode(text: &str) -> String {
+    url::form_urlencoded::byte_serialize(text.as_bytes())
+        .collect::<String>()
+        .replace('+', "%20")
+}

@@ -1,0 +1,158 @@
+//! The prepare stage: turns a notification's audience into delivery rows
+//! and hands the ready ones to the send queue. It resolves people through
+//! Graph and never posts a message.
+
+mod resolve;
+mod submit;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use herald_domain::{DeliveryStatus, NotificationId, NotificationStatus};
+use herald_microsoft::Graph;
+use herald_queue::{Broker, PrepareMessage, Route, SendMessage, Subscription};
+use herald_store::Store;
+
+pub use resolve::Resolution;
+pub use submit::{SubmitError, submit};
+
+/// How the prepare stage reaches Teams.
+#[derive(Debug, Clone)]
+pub struct PrepareSettings {
+    /// The app manifest's id (Graph's `externalId`).
+    pub manifest_id: String,
+    /// The Bot Connector base URL used for conversations found through Graph.
+    pub service_url: String,
+    pub tenant_id: String,
+    /// Graph requests in flight at once.
+    pub graph_concurrency: usize,
+    /// Send messages published per batch.
+    pub publish_batch: usize,
+}
+
+/// Why preparing stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum PrepareError {
+    /// Something about this notification that retrying cannot fix; it is
+    /// failed with this message, which says what to do.
+    #[error("{message}")]
+    Invalid { message: String, code: &'static str },
+    /// Something outside (database, broker, Graph) failed; try again later.
+    #[error(transparent)]
+    Transient(#[from] anyhow::Error),
+}
+
+pub struct Preparer {
+    pub store: Store,
+    pub broker: Arc<Broker>,
+    pub graph: Arc<Graph>,
+    pub settings: PrepareSettings,
+}
+
+impl Preparer {
+    /// Consumes prepare messages until the subscription ends.
+    pub async fn run(self: Arc<Self>, mut subscription: Subscription) {
+        while let Some(incoming) = subscription.next().await {
+            let Ok(message) = serde_json::from_slice::<PrepareMessage>(&incoming.data) else {
+                tracing::error!("undecodable prepare message; dead-lettering it");
+                incoming.dead_letter().await;
+                continue;
+            };
+            let notification = NotificationId(message.notification);
+            let span = tracing::info_span!("prepare", %notification);
+            let outcome = tracing::Instrument::instrument(self.handle(notification), span).await;
+            match outcome {
+                Ok(()) => incoming.ack().await,
+                Err(PrepareError::Invalid { message, code }) => {
+                    tracing::warn!(%notification, %message, "notification cannot be sent");
+                    match self
+                        .store
+                        .fail_notification(notification, &message, code)
+                        .await
+                    {
+                        Ok(_) => incoming.ack().await,
+                        Err(error) => {
+                            tracing::error!(%error, "cannot record the failure; retrying");
+                            tokio::time::sleep(Duration::from_secs(1)).await;
+                            incoming.requeue().await;
+                        }
+                    }
+                }
+                Err(PrepareError::Transient(error)) => {
+                    tracing::warn!(%notification, error = %format!("{error:#}"), "preparing failed for now; retrying");
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                    incoming.requeue().await;
+                }
+            }
+        }
+    }
+
+    /// Prepares one notification. Safe to repeat: rows that exist stay as
+    /// they are and only sends not yet confirmed are published again.
+    pub async fn handle(&self, notification: NotificationId) -> Result<(), PrepareError> {
+        let Some(record) = self
+            .store
+            .notification(notification)
+            .await
+            .map_err(anyhow::Error::from)?
+        else {
+            tracing::warn!(%notification, "prepare message for an unknown notification; dropping it");
+            return Ok(());
+        };
+        if record.status != NotificationStatus::Preparing {
+            return Ok(());
+        }
+        let resolution = self.resolve(&record).await?;
+        self.store
+            .insert_deliveries(notification, &resolution.rows)
+            .await
+            .map_err(anyhow::Error::from)?;
+        self.enqueue(notification).await?;
+        self.store
+            .finish_preparing(notification)
+            .await
+            .map_err(anyhow::Error::from)?;
+        self.store
+            .complete_finished(&[notification])
+            .await
+            .map_err(anyhow::Error::from)?;
+        let queued = resolution
+            .rows
+            .iter()
+            .filter(|r| r.1 == DeliveryStatus::Queued)
+            .count();
+        tracing::info!(%notification, recipients = resolution.rows.len(), queued, "prepared");
+        Ok(())
+    }
+
+    /// Publishes a send message for every queued delivery not yet confirmed
+    /// published, in batches, marking each batch once RabbitMQ confirmed it.
+    async fn enqueue(&self, notification: NotificationId) -> Result<(), PrepareError> {
+        loop {
+            let batch = self
+                .store
+                .unenqueued(notification, self.settings.publish_batch as i64)
+                .await
+                .map_err(anyhow::Error::from)?;
+            if batch.is_empty() {
+                return Ok(());
+            }
+            let messages: Vec<SendMessage> = batch
+                .iter()
+                .map(|r| SendMessage {
+                    notification: notification.0,
+                    recipient: r.0,
+                    attempt: 0,
+                })
+                .collect();
+            self.broker
+                .publish(Route::Send, &messages)
+                .await
+                .map_err(anyhow::Error::from)?;
+            self.store
+                .mark_enqueued(notification, &batch)
+                .await
+                .map_err(anyhow::Error::from)?;
+        }
+    }
+}

@@ -1,0 +1,311 @@
+//! Connections, publishing with confirms, and consuming with reconnects.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures_util::StreamExt;
+use lapin::message::Delivery;
+use lapin::options::{
+    BasicAckOptions, BasicConsumeOptions, BasicNackOptions, BasicPublishOptions, BasicQosOptions,
+    BasicRejectOptions, ConfirmSelectOptions, ExchangeDeleteOptions, QueueDeclareOptions,
+    QueueDeleteOptions,
+};
+use lapin::types::FieldTable;
+use lapin::{BasicProperties, Channel, Confirmation, Connection, ConnectionProperties};
+use serde::Serialize;
+use tokio::sync::{Mutex, mpsc};
+
+use crate::topology::{Route, Topology};
+
+#[derive(Debug, thiserror::Error)]
+pub enum QueueError {
+    #[error("RabbitMQ: {0}")]
+    Amqp(#[from] lapin::Error),
+    #[error("RabbitMQ refused a message (nack)")]
+    Nacked,
+    #[error("RabbitMQ could not route a message to {0}")]
+    Unroutable(String),
+    #[error("cannot encode a queue message: {0}")]
+    Encode(#[from] serde_json::Error),
+}
+
+pub struct Broker {
+    url: String,
+    topology: Topology,
+    /// The publishing connection, opened on first use and after a failure.
+    publisher: Mutex<Option<(Connection, Channel)>>,
+}
+
+impl Broker {
+    pub fn new(url: impl Into<String>, topology: Topology) -> Arc<Self> {
+        Arc::new(Self {
+            url: url.into(),
+            topology,
+            publisher: Mutex::new(None),
+        })
+    }
+
+    pub fn topology(&self) -> &Topology {
+        &self.topology
+    }
+
+    async fn connect(&self) -> Result<(Connection, Channel), QueueError> {
+        let properties = ConnectionProperties::default().with_connection_name("herald".into());
+        let connection = Connection::connect(&self.url, properties).await?;
+        let channel = connection.create_channel().await?;
+        self.topology.declare(&channel).await?;
+        Ok((connection, channel))
+    }
+
+    /// Connects and declares the topology, retrying with backoff until it
+    /// works; for starting up while the broker is still booting.
+    pub async fn wait_until_ready(&self, give_up_after: Duration) -> Result<(), QueueError> {
+        let deadline = tokio::time::Instant::now() + give_up_after;
+        let mut delay = Duration::from_millis(100);
+        loop {
+            match self.publish_channel().await {
+                Ok(_) => return Ok(()),
+                Err(error) if tokio::time::Instant::now() + delay > deadline => return Err(error),
+                Err(error) => {
+                    tracing::warn!(%error, "RabbitMQ not ready; retrying");
+                    tokio::time::sleep(delay).await;
+                    delay = (delay * 2).min(Duration::from_secs(5));
+                }
+            }
+        }
+    }
+
+    async fn publish_channel(&self) -> Result<Channel, QueueError> {
+        let mut guard = self.publisher.lock().await;
+        if let Some((connection, channel)) = guard.as_ref()
+            && connection.status().connected()
+            && channel.status().connected()
+        {
+            return Ok(channel.clone());
+        }
+        let (connection, channel) = self.connect().await?;
+        channel
+            .confirm_select(ConfirmSelectOptions::default())
+            .await?;
+        *guard = Some((connection, channel.clone()));
+        Ok(channel)
+    }
+
+    /// Publishes persistent messages and waits until RabbitMQ confirms every
+    /// one. Messages are pipelined: all are sent before the first confirm is
+    /// awaited. A broken connection is reopened and the batch sent again, so
+    /// a broker restart can duplicate, never lose, a message.
+    pub async fn publish<T: Serialize>(
+        &self,
+        route: Route,
+        messages: &[T],
+    ) -> Result<(), QueueError> {
+        let payloads = messages
+            .iter()
+            .map(serde_json::to_vec)
+            .collect::<Result<Vec<_>, _>>()?;
+        let mut delay = Duration::from_millis(100);
+        for attempt in 1.. {
+            match self.publish_once(route, &payloads).await {
+                Ok(()) => return Ok(()),
+                Err(error) if attempt < 8 => {
+                    tracing::warn!(%error, attempt, "publishing failed; reconnecting");
+                    *self.publisher.lock().await = None;
+                    tokio::time::sleep(delay).await;
+                    delay = (delay * 2).min(Duration::from_secs(5));
+                }
+                Err(error) => return Err(error),
+            }
+        }
+        unreachable!("the loop returns")
+    }
+
+    async fn publish_once(&self, route: Route, payloads: &[Vec<u8>]) -> Result<(), QueueError> {
+        let channel = self.publish_channel().await?;
+        let key = Topology::routing_key(route);
+        let mut confirms = Vec::with_capacity(payloads.len());
+        for payload in payloads {
+            let properties = BasicProperties::default()
+                .with_delivery_mode(2)
+                .with_content_type("application/json".into());
+            let confirm = channel
+                .basic_publish(
+                    self.topology.exchange().into(),
+                    key.clone().into(),
+                    BasicPublishOptions {
+                        mandatory: true,
+                        ..Default::default()
+                    },
+                    payload,
+                    properties,
+                )
+                .await?;
+            confirms.push(confirm);
+        }
+        for confirm in confirms {
+            match confirm.await? {
+                Confirmation::Ack(None) | Confirmation::NotRequested => {}
+                Confirmation::Ack(Some(_)) => return Err(QueueError::Unroutable(key)),
+                Confirmation::Nack(_) => return Err(QueueError::Nacked),
+            }
+        }
+        Ok(())
+    }
+
+    /// Messages waiting in a queue (not counting unacknowledged ones).
+    pub async fn depth(&self, queue: &str) -> Result<u32, QueueError> {
+        let channel = self.publish_channel().await?;
+        let passive = QueueDeclareOptions {
+            passive: true,
+            ..Default::default()
+        };
+        let queue = channel
+            .queue_declare(queue.into(), passive, FieldTable::default())
+            .await?;
+        Ok(queue.message_count())
+    }
+
+    pub async fn is_connected(&self) -> bool {
+        self.publish_channel().await.is_ok()
+    }
+
+    /// Removes every queue and exchange of the topology (for tests).
+    pub async fn delete_topology(&self) -> Result<(), QueueError> {
+        let channel = self.publish_channel().await?;
+        for queue in self.topology.all_queues() {
+            channel
+                .queue_delete(queue.into(), QueueDeleteOptions::default())
+                .await?;
+        }
+        for exchange in [self.topology.exchange(), self.topology.dead_exchange()] {
+            channel
+                .exchange_delete(exchange.into(), ExchangeDeleteOptions::default())
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// Consumes `queue` with `prefetch` unacknowledged messages at most.
+    /// The subscription reconnects by itself after a broker restart; the
+    /// broker then redelivers whatever was not acknowledged.
+    pub fn subscribe(self: &Arc<Self>, queue: String, prefetch: u16) -> Subscription {
+        let (sender, receiver) = mpsc::channel(usize::from(prefetch.max(1)));
+        let broker = self.clone();
+        let task =
+            tokio::spawn(async move { broker.consume_forever(queue, prefetch, sender).await });
+        Subscription { receiver, task }
+    }
+
+    async fn consume_forever(&self, queue: String, prefetch: u16, sender: mpsc::Sender<Incoming>) {
+        let mut delay = Duration::from_millis(100);
+        while !sender.is_closed() {
+            match self.consume_once(&queue, prefetch, &sender).await {
+                Ok(()) => tracing::warn!(%queue, "the broker closed the consumer; reconnecting"),
+                Err(error) => {
+                    tracing::warn!(%queue, %error, "consumer lost its connection; reconnecting")
+                }
+            }
+            if sender.is_closed() {
+                break;
+            }
+            tokio::time::sleep(delay).await;
+            delay = (delay * 2).min(Duration::from_secs(5));
+        }
+    }
+
+    async fn consume_once(
+        &self,
+        queue: &str,
+        prefetch: u16,
+        sender: &mpsc::Sender<Incoming>,
+    ) -> Result<(), QueueError> {
+        let (connection, channel) = self.connect().await?;
+        channel
+            .basic_qos(prefetch, BasicQosOptions::default())
+            .await?;
+        let mut consumer = channel
+            .basic_consume(
+                queue.into(),
+                "".into(),
+                BasicConsumeOptions::default(),
+                FieldTable::default(),
+            )
+            .await?;
+        tracing::info!(%queue, prefetch, "consuming");
+        while let Some(delivery) = consumer.next().await {
+            let delivery = delivery?;
+            if sender.send(Incoming::new(delivery)).await.is_err() {
+                break;
+            }
+        }
+        drop(connection);
+        Ok(())
+    }
+}
+
+/// A stream of messages from one queue.
+pub struct Subscription {
+    receiver: mpsc::Receiver<Incoming>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Subscription {
+    pub async fn next(&mut self) -> Option<Incoming> {
+        self.receiver.recv().await
+    }
+
+    /// Takes whatever is already waiting, up to `limit`, without waiting.
+    pub fn try_next(&mut self) -> Option<Incoming> {
+        self.receiver.try_recv().ok()
+    }
+}
+
+impl Drop for Subscription {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// One received message and the means to settle it.
+pub struct Incoming {
+    pub data: Vec<u8>,
+    pub redelivered: bool,
+    delivery: Delivery,
+}
+
+impl Incoming {
+    fn new(mut delivery: Delivery) -> Self {
+        Self {
+            data: std::mem::take(&mut delivery.data),
+            redelivered: delivery.redelivered,
+            delivery,
+        }
+    }
+
+    /// Done: the outcome is recorded. After a reconnect the broker has
+    /// already requeued this message, so a failed ack is only logged.
+    pub async fn ack(&self) {
+        if let Err(error) = self.delivery.ack(BasicAckOptions::default()).await {
+            tracing::debug!(%error, "ack after the channel closed; the broker redelivers");
+        }
+    }
+
+    /// Give it back for another try.
+    pub async fn requeue(&self) {
+        let options = BasicNackOptions {
+            requeue: true,
+            ..Default::default()
+        };
+        if let Err(error) = self.delivery.nack(options).await {
+            tracing::debug!(%error, "nack after the channel closed");
+        }
+    }
+
+    /// A poison message: to the dead-letter queue.
+    pub async fn dead_letter(&self) {
+        let options = BasicRejectOptions { requeue: false };
+        if let Err(error) = self.delivery.reject(options).await {
+            tracing::debug!(%error, "reject after the channel closed");
+        }
+    }
+}

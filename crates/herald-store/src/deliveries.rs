@@ -1,0 +1,227 @@
+use herald_domain::{DeliveryStatus, NotificationId, RecipientId};
+use sqlx::Row;
+
+use crate::{Result, Store, parse};
+
+/// What a send-worker needs for one queue message.
+#[derive(Debug, Clone)]
+pub struct SendTarget {
+    pub recipient: RecipientId,
+    pub status: DeliveryStatus,
+    pub attempts: i32,
+    pub conversation_id: Option<String>,
+    pub service_url: Option<String>,
+    pub tenant_id: String,
+}
+
+/// The result of one send attempt, or a decision not to send.
+#[derive(Debug, Clone)]
+pub struct Outcome {
+    pub notification: NotificationId,
+    pub recipient: RecipientId,
+    pub status: DeliveryStatus,
+    /// Whether a request went to Teams (counts as an attempt).
+    pub attempted: bool,
+    pub throttled: bool,
+    pub http_status: Option<u16>,
+    pub error_code: Option<String>,
+    pub error_message: Option<String>,
+    pub activity_id: Option<String>,
+}
+
+impl Store {
+    /// Creates delivery rows; rows that exist already are left alone, so a
+    /// repeated prepare changes nothing.
+    pub async fn insert_deliveries(
+        &self,
+        notification: NotificationId,
+        rows: &[(RecipientId, DeliveryStatus, Option<String>)],
+    ) -> Result<()> {
+        if rows.is_empty() {
+            return Ok(());
+        }
+        let recipients: Vec<uuid::Uuid> = rows.iter().map(|r| r.0.0).collect();
+        let statuses: Vec<&str> = rows.iter().map(|r| r.1.as_str()).collect();
+        let reasons: Vec<Option<&str>> = rows.iter().map(|r| r.2.as_deref()).collect();
+        sqlx::query(
+            "insert into deliveries (notification_id, recipient_id, status, error_code) \
+             select $1, r, s, e from unnest($2::uuid[], $3::text[], $4::text[]) as d(r, s, e) \
+             on conflict do nothing",
+        )
+        .bind(notification.0)
+        .bind(&recipients)
+        .bind(&statuses)
+        .bind(&reasons)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// Queued deliveries whose send message was not yet confirmed published.
+    pub async fn unenqueued(
+        &self,
+        notification: NotificationId,
+        limit: i64,
+    ) -> Result<Vec<RecipientId>> {
+        let ids: Vec<uuid::Uuid> = sqlx::query_scalar(
+            "select recipient_id from deliveries where notification_id = $1 and status = 'queued' and not enqueued limit $2",
+        )
+        .bind(notification.0)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(ids.into_iter().map(RecipientId).collect())
+    }
+
+    pub async fn mark_enqueued(
+        &self,
+        notification: NotificationId,
+        recipients: &[RecipientId],
+    ) -> Result<()> {
+        let ids: Vec<uuid::Uuid> = recipients.iter().map(|r| r.0).collect();
+        sqlx::query("update deliveries set enqueued = true where notification_id = $1 and recipient_id = any($2)")
+            .bind(notification.0)
+            .bind(&ids)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    pub async fn send_targets(
+        &self,
+        notification: NotificationId,
+        recipients: &[RecipientId],
+    ) -> Result<Vec<SendTarget>> {
+        let ids: Vec<uuid::Uuid> = recipients.iter().map(|r| r.0).collect();
+        let rows = sqlx::query(
+            "select d.recipient_id, d.status, d.attempts, r.conversation_id, r.service_url, r.tenant_id \
+             from deliveries d join recipients r on r.id = d.recipient_id \
+             where d.notification_id = $1 and d.recipient_id = any($2)",
+        )
+        .bind(notification.0)
+        .bind(&ids)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|row| {
+                Ok(SendTarget {
+                    recipient: RecipientId(row.try_get("recipient_id")?),
+                    status: parse(&row.try_get::<String, _>("status")?)?,
+                    attempts: row.try_get("attempts")?,
+                    conversation_id: row.try_get("conversation_id")?,
+                    service_url: row.try_get("service_url")?,
+                    tenant_id: row.try_get("tenant_id")?,
+                })
+            })
+            .collect()
+    }
+
+    /// Commits a batch of outcomes in one transaction. A final status is
+    /// never overwritten, except that a delivery canceled while its request
+    /// was already on the wire is recorded as delivered, which is the truth.
+    pub async fn record_outcomes(&self, outcomes: &[Outcome]) -> Result<()> {
+        if outcomes.is_empty() {
+            return Ok(());
+        }
+        let column = |f: &dyn Fn(&Outcome) -> Option<String>| -> Vec<Option<String>> {
+            outcomes.iter().map(f).collect()
+        };
+        let notifications: Vec<uuid::Uuid> = outcomes.iter().map(|o| o.notification.0).collect();
+        let recipients: Vec<uuid::Uuid> = outcomes.iter().map(|o| o.recipient.0).collect();
+        let statuses: Vec<&str> = outcomes.iter().map(|o| o.status.as_str()).collect();
+        let attempted: Vec<i32> = outcomes.iter().map(|o| i32::from(o.attempted)).collect();
+        let throttled: Vec<i32> = outcomes.iter().map(|o| i32::from(o.throttled)).collect();
+        let http: Vec<Option<i16>> = outcomes
+            .iter()
+            .map(|o| o.http_status.map(|s| s as i16))
+            .collect();
+        let codes = column(&|o| o.error_code.clone());
+        let messages = column(&|o| o.error_message.clone());
+        let activities = column(&|o| o.activity_id.clone());
+        let mut transaction = self.pool.begin().await?;
+        sqlx::query(
+            "update deliveries d set status = u.status, attempts = d.attempts + u.attempted, \
+                 throttles = d.throttles + u.throttled, last_http_status = coalesce(u.http, d.last_http_status), \
+                 error_code = u.code, error_message = u.message, \
+                 activity_id = coalesce(u.activity, d.activity_id), \
+                 delivered_at = case when u.status = 'delivered' then now() else d.delivered_at end, \
+                 updated_at = now() \
+             from (select * from unnest($1::uuid[], $2::uuid[], $3::text[], $4::int[], $5::int[], $6::smallint[], \
+                       $7::text[], $8::text[], $9::text[]) \
+                   as u(n, r, status, attempted, throttled, http, code, message, activity) \
+                   order by n, r) u \
+             where d.notification_id = u.n and d.recipient_id = u.r \
+               and (d.status in ('pending', 'queued', 'retrying') or (d.status = 'canceled' and u.status = 'delivered'))",
+        )
+        .bind(&notifications)
+        .bind(&recipients)
+        .bind(&statuses)
+        .bind(&attempted)
+        .bind(&throttled)
+        .bind(&http)
+        .bind(&codes)
+        .bind(&messages)
+        .bind(&activities)
+        .execute(&mut *transaction)
+        .await?;
+        self.mark_recipients(&mut transaction, outcomes).await?;
+        sqlx::query(
+            "update notifications n set first_delivery_at = coalesce(n.first_delivery_at, now()), last_delivery_at = now() \
+             where n.id = any($1)",
+        )
+        .bind(
+            outcomes
+                .iter()
+                .filter(|o| o.status == DeliveryStatus::Delivered)
+                .map(|o| o.notification.0)
+                .collect::<std::collections::BTreeSet<_>>()
+                .into_iter()
+                .collect::<Vec<_>>(),
+        )
+        .execute(&mut *transaction)
+        .await?;
+        transaction.commit().await?;
+        Ok(())
+    }
+
+    /// Blocked and gone are facts about the person, not just this delivery.
+    async fn mark_recipients(
+        &self,
+        transaction: &mut sqlx::Transaction<'_, sqlx::Postgres>,
+        outcomes: &[Outcome],
+    ) -> Result<()> {
+        let pick = |status: DeliveryStatus| -> (Vec<uuid::Uuid>, Vec<Option<String>>) {
+            outcomes
+                .iter()
+                .filter(|o| o.status == status && o.attempted)
+                .map(|o| (o.recipient.0, o.error_code.clone()))
+                .unzip()
+        };
+        let (blocked, blocked_reasons) = pick(DeliveryStatus::Blocked);
+        if !blocked.is_empty() {
+            sqlx::query(
+                "update recipients r set blocked = true, blocked_at = now(), status_reason = u.reason, updated_at = now() \
+                 from unnest($1::uuid[], $2::text[]) as u(id, reason) where r.id = u.id",
+            )
+            .bind(&blocked)
+            .bind(&blocked_reasons)
+            .execute(&mut **transaction)
+            .await?;
+        }
+        let (gone, gone_reasons) = pick(DeliveryStatus::Gone);
+        if !gone.is_empty() {
+            // The stored conversation is dead: forget it, so the next
+            // broadcast resolves the person again instead of reusing it.
+            sqlx::query(
+                "update recipients r set gone = true, gone_at = now(), conversation_id = null, installed = false, \
+                 status_reason = u.reason, updated_at = now() \
+                 from unnest($1::uuid[], $2::text[]) as u(id, reason) where r.id = u.id",
+            )
+            .bind(&gone)
+            .bind(&gone_reasons)
+            .execute(&mut **transaction)
+            .await?;
+        }
+        Ok(())
+    }
+}

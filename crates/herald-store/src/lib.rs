@@ -1,0 +1,101 @@
+//! PostgreSQL repositories for Herald, and the migrations in `migrations/`.
+//!
+//! This crate knows SQL and nothing of HTTP or AMQP. Delivery counts are
+//! kept by triggers in the database (see the migration), so every path that
+//! changes a status moves the counts with it.
+
+mod deliveries;
+mod notifications;
+mod recipients;
+mod tenants;
+
+use std::time::Duration;
+
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::{ConnectOptions, PgPool};
+
+pub use deliveries::{Outcome, SendTarget};
+pub use notifications::{NotificationRecord, Progress};
+pub use recipients::{Person, StoredPerson};
+pub use tenants::TenantRate;
+
+pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../../migrations");
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("database error: {0}")]
+    Database(#[from] sqlx::Error),
+    #[error("cannot apply the database migrations: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    #[error("stored data is not what Herald wrote: {0}")]
+    Corrupt(String),
+}
+
+pub type Result<T> = std::result::Result<T, StoreError>;
+
+#[derive(Clone)]
+pub struct Store {
+    pool: PgPool,
+}
+
+impl Store {
+    /// Connects, creating the database first when it does not exist.
+    pub async fn connect(url: &str, max_connections: u32) -> Result<Self> {
+        let options: PgConnectOptions = url.parse()?;
+        ensure_database(&options).await?;
+        let pool = PgPoolOptions::new()
+            .max_connections(max_connections)
+            .acquire_timeout(Duration::from_secs(10))
+            .connect_with(options.log_statements(tracing::log::LevelFilter::Trace))
+            .await?;
+        Ok(Self { pool })
+    }
+
+    pub fn pool(&self) -> &PgPool {
+        &self.pool
+    }
+
+    pub async fn migrate(&self) -> Result<()> {
+        MIGRATOR.run(&self.pool).await?;
+        Ok(())
+    }
+
+    pub async fn ping(&self) -> Result<()> {
+        sqlx::query("select 1").execute(&self.pool).await?;
+        Ok(())
+    }
+}
+
+async fn ensure_database(options: &PgConnectOptions) -> Result<()> {
+    let Some(name) = options.get_database().map(str::to_owned) else {
+        return Ok(());
+    };
+    let mut admin = options.clone().database("postgres").connect().await?;
+    let exists: bool =
+        sqlx::query_scalar("select exists(select 1 from pg_database where datname = $1)")
+            .bind(&name)
+            .fetch_one(&mut admin)
+            .await?;
+    if !exists {
+        let quoted = name.replace('"', "\"\"");
+        // Two processes may race to create it; the loser sees it exists.
+        if let Err(error) =
+            sqlx::query(sqlx::AssertSqlSafe(format!("create database \"{quoted}\"")))
+                .execute(&mut admin)
+                .await
+        {
+            let raced = error
+                .as_database_error()
+                .and_then(|e| e.code())
+                .is_some_and(|c| c == "42P04" || c == "23505");
+            if !raced {
+                return Err(error.into());
+            }
+        }
+    }
+    Ok(())
+}
+
+fn parse<T: std::str::FromStr<Err = String>>(text: &str) -> Result<T> {
+    text.parse().map_err(StoreError::Corrupt)
+}

@@ -1,0 +1,271 @@
+use std::collections::BTreeMap;
+
+use herald_domain::{Audience, Content, DeliveryStatus, NotificationId, NotificationStatus};
+use serde_json::Value;
+use sqlx::Row;
+use time::OffsetDateTime;
+
+use crate::{Result, Store, StoreError, parse};
+
+#[derive(Debug, Clone)]
+pub struct NotificationRecord {
+    pub id: NotificationId,
+    pub content: Content,
+    pub audience: Audience,
+    pub status: NotificationStatus,
+    pub prepared: bool,
+    pub created_by: String,
+    pub created_at: OffsetDateTime,
+    pub send_started_at: Option<OffsetDateTime>,
+    pub first_delivery_at: Option<OffsetDateTime>,
+    pub last_delivery_at: Option<OffsetDateTime>,
+    pub completed_at: Option<OffsetDateTime>,
+    pub error: Option<String>,
+}
+
+/// A notification with its delivery counts.
+#[derive(Debug, Clone)]
+pub struct Progress {
+    pub notification: NotificationRecord,
+    pub counts: BTreeMap<DeliveryStatus, i64>,
+}
+
+impl Progress {
+    pub fn total(&self) -> i64 {
+        self.counts.values().sum()
+    }
+
+    pub fn count(&self, status: DeliveryStatus) -> i64 {
+        self.counts.get(&status).copied().unwrap_or(0)
+    }
+
+    pub fn unfinished(&self) -> i64 {
+        DeliveryStatus::ALL
+            .iter()
+            .filter(|s| !s.is_final())
+            .map(|s| self.count(*s))
+            .sum()
+    }
+}
+
+macro_rules! columns {
+    () => {
+        "id, title, summary, image_url, author, buttons, feed_text, critical, \
+    acknowledgement_required, audience, status, prepared, created_by, created_at, send_started_at, \
+    first_delivery_at, last_delivery_at, completed_at, error"
+    };
+}
+
+fn record(row: &sqlx::postgres::PgRow) -> Result<NotificationRecord> {
+    let corrupt = |what: &str, e: String| StoreError::Corrupt(format!("notification {what}: {e}"));
+    let content = serde_json::from_value::<Content>(serde_json::json!({
+        "title": row.try_get::<String, _>("title")?,
+        "summary": row.try_get::<Option<String>, _>("summary")?,
+        "image_url": row.try_get::<Option<String>, _>("image_url")?,
+        "author": row.try_get::<Option<String>, _>("author")?,
+        "buttons": row.try_get::<Value, _>("buttons")?,
+        "feed_text": row.try_get::<Option<String>, _>("feed_text")?,
+        "critical": row.try_get::<bool, _>("critical")?,
+        "acknowledgement_required": row.try_get::<bool, _>("acknowledgement_required")?,
+    }))
+    .map_err(|e| corrupt("content", e.to_string()))?;
+    let audience = serde_json::from_value(row.try_get::<Value, _>("audience")?)
+        .map_err(|e| corrupt("audience", e.to_string()))?;
+    Ok(NotificationRecord {
+        id: NotificationId(row.try_get("id")?),
+        content,
+        audience,
+        status: parse(&row.try_get::<String, _>("status")?)?,
+        prepared: row.try_get("prepared")?,
+        created_by: row.try_get("created_by")?,
+        created_at: row.try_get("created_at")?,
+        send_started_at: row.try_get("send_started_at")?,
+        first_delivery_at: row.try_get("first_delivery_at")?,
+        last_delivery_at: row.try_get("last_delivery_at")?,
+        completed_at: row.try_get("completed_at")?,
+        error: row.try_get("error")?,
+    })
+}
+
+impl Store {
+    /// Stores a notification that is about to be prepared and sent.
+    pub async fn create_notification(
+        &self,
+        id: NotificationId,
+        content: &Content,
+        audience: &Audience,
+        created_by: &str,
+    ) -> Result<()> {
+        let buttons = serde_json::to_value(&content.buttons)
+            .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        let audience =
+            serde_json::to_value(audience).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        sqlx::query(
+            "insert into notifications (id, title, summary, image_url, author, buttons, feed_text, critical, \
+             acknowledgement_required, audience, status, created_by, send_started_at) \
+             values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 'preparing', $11, now())",
+        )
+        .bind(id.0)
+        .bind(content.title.as_str())
+        .bind(&content.summary)
+        .bind(content.image_url.as_ref().map(|u| u.as_str()))
+        .bind(&content.author)
+        .bind(buttons)
+        .bind(&content.feed_text)
+        .bind(content.critical)
+        .bind(content.acknowledgement_required)
+        .bind(audience)
+        .bind(created_by)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    pub async fn notification(&self, id: NotificationId) -> Result<Option<NotificationRecord>> {
+        let row = sqlx::query(concat!(
+            "select ",
+            columns!(),
+            " from notifications where id = $1"
+        ))
+        .bind(id.0)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.as_ref().map(record).transpose()
+    }
+
+    pub async fn progress(&self, id: NotificationId) -> Result<Option<Progress>> {
+        let Some(notification) = self.notification(id).await? else {
+            return Ok(None);
+        };
+        let rows = sqlx::query("select status, count from notification_counts where notification_id = $1 and count <> 0")
+            .bind(id.0)
+            .fetch_all(&self.pool)
+            .await?;
+        let mut counts = BTreeMap::new();
+        for row in rows {
+            counts.insert(
+                parse(&row.try_get::<String, _>("status")?)?,
+                row.try_get("count")?,
+            );
+        }
+        Ok(Some(Progress {
+            notification,
+            counts,
+        }))
+    }
+
+    /// The current status of each of these notifications.
+    pub async fn statuses(
+        &self,
+        ids: &[NotificationId],
+    ) -> Result<Vec<(NotificationId, NotificationStatus)>> {
+        let ids: Vec<uuid::Uuid> = ids.iter().map(|i| i.0).collect();
+        let rows = sqlx::query("select id, status from notifications where id = any($1)")
+            .bind(&ids)
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter()
+            .map(|row| {
+                Ok((
+                    NotificationId(row.try_get("id")?),
+                    parse(&row.try_get::<String, _>("status")?)?,
+                ))
+            })
+            .collect()
+    }
+
+    /// Every delivery row exists now: the notification is sending, and can
+    /// complete once no delivery is unfinished.
+    pub async fn finish_preparing(&self, id: NotificationId) -> Result<()> {
+        sqlx::query("update notifications set prepared = true, status = case when status = 'preparing' then 'sending' else status end where id = $1")
+            .bind(id.0)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// Marks as sent those of `ids` that are prepared and have no
+    /// unfinished delivery; returns them.
+    pub async fn complete_finished(&self, ids: &[NotificationId]) -> Result<Vec<NotificationId>> {
+        let ids: Vec<uuid::Uuid> = ids.iter().map(|i| i.0).collect();
+        let done: Vec<uuid::Uuid> = sqlx::query_scalar(
+            "update notifications n set status = 'sent', completed_at = now() \
+             where n.id = any($1) and n.prepared and n.status = 'sending' \
+             and not exists (select 1 from notification_counts c where c.notification_id = n.id \
+                 and c.status in ('pending', 'queued', 'retrying') and c.count > 0) \
+             returning n.id",
+        )
+        .bind(&ids)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(done.into_iter().map(NotificationId).collect())
+    }
+
+    /// Stops a notification: it is canceled, and every delivery not yet
+    /// final is marked canceled. Returns false when it had already ended.
+    pub async fn cancel_notification(&self, id: NotificationId) -> Result<bool> {
+        self.end_notification(
+            id,
+            NotificationStatus::Canceled,
+            None,
+            DeliveryStatus::Canceled,
+            None,
+        )
+        .await
+    }
+
+    /// Fails a notification with an error people can act on; unfinished
+    /// deliveries fail with it.
+    pub async fn fail_notification(
+        &self,
+        id: NotificationId,
+        error: &str,
+        code: &str,
+    ) -> Result<bool> {
+        self.end_notification(
+            id,
+            NotificationStatus::Failed,
+            Some(error),
+            DeliveryStatus::Failed,
+            Some(code),
+        )
+        .await
+    }
+
+    async fn end_notification(
+        &self,
+        id: NotificationId,
+        status: NotificationStatus,
+        error: Option<&str>,
+        deliveries: DeliveryStatus,
+        code: Option<&str>,
+    ) -> Result<bool> {
+        let mut transaction = self.pool.begin().await?;
+        let ended = sqlx::query(
+            "update notifications set status = $2, error = coalesce($3, error), completed_at = now() \
+             where id = $1 and status not in ('sent', 'canceled', 'failed')",
+        )
+        .bind(id.0)
+        .bind(status.as_str())
+        .bind(error)
+        .execute(&mut *transaction)
+        .await?
+        .rows_affected()
+            == 1;
+        if ended {
+            sqlx::query(
+                "update deliveries set status = $2, error_code = coalesce($3, error_code), \
+                 error_message = coalesce($4, error_message), updated_at = now() \
+                 where notification_id = $1 and status in ('pending', 'queued', 'retrying')",
+            )
+            .bind(id.0)
+            .bind(deliveries.as_str())
+            .bind(code)
+            .bind(error)
+            .execute(&mut *transaction)
+            .await?;
+        }
+        transaction.commit().await?;
+        Ok(ended)
+    }
+}

@@ -1,0 +1,124 @@
+use herald_domain::RecipientId;
+use sqlx::Row;
+
+use crate::{Result, Store};
+
+/// A person as Graph describes them, with what Herald knows of their chat.
+#[derive(Debug, Clone)]
+pub struct Person {
+    pub id: RecipientId,
+    pub user_principal_name: String,
+    pub display_name: String,
+    pub user_type: String,
+    pub tenant_id: String,
+    /// Set when Herald learned the chat (Graph or an install activity).
+    pub conversation_id: Option<String>,
+    pub service_url: Option<String>,
+}
+
+/// What Herald has stored for a person.
+#[derive(Debug, Clone)]
+pub struct StoredPerson {
+    pub id: RecipientId,
+    pub conversation_id: Option<String>,
+    pub service_url: Option<String>,
+    pub blocked: bool,
+    pub opted_out: bool,
+    pub gone: bool,
+}
+
+impl Store {
+    /// Inserts or refreshes people by Entra object id. A known conversation
+    /// is kept when the update brings none; a person seen again in the
+    /// directory is no longer gone.
+    pub async fn upsert_people(&self, people: &[Person]) -> Result<()> {
+        if people.is_empty() {
+            return Ok(());
+        }
+        let ids: Vec<uuid::Uuid> = people.iter().map(|p| p.id.0).collect();
+        let upns: Vec<&str> = people
+            .iter()
+            .map(|p| p.user_principal_name.as_str())
+            .collect();
+        let names: Vec<&str> = people.iter().map(|p| p.display_name.as_str()).collect();
+        let types: Vec<&str> = people.iter().map(|p| p.user_type.as_str()).collect();
+        let tenants: Vec<&str> = people.iter().map(|p| p.tenant_id.as_str()).collect();
+        let conversations: Vec<Option<&str>> = people
+            .iter()
+            .map(|p| p.conversation_id.as_deref())
+            .collect();
+        let service_urls: Vec<Option<&str>> =
+            people.iter().map(|p| p.service_url.as_deref()).collect();
+        sqlx::query(
+            "insert into recipients (id, kind, aad_object_id, user_principal_name, display_name, user_type, \
+                 tenant_id, conversation_id, service_url, installed) \
+             select id, 'person', id, upn, name, kind, tenant, conversation, service_url, conversation is not null \
+             from unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[]) \
+                 as p(id, upn, name, kind, tenant, conversation, service_url) \
+             order by id \
+             on conflict (id) do update set user_principal_name = excluded.user_principal_name, \
+                 display_name = excluded.display_name, user_type = excluded.user_type, \
+                 tenant_id = excluded.tenant_id, gone = false, \
+                 conversation_id = coalesce(excluded.conversation_id, recipients.conversation_id), \
+                 service_url = coalesce(excluded.service_url, recipients.service_url), \
+                 installed = recipients.installed or excluded.installed, updated_at = now()",
+        )
+        .bind(&ids)
+        .bind(&upns)
+        .bind(&names)
+        .bind(&types)
+        .bind(&tenants)
+        .bind(&conversations)
+        .bind(&service_urls)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    pub async fn people(&self, ids: &[RecipientId]) -> Result<Vec<StoredPerson>> {
+        let ids: Vec<uuid::Uuid> = ids.iter().map(|i| i.0).collect();
+        let rows = sqlx::query(
+            "select id, conversation_id, service_url, blocked, opted_out, gone from recipients where id = any($1)",
+        )
+        .bind(&ids)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|row| {
+                Ok(StoredPerson {
+                    id: RecipientId(row.try_get("id")?),
+                    conversation_id: row.try_get("conversation_id")?,
+                    service_url: row.try_get("service_url")?,
+                    blocked: row.try_get("blocked")?,
+                    opted_out: row.try_get("opted_out")?,
+                    gone: row.try_get("gone")?,
+                })
+            })
+            .collect()
+    }
+}
+
+impl Store {
+    /// Stores conversations found for people (their chat with the bot).
+    pub async fn set_conversations(
+        &self,
+        found: &[(RecipientId, String)],
+        service_url: &str,
+    ) -> Result<()> {
+        if found.is_empty() {
+            return Ok(());
+        }
+        let ids: Vec<uuid::Uuid> = found.iter().map(|f| f.0.0).collect();
+        let chats: Vec<&str> = found.iter().map(|f| f.1.as_str()).collect();
+        sqlx::query(
+            "update recipients r set conversation_id = u.chat, service_url = $3, installed = true, gone = false, updated_at = now() \
+             from unnest($1::uuid[], $2::text[]) as u(id, chat) where r.id = u.id",
+        )
+        .bind(&ids)
+        .bind(&chats)
+        .bind(service_url)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+}

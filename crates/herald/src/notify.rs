@@ -1,0 +1,132 @@
+//! `herald send`, `status` and `cancel`: talking to a running Herald
+//! through the database and the queue.
+
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use herald_config::Settings;
+use herald_domain::audience::Target;
+use herald_domain::{
+    Audience, Button, Content, HttpsUrl, NotificationId, NotificationStatus, Title,
+};
+
+use crate::cli::SendArgs;
+
+fn content(args: &SendArgs) -> anyhow::Result<Content> {
+    let mut content = Content::new(Title::parse(&args.title)?);
+    content.summary = args.summary.clone();
+    content.image_url = args
+        .image
+        .as_deref()
+        .map(|u| HttpsUrl::parse("image", u))
+        .transpose()?;
+    content.author = args.author.clone();
+    content.feed_text = args.feed_text.clone();
+    content.critical = args.critical;
+    for (index, button) in args.buttons.iter().enumerate() {
+        let (title, url) = button
+            .split_once('=')
+            .with_context(|| format!("--button {button:?}: write it as TITLE=https://URL"))?;
+        content.buttons.push(Button::parse(index + 1, title, url)?);
+    }
+    content.validate()?;
+    Ok(content)
+}
+
+fn audience(specs: &[String]) -> anyhow::Result<Audience> {
+    let mut targets = Vec::new();
+    for spec in specs {
+        let Some(path) = spec.strip_prefix("users:") else {
+            bail!(herald_domain::AudienceError::UnknownKind { spec: spec.clone() });
+        };
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("cannot read the audience file {path}"))?;
+        targets.push(Target::users_from_csv(path, &text)?);
+    }
+    Ok(Audience::new(targets)?)
+}
+
+pub async fn send(settings: &Settings, args: SendArgs) -> anyhow::Result<()> {
+    // Everything that can be checked here is, before anything is stored.
+    let content = content(&args)?;
+    let audience = audience(&args.audiences)?;
+    let infrastructure = herald_app::infrastructure(settings).await?;
+    let store = &infrastructure.store;
+    let id = herald_prepare::submit(
+        store,
+        &infrastructure.broker,
+        &content,
+        &audience,
+        &args.created_by,
+    )
+    .await?;
+    println!("{id}");
+    if args.no_wait {
+        return Ok(());
+    }
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(300);
+    loop {
+        let progress = store
+            .progress(id)
+            .await?
+            .context("the notification vanished")?;
+        let notification = &progress.notification;
+        if notification.status == NotificationStatus::Failed {
+            bail!(
+                "not sent: {}",
+                notification.error.clone().unwrap_or_default()
+            );
+        }
+        if notification.prepared || notification.status.is_final() {
+            eprint!("{}", herald_app::report::progress_text(&progress));
+            return Ok(());
+        }
+        if tokio::time::Instant::now() > deadline {
+            eprintln!("still resolving the audience; follow it with: herald status {id}");
+            return Ok(());
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}
+
+fn parse_id(id: &str) -> anyhow::Result<NotificationId> {
+    id.parse().with_context(|| {
+        format!("{id:?} is not a notification id (a UUID, as `herald send` printed it)")
+    })
+}
+
+pub async fn status(settings: &Settings, id: &str, json: bool) -> anyhow::Result<()> {
+    let id = parse_id(id)?;
+    let store = herald_store::Store::connect(
+        secrecy::ExposeSecret::expose_secret(&settings.database.url),
+        2,
+    )
+    .await?;
+    let progress = store
+        .progress(id)
+        .await?
+        .with_context(|| format!("no notification {id}"))?;
+    if json {
+        println!("{}", herald_app::report::progress_json(&progress));
+    } else {
+        print!("{}", herald_app::report::progress_text(&progress));
+    }
+    Ok(())
+}
+
+pub async fn cancel(settings: &Settings, id: &str) -> anyhow::Result<()> {
+    let id = parse_id(id)?;
+    let store = herald_store::Store::connect(
+        secrecy::ExposeSecret::expose_secret(&settings.database.url),
+        2,
+    )
+    .await?;
+    if store.cancel_notification(id).await? {
+        println!(
+            "Canceled {id}: nothing more is sent; deliveries not yet made are marked canceled."
+        );
+        Ok(())
+    } else {
+        bail!("{id} is not sending (it is unknown or has already ended)")
+    }
+}

@@ -1,0 +1,152 @@
+//! Starting long-running roles and waiting for a stop signal.
+
+use anyhow::Context;
+use herald_config::Settings;
+use secrecy::ExposeSecret;
+
+use crate::cli::{EmulatorArgs, UpArgs, WorkerArgs};
+
+pub async fn wait_for_signal() -> anyhow::Result<()> {
+    let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .context("listening for SIGTERM")?;
+    tokio::select! {
+        outcome = tokio::signal::ctrl_c() => outcome.context("waiting for Ctrl-C")?,
+        _ = terminate.recv() => {}
+    }
+    tracing::info!("shutting down");
+    Ok(())
+}
+
+/// Settings from the file and environment, overridden by the flags.
+pub fn emulator_config(settings: &Settings, args: EmulatorArgs) -> teams_emulator::EmulatorConfig {
+    let defaults = &settings.emulator;
+    let mut config = teams_emulator::EmulatorConfig {
+        listen: args.listen.unwrap_or(defaults.listen),
+        ..Default::default()
+    };
+    let directory = &mut config.directory;
+    directory.users = args.users.unwrap_or(defaults.users);
+    directory.teams = args.teams.unwrap_or(defaults.teams);
+    directory.groups = args.groups.unwrap_or(defaults.groups);
+    directory.seed = args.seed.unwrap_or(defaults.seed);
+    if let Some(fraction) = args.installed_fraction {
+        directory.installed_fraction = fraction;
+    }
+    if let Some(tenant) = args.tenant_id.or_else(|| defaults.tenant_id.clone()) {
+        config.tenant_id = tenant;
+    }
+    if let Some(app) = args.app_id.or_else(|| defaults.app_id.clone()) {
+        config.manifest_id = app.clone();
+        config.app_id = app;
+    }
+    let secret = args.app_secret.or_else(|| {
+        defaults
+            .app_secret
+            .as_ref()
+            .map(|s| s.expose_secret().to_owned())
+    });
+    if let Some(secret) = secret {
+        config.app_secret = secret;
+    }
+    let behaviour = &mut config.behaviour;
+    behaviour.global_rps = args.global_rps.unwrap_or(defaults.global_rps);
+    behaviour.latency_ms = args.latency_ms.unwrap_or(defaults.latency_ms);
+    behaviour.fault_rate = args.fault_rate.unwrap_or(defaults.fault_rate);
+    if let Some(endpoint) = args.bot_endpoint.or_else(|| defaults.bot_endpoint.clone()) {
+        behaviour.bot_endpoint = endpoint;
+    }
+    config
+}
+
+fn print_emulator(urls: &teams_emulator::EmulatorUrls) {
+    println!("  Entra ID login URL:        {}", urls.login);
+    println!("  Tenant OpenID metadata:    {}", urls.tenant_openid);
+    println!("  Microsoft Graph:           {}/v1.0", urls.graph);
+    println!("  Bot Connector serviceUrl:  {}", urls.service_url);
+    println!("  Bot Framework OpenID:      {}", urls.bot_openid);
+    println!("  Inspection and control:    {}/", urls.control);
+}
+
+pub async fn emulator(settings: &Settings, args: EmulatorArgs) -> anyhow::Result<()> {
+    let config = emulator_config(settings, args);
+    let spec = config.directory.clone();
+    let emulator = teams_emulator::start(config).await?;
+    let urls = &emulator.urls;
+    println!(
+        "Teams emulator ready: {} users, {} teams, {} groups (seed {})",
+        spec.users, spec.teams, spec.groups, spec.seed
+    );
+    print_emulator(urls);
+    println!("Credentials to configure Herald with (the emulator's own, not secrets):");
+    println!("  tenant id:    {}", urls.tenant_id);
+    println!("  app id:       {}", urls.app_id);
+    println!("  app secret:   {}", urls.app_secret);
+    wait_for_signal().await?;
+    emulator.stop().await;
+    Ok(())
+}
+
+pub async fn up(settings: Settings, args: UpArgs) -> anyhow::Result<()> {
+    let mut emulator_args = EmulatorArgs {
+        listen: args.emulator_listen,
+        users: args.emulator_users,
+        teams: None,
+        groups: None,
+        seed: None,
+        tenant_id: None,
+        app_id: None,
+        app_secret: None,
+        bot_endpoint: None,
+        global_rps: args.emulator_global_rps,
+        latency_ms: None,
+        fault_rate: None,
+        installed_fraction: None,
+    };
+    emulator_args.listen = emulator_args.listen.or(Some(settings.emulator.listen));
+    let config = emulator_config(&settings, emulator_args);
+    let running = herald_app::up(settings, config).await?;
+    println!("Herald is up: prepare-worker and send-worker running.");
+    println!(
+        "  Health:   http://{}/healthz  (ready: /readyz)",
+        running.ops.address
+    );
+    println!("  Metrics:  http://{}/metrics", running.ops.address);
+    match &running.emulator {
+        Some(emulator) => {
+            println!("No Microsoft credentials configured: using the embedded Teams emulator.");
+            print_emulator(&emulator.urls);
+        }
+        None => println!("Talking to Microsoft with the configured credentials."),
+    }
+    println!(
+        "Send an announcement with: herald send --title \"Hello\" --audience users:people.csv"
+    );
+    wait_for_signal().await?;
+    running.stop().await;
+    Ok(())
+}
+
+pub async fn worker(
+    mut settings: Settings,
+    args: WorkerArgs,
+    roles: herald_app::Roles,
+) -> anyhow::Result<()> {
+    if let Some(listen) = args.ops_listen {
+        settings.ops.listen = listen;
+    }
+    let running = herald_app::start(&settings, roles).await?;
+    println!(
+        "Worker running; health and metrics on http://{}/",
+        running.ops.address
+    );
+    wait_for_signal().await?;
+    running.stop().await;
+    Ok(())
+}
+
+pub async fn migrate(settings: &Settings) -> anyhow::Result<()> {
+    let store = herald_store::Store::connect(settings.database.url.expose_secret(), 2).await?;
+    store.migrate().await?;
+    println!("Database migrated.");
+    Ok(())
+}
