@@ -1,1 +1,8 @@
-fn main() {}
+//! The send pipeline end to end: real PostgreSQL, RabbitMQ and the Teams
+//! emulator over HTTP.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod bad_input;
+mod cancel;
+mod delivery;
+mod idempotency;

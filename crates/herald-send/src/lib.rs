@@ -23,4 +23,6 @@ pub mod metric {
     pub const THROTTLED: &str = "herald_throttled_total";
     pub const RATE: &str = "herald_send_rate_per_second";
     pub const QUEUE_DEPTH: &str = "herald_queue_depth";
+    /// Messages acknowledged without a send: duplicates and stale copies.
+    pub const SKIPPED_MESSAGES: &str = "herald_skipped_messages_total";
 }

@@ -147,6 +147,7 @@ impl SendWorker {
     }
 
     async fn dispatch(self: &Arc<Self>, batch: Vec<Incoming>, settled: &mpsc::Sender<Settled>) {
+        tracing::debug!(messages = batch.len(), "dispatching");
         let mut groups: HashMap<NotificationId, Vec<(SendMessage, Incoming)>> = HashMap::new();
         for incoming in batch {
             match serde_json::from_slice::<SendMessage>(&incoming.data) {
@@ -227,6 +228,7 @@ impl SendWorker {
         };
         // Final, or an older copy of a message that was retried since.
         if target.status.is_final() || message.attempt < attempt.previous {
+            tracing::debug!(status = %target.status, "duplicate or stale message; skipping it");
             return Some(Settled::skip(incoming));
         }
         if self.is_stopped(attempt.notification) {

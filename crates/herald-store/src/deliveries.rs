@@ -225,3 +225,39 @@ impl Store {
         Ok(())
     }
 }
+
+/// One delivery as a report shows it.
+#[derive(Debug, Clone)]
+pub struct DeliveryRow {
+    pub recipient: RecipientId,
+    pub status: DeliveryStatus,
+    pub attempts: i32,
+    pub throttles: i32,
+    pub error_code: Option<String>,
+    pub activity_id: Option<String>,
+}
+
+impl Store {
+    /// Every delivery of a notification (for reports and tests).
+    pub async fn deliveries(&self, notification: NotificationId) -> Result<Vec<DeliveryRow>> {
+        let rows = sqlx::query(
+            "select recipient_id, status, attempts, throttles, error_code, activity_id from deliveries \
+             where notification_id = $1 order by recipient_id",
+        )
+        .bind(notification.0)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|row| {
+                Ok(DeliveryRow {
+                    recipient: RecipientId(row.try_get("recipient_id")?),
+                    status: parse(&row.try_get::<String, _>("status")?)?,
+                    attempts: row.try_get("attempts")?,
+                    throttles: row.try_get("throttles")?,
+                    error_code: row.try_get("error_code")?,
+                    activity_id: row.try_get("activity_id")?,
+                })
+            })
+            .collect()
+    }
+}

@@ -14,7 +14,7 @@ use std::time::Duration;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::{ConnectOptions, PgPool};
 
-pub use deliveries::{Outcome, SendTarget};
+pub use deliveries::{DeliveryRow, Outcome, SendTarget};
 pub use notifications::{NotificationRecord, Progress};
 pub use recipients::{Person, StoredPerson};
 pub use tenants::TenantRate;

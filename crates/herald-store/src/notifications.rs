@@ -269,3 +269,12 @@ impl Store {
         Ok(ended)
     }
 }
+
+impl Store {
+    /// How many notifications exist (for checks that nothing was stored).
+    pub async fn notification_count(&self) -> Result<i64> {
+        Ok(sqlx::query_scalar("select count(*) from notifications")
+            .fetch_one(&self.pool)
+            .await?)
+    }
+}

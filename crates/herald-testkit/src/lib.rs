@@ -1,1 +1,231 @@
-//! placeholder
+//! Test support shared by Herald's integration tests: a fresh PostgreSQL
+//! database and queue prefix per test, a Teams emulator on port 0, and the
+//! real roles started through `herald-app`. Waiting is always on a
+//! condition with a deadline, never a fixed sleep.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::time::Duration;
+
+use herald_config::Settings;
+use herald_domain::audience::Target;
+use herald_domain::{Audience, Content, NotificationId, Title};
+use herald_store::{Progress, Store};
+use serde_json::Value;
+use sqlx::Connection;
+use teams_emulator::{EmulatorConfig, RunningEmulator};
+
+pub const ADMIN_URL: &str = "postgres://postgres:postgres@127.0.0.1:5432/postgres";
+pub const BROKER_URL: &str = "amqp://guest:guest@127.0.0.1:5672/%2f";
+
+/// An emulator config for tests: port 0, `users` people, no flaky users
+/// unless a test asks for them.
+pub fn emulator_config(users: usize) -> EmulatorConfig {
+    let mut config = EmulatorConfig {
+        listen: "127.0.0.1:0".parse().unwrap(),
+        ..EmulatorConfig::default()
+    };
+    config.directory.users = users;
+    config.directory.installed_fraction = 1.0;
+    config.directory.blocked_fraction = 0.0;
+    config.directory.departing_fraction = 0.0;
+    config.directory.guest_fraction = 0.0;
+    config.directory.disabled_fraction = 0.0;
+    config
+}
+
+/// Settings for a test: its own database and queue prefix, Microsoft at
+/// the emulator, health on port 0.
+pub fn settings(urls: &teams_emulator::EmulatorUrls) -> Settings {
+    let name = format!("herald_test_{}", uuid::Uuid::new_v4().simple());
+    let mut settings = Settings::default();
+    settings.database.url = format!("postgres://postgres:postgres@127.0.0.1:5432/{name}").into();
+    settings.database.max_connections = 5;
+    settings.broker.prefix = format!("test-{}", uuid::Uuid::new_v4().simple());
+    settings.ops.listen = "127.0.0.1:0".parse().unwrap();
+    herald_app::use_emulator(&mut settings.microsoft, urls);
+    settings
+}
+
+/// Logs to the test's output when `RUST_LOG` is set.
+pub fn init_logs() {
+    if std::env::var("RUST_LOG").is_ok() {
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+            .with_test_writer()
+            .try_init();
+    }
+}
+
+pub struct TestHerald {
+    pub emulator: RunningEmulator,
+    pub settings: Settings,
+    pub running: Option<herald_app::Running>,
+    pub http: reqwest::Client,
+}
+
+impl TestHerald {
+    /// An emulator and both workers. `tweak` adjusts the settings first.
+    pub async fn start(config: EmulatorConfig, tweak: impl FnOnce(&mut Settings)) -> Self {
+        init_logs();
+        let emulator = teams_emulator::start(config).await.unwrap();
+        let mut settings = settings(&emulator.urls);
+        settings.send.rate_per_second = 1_000.0;
+        tweak(&mut settings);
+        let running = herald_app::start(
+            &settings,
+            herald_app::Roles {
+                prepare: true,
+                send: true,
+            },
+        )
+        .await
+        .unwrap();
+        Self {
+            emulator,
+            settings,
+            running: Some(running),
+            http: reqwest::Client::new(),
+        }
+    }
+
+    /// The same, with only the roles asked for in this process.
+    pub async fn start_roles(
+        config: EmulatorConfig,
+        roles: herald_app::Roles,
+        tweak: impl FnOnce(&mut Settings),
+    ) -> Self {
+        let emulator = teams_emulator::start(config).await.unwrap();
+        let mut settings = settings(&emulator.urls);
+        tweak(&mut settings);
+        let running = herald_app::start(&settings, roles).await.unwrap();
+        Self {
+            emulator,
+            settings,
+            running: Some(running),
+            http: reqwest::Client::new(),
+        }
+    }
+
+    pub fn running(&self) -> &herald_app::Running {
+        self.running.as_ref().expect("running")
+    }
+
+    pub fn store(&self) -> &Store {
+        &self.running().infrastructure.store
+    }
+
+    pub fn broker(&self) -> &herald_queue::Broker {
+        &self.running().infrastructure.broker
+    }
+
+    /// Submits an announcement to these people (UPNs or object ids).
+    pub async fn send_to(
+        &self,
+        content: &Content,
+        people: &[String],
+    ) -> Result<NotificationId, herald_prepare::SubmitError> {
+        let target = Target::users_from_csv("test.csv", &people.join("\n")).unwrap();
+        let audience = Audience::new(vec![target]).unwrap();
+        herald_prepare::submit(self.store(), self.broker(), content, &audience, "tests").await
+    }
+
+    pub async fn progress(&self, id: NotificationId) -> Progress {
+        self.store().progress(id).await.unwrap().unwrap()
+    }
+
+    /// Waits until `done` holds for the notification's progress.
+    pub async fn wait_for(
+        &self,
+        id: NotificationId,
+        within: Duration,
+        done: impl Fn(&Progress) -> bool,
+    ) -> Progress {
+        let deadline = tokio::time::Instant::now() + within;
+        loop {
+            let progress = self.progress(id).await;
+            if done(&progress) {
+                return progress;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "timed out; last progress: {progress:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// Waits until the notification has ended.
+    pub async fn wait_until_ended(&self, id: NotificationId, within: Duration) -> Progress {
+        self.wait_for(id, within, |p| p.notification.status.is_final())
+            .await
+    }
+
+    pub async fn emulator_get(&self, path: &str) -> Value {
+        let url = format!("{}{path}", self.emulator.urls.control);
+        self.http
+            .get(url)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap()
+    }
+
+    pub async fn emulator_stats(&self) -> Value {
+        self.emulator_get("/stats").await
+    }
+
+    pub async fn directory_users(&self) -> Vec<Value> {
+        self.emulator_get("/directory").await["users"]
+            .as_array()
+            .unwrap()
+            .clone()
+    }
+
+    pub async fn messages(&self, user_id: &str) -> Vec<Value> {
+        self.emulator_get(&format!("/users/{user_id}/messages"))
+            .await["messages"]
+            .as_array()
+            .unwrap()
+            .clone()
+    }
+
+    pub async fn configure_emulator(&self, change: Value) {
+        let url = format!("{}/config", self.emulator.urls.control);
+        let response = self.http.post(url).json(&change).send().await.unwrap();
+        assert_eq!(response.status(), 200, "{}", response.text().await.unwrap());
+    }
+
+    /// Stops everything and removes the test's database and queues.
+    pub async fn stop(mut self) {
+        if let Some(running) = self.running.take() {
+            let broker = running.infrastructure.broker.clone();
+            running.stop().await;
+            let _ = broker.delete_topology().await;
+        }
+        drop_database(&self.settings).await;
+        self.emulator.stop().await;
+    }
+}
+
+pub async fn drop_database(settings: &Settings) {
+    use secrecy::ExposeSecret;
+    let url = settings.database.url.expose_secret();
+    let Some(name) = url.rsplit('/').next() else {
+        return;
+    };
+    if let Ok(mut admin) = sqlx::PgConnection::connect(ADMIN_URL).await {
+        let _ = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "drop database if exists \"{name}\" with (force)"
+        )))
+        .execute(&mut admin)
+        .await;
+    }
+}
+
+pub fn content(title: &str) -> Content {
+    let mut content = Content::new(Title::parse(title).unwrap());
+    content.summary = Some("Sent by Herald's tests.".to_owned());
+    content
+}

@@ -242,8 +242,8 @@ impl Directory {
         let staff = number < 3;
         let guest = !staff && rng.chance(spec.guest_fraction);
         let disabled = !staff && rng.chance(spec.disabled_fraction);
-        let installed = !staff && rng.chance(spec.installed_fraction);
-        let blocked = installed && rng.chance(spec.blocked_fraction);
+        let installed = rng.chance(spec.installed_fraction);
+        let blocked = !staff && installed && rng.chance(spec.blocked_fraction);
         let departing = !staff && rng.chance(spec.departing_fraction);
         let local = format!(
             "{}.{}{}",
