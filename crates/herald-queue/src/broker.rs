@@ -1,6 +1,7 @@
 //! Connections, publishing with confirms, and consuming with reconnects.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use futures_util::StreamExt;
@@ -232,9 +233,14 @@ impl Broker {
             )
             .await?;
         tracing::info!(%queue, prefetch, "consuming");
+        let alive = Alive(Arc::new(AtomicBool::new(true)));
         while let Some(delivery) = consumer.next().await {
             let delivery = delivery?;
-            if sender.send(Incoming::new(delivery)).await.is_err() {
+            if sender
+                .send(Incoming::new(delivery, alive.0.clone()))
+                .await
+                .is_err()
+            {
                 break;
             }
         }
@@ -266,20 +272,39 @@ impl Drop for Subscription {
     }
 }
 
+/// Marks a consumer's messages dead when its connection goes, however
+/// `consume_once` ends.
+struct Alive(Arc<AtomicBool>);
+
+impl Drop for Alive {
+    fn drop(&mut self) {
+        self.0.store(false, Ordering::Release);
+    }
+}
+
 /// One received message and the means to settle it.
 pub struct Incoming {
     pub data: Vec<u8>,
     pub redelivered: bool,
     delivery: Delivery,
+    alive: Arc<AtomicBool>,
 }
 
 impl Incoming {
-    fn new(mut delivery: Delivery) -> Self {
+    fn new(mut delivery: Delivery, alive: Arc<AtomicBool>) -> Self {
         Self {
             data: std::mem::take(&mut delivery.data),
             redelivered: delivery.redelivered,
             delivery,
+            alive,
         }
+    }
+
+    /// Whether the connection that delivered this message still stands. Once
+    /// it is gone the broker hands the message to a consumer again, so work
+    /// not yet done for it should be dropped, not done twice.
+    pub fn is_live(&self) -> bool {
+        self.alive.load(Ordering::Acquire)
     }
 
     /// Done: the outcome is recorded. After a reconnect the broker has

@@ -284,6 +284,11 @@ impl SendWorker {
     ) -> Settled {
         let throttle = self.throttles.get(tenant);
         throttle.acquire().await;
+        if !incoming.is_live() {
+            // The broker took the message back when the connection dropped
+            // and redelivers it; posting now would send it twice.
+            return Settled::skip(incoming);
+        }
         if self.is_stopped(attempt.notification) {
             return Settled::recorded(
                 incoming,

@@ -1,6 +1,8 @@
 //! The `herald` binary as a person runs it.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod crash;
+
 use std::process::Stdio;
 use std::time::Duration;
 
@@ -105,4 +107,94 @@ async fn a_wrong_setting_is_named_and_stops_the_start() {
             .unwrap()
             .contains("fault_rate")
     );
+}
+
+#[tokio::test]
+async fn bad_announcements_are_refused_before_anything_is_stored() {
+    let dir = std::env::temp_dir().join(format!("herald-cli-{}", uuid::Uuid::new_v4()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let people = dir.join("people.csv");
+    std::fs::write(&people, "someone@contoso.example\n").unwrap();
+    let empty = dir.join("empty.csv");
+    std::fs::write(&empty, "# nobody\n").unwrap();
+    let bad_rows = dir.join("bad.csv");
+    std::fs::write(&bad_rows, "a@contoso.example\nnot a person\n").unwrap();
+    // A database URL nobody listens on: these must fail before connecting.
+    let refuse = |args: Vec<String>, expected: &'static str| {
+        let mut command = herald();
+        command
+            .env("HERALD_DATABASE__URL", "postgres://nobody@127.0.0.1:1/none")
+            .arg("send")
+            .args(args);
+        async move {
+            let output = command.output().await.unwrap();
+            assert!(!output.status.success());
+            let text = String::from_utf8(output.stderr).unwrap();
+            assert!(text.contains(expected), "expected {expected:?} in {text}");
+        }
+    };
+    let audience = |path: &std::path::Path| format!("users:{}", path.display());
+    refuse(
+        vec![
+            "--title".into(),
+            "Hi".into(),
+            "--button".into(),
+            "Open=http://contoso.example".into(),
+            "--audience".into(),
+            audience(&people),
+        ],
+        "https",
+    )
+    .await;
+    refuse(
+        vec![
+            "--title".into(),
+            "Hi".into(),
+            "--audience".into(),
+            audience(&empty),
+        ],
+        "lists nobody",
+    )
+    .await;
+    refuse(
+        vec![
+            "--title".into(),
+            "Hi".into(),
+            "--audience".into(),
+            audience(&bad_rows),
+        ],
+        "line 2",
+    )
+    .await;
+    refuse(
+        vec![
+            "--title".into(),
+            "Hi".into(),
+            "--audience".into(),
+            audience(&dir.join("missing.csv")),
+        ],
+        "cannot read the audience file",
+    )
+    .await;
+    refuse(
+        vec![
+            "--title".into(),
+            " ".into(),
+            "--audience".into(),
+            audience(&people),
+        ],
+        "title is empty",
+    )
+    .await;
+    refuse(
+        vec![
+            "--title".into(),
+            "Hi".into(),
+            "--audience".into(),
+            "everyone".into(),
+        ],
+        "unknown audience",
+    )
+    .await;
+    let _ = std::fs::remove_dir_all(&dir);
 }

@@ -1,0 +1,97 @@
+//! A send-worker killed with SIGKILL mid-broadcast: a new one finishes the
+//! job, nothing is lost, and at most one message is sent twice.
+
+use std::process::Stdio;
+use std::time::Duration;
+
+use herald_domain::{DeliveryStatus, NotificationStatus};
+use herald_testkit::{TestHerald, content, emulator_config};
+use secrecy::ExposeSecret;
+use tokio::process::{Child, Command};
+
+fn send_worker(herald: &TestHerald) -> Child {
+    let s = &herald.settings;
+    let ms = &s.microsoft;
+    let mut command = Command::new(env!("CARGO_BIN_EXE_herald"));
+    command
+        .args(["send-worker", "--ops-listen", "127.0.0.1:0"])
+        .env("HERALD_DATABASE__URL", s.database.url.expose_secret())
+        .env("HERALD_BROKER__PREFIX", &s.broker.prefix)
+        .env(
+            "HERALD_MICROSOFT__TENANT_ID",
+            ms.tenant_id.as_deref().unwrap(),
+        )
+        .env("HERALD_MICROSOFT__APP_ID", ms.app_id.as_deref().unwrap())
+        .env(
+            "HERALD_MICROSOFT__APP_SECRET",
+            ms.app_secret.as_ref().unwrap().expose_secret(),
+        )
+        .env("HERALD_MICROSOFT__LOGIN_URL", &ms.login_url)
+        .env("HERALD_MICROSOFT__GRAPH_URL", &ms.graph_url)
+        .env("HERALD_MICROSOFT__SERVICE_URL", &ms.service_url)
+        .env(
+            "HERALD_SEND__RATE_PER_SECOND",
+            s.send.rate_per_second.to_string(),
+        )
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .kill_on_drop(true);
+    command.spawn().unwrap()
+}
+
+#[tokio::test]
+async fn a_killed_send_worker_loses_nothing() {
+    let mut config = emulator_config(400);
+    config.behaviour.global_rps = 50;
+    let roles = herald_app::Roles {
+        prepare: true,
+        send: false,
+    };
+    let herald = TestHerald::start_roles(config, roles, |s| s.send.rate_per_second = 50.0).await;
+    let people: Vec<String> = herald
+        .directory_users()
+        .await
+        .iter()
+        .take(300)
+        .map(|u| u["userPrincipalName"].as_str().unwrap().to_owned())
+        .collect();
+    let mut worker = send_worker(&herald);
+    let id = herald
+        .send_to(&content("Survives a crash"), &people)
+        .await
+        .unwrap();
+    herald
+        .wait_for(id, Duration::from_secs(60), |p| {
+            p.count(DeliveryStatus::Delivered) >= 80
+        })
+        .await;
+
+    worker.start_kill().unwrap(); // SIGKILL: no chance to flush anything
+    worker.wait().await.unwrap();
+    let at_crash = herald.progress(id).await;
+    assert!(
+        at_crash.unfinished() > 0,
+        "killed mid-broadcast: {at_crash:?}"
+    );
+
+    let mut replacement = send_worker(&herald);
+    let progress = herald.wait_until_ended(id, Duration::from_secs(120)).await;
+    assert_eq!(progress.notification.status, NotificationStatus::Sent);
+    assert_eq!(
+        progress.count(DeliveryStatus::Delivered),
+        300,
+        "{progress:?}"
+    );
+    let stats = herald.emulator_stats().await;
+    assert!(
+        stats["duplicate_activities"].as_u64().unwrap() <= 1,
+        "at most one duplicate per crash: {stats}"
+    );
+    assert_eq!(
+        stats["activities_received"].as_u64().unwrap(),
+        300 + stats["duplicate_activities"].as_u64().unwrap()
+    );
+    replacement.start_kill().unwrap();
+    herald.stop().await;
+}
