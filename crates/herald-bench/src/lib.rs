@@ -3,6 +3,7 @@
 //! timing test on a shared 2-core machine would fail by chance.
 
 pub mod emulator;
+pub mod pipeline;
 
 /// The median of some samples (the mean of the middle two for an even count).
 pub fn median(samples: &mut [f64]) -> f64 {

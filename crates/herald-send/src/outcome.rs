@@ -161,7 +161,7 @@ mod tests {
             message: "m".into(),
             retry_after: None,
         };
-        let delay = |previous| match attempt(previous).failed(&transient, 10) {
+        let delay = |previous| match attempt(previous).failed(&transient, 20) {
             Decision::Retry { delay, .. } => delay,
             Decision::Final(_) => panic!("retried"),
         };

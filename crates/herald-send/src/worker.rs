@@ -87,7 +87,10 @@ impl SendWorker {
         Arc::new(Self {
             id: uuid::Uuid::new_v4(),
             in_flight: Arc::new(Semaphore::new(settings.concurrency.max(1))),
-            throttles: Throttles::new(ceiling),
+            throttles: Throttles::new(
+                ceiling,
+                crate::throttle::burst_for(settings.tenant_rate, ceiling, 1.0),
+            ),
             store,
             broker,
             connector,
@@ -427,7 +430,8 @@ impl SendWorker {
             }
         };
         let ceiling = self.ceiling();
-        self.throttles.set_initial_rate(ceiling / live);
+        let burst = crate::throttle::burst_for(self.settings.tenant_rate, ceiling, live);
+        self.throttles.set_initial_rate(ceiling / live, burst);
         for (tenant, throttle) in self.throttles.tenants() {
             match self
                 .store
@@ -435,7 +439,7 @@ impl SendWorker {
                 .await
             {
                 Ok(rate) => {
-                    throttle.set_rate(rate.rate_per_second / live);
+                    throttle.set_rate(rate.rate_per_second / live, burst);
                     if let Some(until) = rate.throttled_until {
                         let left = until - time::OffsetDateTime::now_utc();
                         if left.is_positive() {

@@ -153,6 +153,15 @@ pub enum Bench {
         #[arg(long, default_value_t = 3)]
         rounds: usize,
     },
+    /// A broadcast through the whole pipeline: ceiling, overhead, latency,
+    /// scale-out, or all of them.
+    Pipeline {
+        #[arg(value_parser = ["ceiling", "overhead", "latency", "scale-out", "all"], default_value = "all")]
+        scenario: String,
+        /// Run with this many recipients instead of the scenario's own.
+        #[arg(long)]
+        recipients: Option<usize>,
+    },
 }
 
 fn parse_latency(text: &str) -> Result<[u64; 2], String> {

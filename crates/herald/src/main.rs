@@ -59,5 +59,21 @@ async fn main() -> anyhow::Result<()> {
             };
             herald_bench::emulator::run(&options).await.map(drop)
         }
+        Command::Bench(Bench::Pipeline {
+            scenario,
+            recipients,
+        }) => {
+            let herald = std::env::current_exe()?;
+            for mut chosen in herald_bench::pipeline::scenarios()
+                .into_iter()
+                .filter(|s| scenario == "all" || s.name == scenario)
+            {
+                if let Some(recipients) = recipients {
+                    chosen.recipients = recipients;
+                }
+                herald_bench::pipeline::run(&chosen, &herald).await?;
+            }
+            Ok(())
+        }
     }
 }

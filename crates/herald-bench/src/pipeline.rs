@@ -1,0 +1,351 @@
+//! `herald bench pipeline`: a broadcast through the real pipeline (prepare
+//! in this process, send-workers as `herald send-worker` processes,
+//! PostgreSQL, RabbitMQ) against the emulator, with figures from the
+//! database and the emulator's own counters.
+
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use herald_config::Settings;
+use herald_domain::audience::Target;
+use herald_domain::{Audience, Content, DeliveryStatus, NotificationStatus, RecipientId, Title};
+use herald_store::{Person, Store};
+use secrecy::ExposeSecret;
+use serde_json::Value;
+use teams_emulator::EmulatorConfig;
+use tokio::process::{Child, Command};
+
+#[derive(Debug, Clone)]
+pub struct Scenario {
+    pub name: &'static str,
+    pub recipients: usize,
+    /// The emulator's per-tenant limit; 0 turns every limit off.
+    pub global_rps: u32,
+    pub latency_ms: [u64; 2],
+    pub workers: usize,
+    /// What the issue asks of it, printed beside the figures.
+    pub target: &'static str,
+}
+
+pub fn scenarios() -> Vec<Scenario> {
+    vec![
+        Scenario {
+            name: "ceiling",
+            recipients: 20_000,
+            global_rps: 200,
+            latency_ms: [0, 0],
+            workers: 1,
+            target: ">= 95 % of 200/s, 429s <= 1 %, 0 lost, 0 duplicates",
+        },
+        Scenario {
+            name: "overhead",
+            recipients: 100_000,
+            global_rps: 0,
+            latency_ms: [0, 0],
+            workers: 1,
+            target: ">= 2,000 deliveries/s, send-worker peak RSS <= 150 MB",
+        },
+        Scenario {
+            name: "latency",
+            recipients: 3_000,
+            global_rps: 50,
+            latency_ms: [150, 1000],
+            workers: 1,
+            target: ">= 95 % of 50/s with p50 150 ms, p99 1 s",
+        },
+        Scenario {
+            name: "scale-out",
+            recipients: 20_000,
+            global_rps: 200,
+            latency_ms: [0, 0],
+            workers: 3,
+            target: "three workers together under 200/s and >= 95 % of it",
+        },
+    ]
+}
+
+pub struct Figures {
+    pub delivered: i64,
+    pub lost: i64,
+    pub rate: f64,
+    pub share_of_limit: Option<f64>,
+    pub throttled: u64,
+    pub duplicates: u64,
+    pub peak_rss_mb: f64,
+    pub prepare_seconds: f64,
+}
+
+pub async fn run(scenario: &Scenario, herald: &std::path::Path) -> anyhow::Result<Figures> {
+    println!(
+        "== {} : {} recipients, limit {}, latency {:?}, {} send-worker(s)",
+        scenario.name,
+        scenario.recipients,
+        if scenario.global_rps == 0 {
+            "off".to_owned()
+        } else {
+            format!("{}/s", scenario.global_rps)
+        },
+        scenario.latency_ms,
+        scenario.workers
+    );
+    println!("   target: {}", scenario.target);
+    let emulator = teams_emulator::start(emulator_config(scenario)).await?;
+    let mut settings = settings(&emulator.urls, scenario);
+    let running = herald_app::start(
+        &settings,
+        herald_app::Roles {
+            prepare: true,
+            send: false,
+        },
+    )
+    .await?;
+    let store = running.infrastructure.store.clone();
+    let people = seed_known_conversations(&store, &emulator.urls, scenario.recipients).await?;
+    let mut workers = Vec::new();
+    for _ in 0..scenario.workers {
+        workers.push(spawn_worker(herald, &settings)?);
+    }
+    // Let every worker announce itself before the broadcast starts.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let started = Instant::now();
+    let audience = Audience::new(vec![Target::users_from_csv(
+        "bench.csv",
+        &people.join("\n"),
+    )?])?;
+    let content = Content::new(Title::parse(&format!("Benchmark {}", scenario.name))?);
+    let id = herald_prepare::submit(
+        &store,
+        &running.infrastructure.broker,
+        &content,
+        &audience,
+        "bench",
+    )
+    .await?;
+    let mut peak_rss = vec![0u64; workers.len()];
+    let mut prepared_at = None;
+    let progress = loop {
+        for (worker, peak) in workers.iter().zip(peak_rss.iter_mut()) {
+            *peak = (*peak).max(peak_rss_kb(worker).unwrap_or(0));
+        }
+        let progress = store
+            .progress(id)
+            .await?
+            .context("the notification vanished")?;
+        if progress.notification.prepared && prepared_at.is_none() {
+            prepared_at = Some(started.elapsed());
+        }
+        if progress.notification.status.is_final() {
+            break progress;
+        }
+        if started.elapsed() > Duration::from_secs(1800) {
+            bail!("no end after 30 minutes: {progress:?}");
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    let stats: Value = reqwest::get(format!("{}/stats", emulator.urls.control))
+        .await?
+        .json()
+        .await?;
+    let n = &progress.notification;
+    let (Some(first), Some(last)) = (n.first_delivery_at, n.last_delivery_at) else {
+        bail!("nothing was delivered: {progress:?}");
+    };
+    let delivered = progress.count(DeliveryStatus::Delivered);
+    let span = (last - first).as_seconds_f64().max(0.001);
+    let rate = (delivered - 1).max(0) as f64 / span;
+    let sends = "POST /teams/v3/conversations/{id}/activities";
+    let figures = Figures {
+        delivered,
+        lost: scenario.recipients as i64 - delivered,
+        rate,
+        share_of_limit: (scenario.global_rps > 0).then(|| rate / f64::from(scenario.global_rps)),
+        throttled: stats["throttled_by_endpoint"][sends].as_u64().unwrap_or(0),
+        duplicates: stats["duplicate_activities"].as_u64().unwrap_or(0),
+        peak_rss_mb: peak_rss.iter().copied().max().unwrap_or(0) as f64 / 1024.0,
+        prepare_seconds: prepared_at.unwrap_or_default().as_secs_f64(),
+    };
+    let requests = stats["requests"][sends].as_u64().unwrap_or(1).max(1);
+    println!(
+        "   status {}: delivered {} of {}, lost {}, {:.1} deliveries/s first to last{}",
+        n.status.as_str(),
+        figures.delivered,
+        scenario.recipients,
+        figures.lost,
+        figures.rate,
+        figures
+            .share_of_limit
+            .map(|s| format!(" = {:.1} % of the limit", s * 100.0))
+            .unwrap_or_default()
+    );
+    println!(
+        "   429s {} ({:.2} % of {} send requests), duplicates {}, send-worker peak RSS {:.1} MB, audience prepared in {:.1} s",
+        figures.throttled,
+        figures.throttled as f64 * 100.0 / requests as f64,
+        requests,
+        figures.duplicates,
+        figures.peak_rss_mb,
+        figures.prepare_seconds
+    );
+    if n.status != NotificationStatus::Sent {
+        println!(
+            "   warning: the notification ended {}: {:?}",
+            n.status.as_str(),
+            n.error
+        );
+    }
+    for mut worker in workers {
+        let _ = worker.start_kill();
+        let _ = worker.wait().await;
+    }
+    let broker = running.infrastructure.broker.clone();
+    running.stop().await;
+    let _ = broker.delete_topology().await;
+    drop_database(&mut settings).await;
+    emulator.stop().await;
+    Ok(figures)
+}
+
+fn emulator_config(scenario: &Scenario) -> EmulatorConfig {
+    let mut config = EmulatorConfig {
+        listen: ([127, 0, 0, 1], 0).into(),
+        workers: 2,
+        ..EmulatorConfig::default()
+    };
+    let directory = &mut config.directory;
+    directory.users = scenario.recipients;
+    directory.installed_fraction = 1.0;
+    directory.blocked_fraction = 0.0;
+    directory.departing_fraction = 0.0;
+    directory.guest_fraction = 0.0;
+    directory.disabled_fraction = 0.0;
+    let behaviour = &mut config.behaviour;
+    behaviour.global_rps = scenario.global_rps;
+    behaviour.latency_ms = scenario.latency_ms;
+    // Directory reads are not what this measures; without their limits the
+    // audience of 100,000 resolves in seconds instead of minutes.
+    behaviour.graph_limits = false;
+    if scenario.global_rps == 0 {
+        behaviour.thread_limits = false;
+    }
+    config
+}
+
+fn settings(urls: &teams_emulator::EmulatorUrls, scenario: &Scenario) -> Settings {
+    let mut settings = Settings::default();
+    let name = format!("herald_bench_{}", uuid::Uuid::new_v4().simple());
+    settings.database.url = format!("postgres://postgres:postgres@127.0.0.1:5432/{name}").into();
+    settings.broker.prefix = format!("bench-{}", uuid::Uuid::new_v4().simple());
+    settings.ops.listen = ([127, 0, 0, 1], 0).into();
+    settings.prepare.graph_concurrency = 32;
+    settings.send.rate_per_second = if scenario.global_rps == 0 {
+        1_000_000.0
+    } else {
+        f64::from(scenario.global_rps)
+    };
+    herald_app::use_emulator(&mut settings.microsoft, urls);
+    settings
+}
+
+/// Stores everyone's chat, as after an earlier broadcast, so the figures
+/// are about sending.
+async fn seed_known_conversations(
+    store: &Store,
+    urls: &teams_emulator::EmulatorUrls,
+    count: usize,
+) -> anyhow::Result<Vec<String>> {
+    let directory: Value = reqwest::get(format!("{}/directory", urls.control))
+        .await?
+        .json()
+        .await?;
+    let users = directory["users"]
+        .as_array()
+        .context("directory without users")?;
+    let mut people = Vec::with_capacity(count);
+    let mut ids = Vec::with_capacity(count);
+    for user in users.iter().filter(|u| u["chatId"].is_string()).take(count) {
+        let id: uuid::Uuid = user["id"].as_str().context("user id")?.parse()?;
+        ids.push(id.to_string());
+        people.push(Person {
+            id: RecipientId(id),
+            user_principal_name: user["userPrincipalName"]
+                .as_str()
+                .unwrap_or_default()
+                .to_owned(),
+            display_name: user["displayName"].as_str().unwrap_or_default().to_owned(),
+            user_type: "Member".to_owned(),
+            tenant_id: urls.tenant_id.clone(),
+            conversation_id: user["chatId"].as_str().map(str::to_owned),
+            service_url: Some(urls.service_url.clone()),
+        });
+    }
+    for chunk in people.chunks(5_000) {
+        store.upsert_people(chunk).await?;
+    }
+    Ok(ids)
+}
+
+fn spawn_worker(herald: &std::path::Path, settings: &Settings) -> anyhow::Result<Child> {
+    let ms = &settings.microsoft;
+    let child = Command::new(herald)
+        .args(["send-worker", "--ops-listen", "127.0.0.1:0"])
+        .env(
+            "HERALD_DATABASE__URL",
+            settings.database.url.expose_secret(),
+        )
+        .env("HERALD_BROKER__PREFIX", &settings.broker.prefix)
+        .env(
+            "HERALD_MICROSOFT__TENANT_ID",
+            ms.tenant_id.as_deref().unwrap_or_default(),
+        )
+        .env(
+            "HERALD_MICROSOFT__APP_ID",
+            ms.app_id.as_deref().unwrap_or_default(),
+        )
+        .env(
+            "HERALD_MICROSOFT__APP_SECRET",
+            ms.app_secret
+                .as_ref()
+                .map(|s| s.expose_secret().to_owned())
+                .unwrap_or_default(),
+        )
+        .env("HERALD_MICROSOFT__LOGIN_URL", &ms.login_url)
+        .env("HERALD_MICROSOFT__GRAPH_URL", &ms.graph_url)
+        .env("HERALD_MICROSOFT__SERVICE_URL", &ms.service_url)
+        .env(
+            "HERALD_SEND__RATE_PER_SECOND",
+            settings.send.rate_per_second.to_string(),
+        )
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .context("starting a send-worker process")?;
+    Ok(child)
+}
+
+/// Peak resident set (VmHWM) of a child, in KiB.
+fn peak_rss_kb(child: &Child) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{}/status", child.id()?)).ok()?;
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+}
+
+async fn drop_database(settings: &mut Settings) {
+    use sqlx::Connection;
+    let url = settings.database.url.expose_secret().to_owned();
+    let Some(name) = url.rsplit('/').next() else {
+        return;
+    };
+    if let Ok(mut admin) =
+        sqlx::PgConnection::connect("postgres://postgres:postgres@127.0.0.1:5432/postgres").await
+    {
+        let _ = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "drop database if exists \"{name}\" with (force)"
+        )))
+        .execute(&mut admin)
+        .await;
+    }
+}
