@@ -295,7 +295,7 @@ impl Settings {
     /// Values that parse but cannot work.
     fn check(&self) -> Result<(), String> {
         let send = &self.send;
-        if !(send.rate_per_second > 0.0) {
+        if !send.rate_per_second.is_finite() || send.rate_per_second <= 0.0 {
             return Err(format!(
                 "send.rate_per_second must be above 0, got {}",
                 send.rate_per_second

@@ -407,10 +407,10 @@ impl SendWorker {
             tokio::time::sleep(status_every).await;
             ticks += 1;
             self.refresh_statuses().await;
-            if ticks % per_heartbeat == 0 {
+            if ticks.is_multiple_of(per_heartbeat) {
                 self.coordinate_once().await;
             }
-            if ticks % (per_heartbeat * 5) == 0 {
+            if ticks.is_multiple_of(per_heartbeat * 5) {
                 self.measure_queues().await;
             }
         }
