@@ -6,3 +6,4 @@ mod bad_input;
 mod cancel;
 mod delivery;
 mod idempotency;
+mod install;

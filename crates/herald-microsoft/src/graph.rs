@@ -188,6 +188,33 @@ impl Graph {
         Ok(installations.value.into_iter().next().map(|i| i.id))
     }
 
+    /// Installs the app for a user (proactive install). `Ok(false)` when it
+    /// was installed already (Graph's 409, observed rather than documented).
+    pub async fn install_for_user(
+        &self,
+        user: uuid::Uuid,
+        teams_app_id: &str,
+    ) -> Result<bool, GraphError> {
+        let body = serde_json::json!({
+            "teamsApp@odata.bind": format!("{}/appCatalogs/teamsApps/{teams_app_id}", self.base),
+        });
+        let answer = self
+            .call(
+                reqwest::Method::POST,
+                &format!("/users/{user}/teamwork/installedApps"),
+                Some(&body),
+            )
+            .await?;
+        match answer.response.status().as_u16() {
+            200..=299 => Ok(true),
+            409 => Ok(false),
+            _ => answer
+                .json_or_error::<serde_json::Value>()
+                .await
+                .map(|_| false),
+        }
+    }
+
     /// The 1:1 chat between the user and the bot: the conversation id.
     pub async fn installation_chat(
         &self,

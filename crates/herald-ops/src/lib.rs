@@ -109,6 +109,7 @@ pub fn serve(
     let ready = web::Data::new(ready);
     let server = HttpServer::new(move || {
         App::new()
+            .wrap(tracing_actix_web::TracingLogger::default())
             .app_data(metrics.clone())
             .app_data(ready.clone())
             .route(

@@ -146,8 +146,8 @@ impl Preparer {
         }
     }
 
-    /// Finds the 1:1 chat of people Herald has no conversation with, for
-    /// those who already have the app.
+    /// Finds the 1:1 chat of people Herald has no conversation with,
+    /// installing the app for those who lack it.
     async fn find_conversations(
         &self,
         users: Vec<uuid::Uuid>,
@@ -170,23 +170,29 @@ impl Preparer {
         let graph = &self.graph;
         let app = &app;
         let chats: Vec<(uuid::Uuid, Result<Option<String>, GraphError>)> = stream::iter(users)
-            .map(|user| async move {
-                let chat = match graph.user_installation(user, app).await {
-                    Ok(Some(installation)) => {
-                        graph.installation_chat(user, &installation).await.map(Some)
-                    }
-                    Ok(None) => Ok(None),
-                    Err(error) => Err(error),
-                };
-                (user, chat)
-            })
+            .map(|user| async move { (user, chat_with(graph, user, app).await) })
             .buffered(self.settings.graph_concurrency.max(1))
             .collect()
             .await;
         let mut rows = Vec::with_capacity(chats.len());
         let mut found = Vec::new();
         for (user, chat) in chats {
-            match chat.map_err(graph_failure)? {
+            let chat = match chat {
+                // Graph refused this one person (e.g. they left meanwhile):
+                // their delivery fails with the reason, the rest go on.
+                Err(GraphError::Status { status, code, .. })
+                    if (400..500).contains(&status) && status != 401 && status != 429 =>
+                {
+                    rows.push((
+                        RecipientId(user),
+                        DeliveryStatus::Failed,
+                        Some(format!("Graph{status}{code}")),
+                    ));
+                    continue;
+                }
+                other => other.map_err(graph_failure)?,
+            };
+            match chat {
                 Some(chat) => {
                     found.push((RecipientId(user), chat));
                     rows.push((RecipientId(user), DeliveryStatus::Queued, None));
@@ -194,7 +200,7 @@ impl Preparer {
                 None => rows.push((
                     RecipientId(user),
                     DeliveryStatus::Failed,
-                    Some("AppNotInstalled".to_owned()),
+                    Some("NoChatAfterInstall".to_owned()),
                 )),
             }
         }
@@ -204,6 +210,27 @@ impl Preparer {
             .map_err(transient)?;
         Ok(rows)
     }
+}
+
+/// The chat between a person and the bot, installing the app for them
+/// first when they lack it (Graph answers 409 when it is there already).
+/// `None` when Graph shows no installation even after installing.
+async fn chat_with(
+    graph: &herald_microsoft::Graph,
+    user: uuid::Uuid,
+    app: &str,
+) -> Result<Option<String>, GraphError> {
+    let installation = match graph.user_installation(user, app).await? {
+        Some(installation) => installation,
+        None => {
+            graph.install_for_user(user, app).await?;
+            match graph.user_installation(user, app).await? {
+                Some(installation) => installation,
+                None => return Ok(None),
+            }
+        }
+    };
+    graph.installation_chat(user, &installation).await.map(Some)
 }
 
 /// Guests and disabled accounts are never sent to; people who opted out get

@@ -62,14 +62,21 @@ fn authorize(emulator: &Emulator, request: &HttpRequest) -> Result<(), Reply> {
         })
 }
 
-/// Authentication, then injected latency and faults: what every call meets
-/// before the service looks at it.
-async fn admit(emulator: &Emulator, request: &HttpRequest) -> Result<(), Reply> {
-    authorize(emulator, request)?;
-    emulator
-        .simulate_network()
-        .await
-        .map_err(Reply::connector_fault)
+/// Authentication, then the service's answer after the configured latency
+/// and maybe an injected fault. Limits are taken on arrival, before the
+/// latency, as a service that throttles at its front door does.
+async fn answer(emulator: &Emulator, request: &HttpRequest, work: impl FnOnce() -> Reply) -> Reply {
+    if let Err(reply) = authorize(emulator, request) {
+        return reply;
+    }
+    let reply = work();
+    if reply.status == 429 {
+        return reply;
+    }
+    match emulator.simulate_network().await {
+        Ok(()) => reply,
+        Err(fault) => Reply::connector_fault(fault),
+    }
 }
 
 fn finish(emulator: &Emulator, endpoint: &str, reply: Reply) -> HttpResponse {
@@ -280,23 +287,34 @@ async fn reply_to(
 }
 
 async fn post_activity(emulator: &Emulator, request: &HttpRequest, id: &str, body: Bytes) -> Reply {
-    if let Err(reply) = admit(emulator, request).await {
+    if let Err(reply) = authorize(emulator, request) {
         return reply;
     }
     if let Err(reply) = check_activity(&body) {
         return reply;
     }
+    if let Err(reply) = arrive(emulator, id) {
+        return reply;
+    }
+    if let Err(fault) = emulator.simulate_network().await {
+        return Reply::connector_fault(fault);
+    }
     let mut world = emulator.world();
-    let accepted = open_conversation(&mut world, id)
-        .and_then(|()| take_rate(emulator, &mut world, id, THREAD_SEND, |c| &mut c.sends))
-        .and_then(|()| check_writable(&mut world, id));
-    match accepted {
+    match check_writable(&mut world, id) {
         Ok(()) => {
             let activity_id = store_activity(emulator, &mut world, id, body);
             Reply::json(201, json!({"id": activity_id}))
         }
         Err(reply) => reply,
     }
+}
+
+/// A write arrives at a conversation: it must exist, and the write counts
+/// against the tenant's and the conversation's limits.
+fn arrive(emulator: &Emulator, id: &str) -> Result<(), Reply> {
+    let mut world = emulator.world();
+    open_conversation(&mut world, id)?;
+    take_rate(emulator, &mut world, id, THREAD_SEND, |c| &mut c.sends)
 }
 
 async fn update(
@@ -333,7 +351,7 @@ async fn change_activity(
     (id, activity_id): &(String, String),
     body: Option<Bytes>,
 ) -> Reply {
-    if let Err(reply) = admit(emulator, request).await {
+    if let Err(reply) = authorize(emulator, request) {
         return reply;
     }
     if let Some(body) = &body
@@ -341,11 +359,14 @@ async fn change_activity(
     {
         return reply;
     }
+    if let Err(reply) = arrive(emulator, id) {
+        return reply;
+    }
+    if let Err(fault) = emulator.simulate_network().await {
+        return Reply::connector_fault(fault);
+    }
     let mut world = emulator.world();
-    let accepted = open_conversation(&mut world, id)
-        .and_then(|()| take_rate(emulator, &mut world, id, THREAD_SEND, |c| &mut c.sends))
-        .and_then(|()| check_writable(&mut world, id));
-    if let Err(reply) = accepted {
+    if let Err(reply) = check_writable(&mut world, id) {
         return reply;
     }
     let body = body.map(|b| {
@@ -410,17 +431,17 @@ async fn create_conversation(
     request: HttpRequest,
     body: Bytes,
 ) -> HttpResponse {
-    let reply = match admit(&emulator, &request).await {
-        Ok(()) => match serde_json::from_slice::<CreateConversation>(&body) {
+    let reply = answer(&emulator, &request, || {
+        match serde_json::from_slice::<CreateConversation>(&body) {
             Ok(create) => open_for(&emulator, create),
             Err(e) => Reply::connector_error(
                 400,
                 "BadArgument",
                 format!("Invalid conversation parameters: {e}"),
             ),
-        },
-        Err(reply) => reply,
-    };
+        }
+    })
+    .await;
     finish(&emulator, "POST /teams/v3/conversations", reply)
 }
 
@@ -539,10 +560,10 @@ async fn paged_members(
     path: web::Path<String>,
     query: web::Query<std::collections::HashMap<String, String>>,
 ) -> HttpResponse {
-    let reply = match admit(&emulator, &request).await {
-        Ok(()) => members_page(&emulator, &path, &query),
-        Err(reply) => reply,
-    };
+    let reply = answer(&emulator, &request, || {
+        members_page(&emulator, &path, &query)
+    })
+    .await;
     finish(
         &emulator,
         "GET /teams/v3/conversations/{id}/pagedmembers",
@@ -616,10 +637,7 @@ async fn team_conversations(
     request: HttpRequest,
     path: web::Path<String>,
 ) -> HttpResponse {
-    let reply = match admit(&emulator, &request).await {
-        Ok(()) => channels_of(&emulator, &path),
-        Err(reply) => reply,
-    };
+    let reply = answer(&emulator, &request, || channels_of(&emulator, &path)).await;
     finish(&emulator, "GET /teams/v3/teams/{id}/conversations", reply)
 }
 

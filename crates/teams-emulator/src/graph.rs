@@ -44,9 +44,6 @@ async fn handle(emulator: web::Data<Emulator>, request: HttpRequest, body: Bytes
         let label = format!("{method} {PREFIX}/(unauthenticated)");
         return unauthorized(problem).respond(&emulator, &label);
     }
-    if let Err(fault) = emulator.simulate_network().await {
-        return Reply::graph_fault(fault).respond(&emulator, &format!("{method} {PREFIX}/(fault)"));
-    }
     let call = Call {
         method: &method,
         path: &path,
@@ -55,8 +52,19 @@ async fn handle(emulator: web::Data<Emulator>, request: HttpRequest, body: Bytes
         max_page_size: header(&request, "Prefer").and_then(prefer_page_size),
         body: &body,
     };
+    // Limits are taken on arrival; the latency is the service's processing
+    // time, and a fault may hit a request whose work was done (as a 5xx
+    // from a real service can).
     let (label, reply) = dispatch(&emulator, &call);
-    reply.respond(&emulator, &label)
+    if reply.status == 429 {
+        return reply.respond(&emulator, &label);
+    }
+    match emulator.simulate_network().await {
+        Ok(()) => reply.respond(&emulator, &label),
+        Err(fault) => {
+            Reply::graph_fault(fault).respond(&emulator, &format!("{method} {PREFIX}/(fault)"))
+        }
+    }
 }
 
 fn unauthorized(problem: TokenProblem) -> Reply {
