@@ -274,6 +274,7 @@ async fn seed_known_conversations(
                 .to_owned(),
             display_name: user["displayName"].as_str().unwrap_or_default().to_owned(),
             user_type: "Member".to_owned(),
+            account_enabled: true,
             tenant_id: urls.tenant_id.clone(),
             conversation_id: user["chatId"].as_str().map(str::to_owned),
             service_url: Some(urls.service_url.clone()),

@@ -15,8 +15,12 @@ pub enum AudienceError {
     EmptyList { source_name: String },
     #[error("{source_name} has rows that are neither a UPN nor an Entra object id: {rows}")]
     BadRows { source_name: String, rows: String },
-    #[error("unknown audience {spec:?}: use users:<file.csv>")]
+    #[error(
+        "unknown audience {spec:?}: use all, group:<id>, team:<id>, channel:<team id>/<channel id>, team-members:<id> or users:<file.csv>"
+    )]
     UnknownKind { spec: String },
+    #[error("audience {spec:?} needs an id after the colon")]
+    MissingId { spec: String },
 }
 
 /// A person named by user principal name or Entra object id.
@@ -69,6 +73,17 @@ impl TryFrom<String> for UserRef {
 pub enum Target {
     /// A list of people, e.g. from a CSV file.
     Users { source: String, users: Vec<UserRef> },
+    /// Every member of the organisation (not guests, not disabled accounts).
+    Everyone,
+    /// The members of an Entra ID group, nested groups included.
+    Group { id: String },
+    /// Each member of a team, in their 1:1 chat with the bot.
+    TeamMembers { team: String },
+    /// A post in a team's channel; `None` is the General channel.
+    Channel {
+        team: String,
+        channel: Option<String>,
+    },
 }
 
 impl Target {
@@ -118,11 +133,55 @@ impl Target {
         })
     }
 
+    /// Reads every kind but `users:`, whose file the caller reads.
+    pub fn parse(spec: &str) -> Result<Self, AudienceError> {
+        let spec = spec.trim();
+        if spec == "all" || spec == "everyone" {
+            return Ok(Self::Everyone);
+        }
+        let unknown = || AudienceError::UnknownKind {
+            spec: spec.to_owned(),
+        };
+        let (kind, id) = spec.split_once(':').ok_or_else(unknown)?;
+        let id = id.trim();
+        if id.is_empty() {
+            return Err(AudienceError::MissingId {
+                spec: spec.to_owned(),
+            });
+        }
+        match kind {
+            "group" => Ok(Self::Group { id: id.to_owned() }),
+            "team" => Ok(Self::Channel {
+                team: id.to_owned(),
+                channel: None,
+            }),
+            "team-members" => Ok(Self::TeamMembers {
+                team: id.to_owned(),
+            }),
+            "channel" => {
+                let (team, channel) =
+                    id.split_once('/').ok_or_else(|| AudienceError::MissingId {
+                        spec: spec.to_owned(),
+                    })?;
+                Ok(Self::Channel {
+                    team: team.to_owned(),
+                    channel: Some(channel.to_owned()),
+                })
+            }
+            _ => Err(unknown()),
+        }
+    }
+
     /// Why a recipient gets the announcement, for the card's footer.
     pub fn reason(&self) -> String {
         match self {
-            Self::Users { .. } => "you are on the list of people it was sent to".to_owned(),
+            Self::Users { .. } => "you are on the list of people it was sent to",
+            Self::Everyone => "it goes to everyone in the organisation",
+            Self::Group { .. } => "you are a member of a group it was sent to",
+            Self::TeamMembers { .. } => "you are a member of a team it was sent to",
+            Self::Channel { .. } => "it was posted to this channel",
         }
+        .to_owned()
     }
 }
 
@@ -185,6 +244,45 @@ mod tests {
             Err(AudienceError::EmptyList { .. })
         ));
         assert_eq!(Audience::new(Vec::new()), Err(AudienceError::Empty));
+    }
+
+    #[test]
+    fn every_kind_parses_from_the_command_line() {
+        assert_eq!(Target::parse("all").unwrap(), Target::Everyone);
+        assert_eq!(
+            Target::parse("group:g1").unwrap(),
+            Target::Group { id: "g1".into() }
+        );
+        assert_eq!(
+            Target::parse("team:t1").unwrap(),
+            Target::Channel {
+                team: "t1".into(),
+                channel: None
+            }
+        );
+        assert_eq!(
+            Target::parse("channel:t1/19:c@thread.tacv2").unwrap(),
+            Target::Channel {
+                team: "t1".into(),
+                channel: Some("19:c@thread.tacv2".into())
+            }
+        );
+        assert_eq!(
+            Target::parse("team-members:t1").unwrap(),
+            Target::TeamMembers { team: "t1".into() }
+        );
+        assert!(matches!(
+            Target::parse("group:"),
+            Err(AudienceError::MissingId { .. })
+        ));
+        assert!(matches!(
+            Target::parse("channel:t1"),
+            Err(AudienceError::MissingId { .. })
+        ));
+        assert!(matches!(
+            Target::parse("planet:earth"),
+            Err(AudienceError::UnknownKind { .. })
+        ));
     }
 
     #[test]

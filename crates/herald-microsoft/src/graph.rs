@@ -55,6 +55,51 @@ struct Collection<T> {
 }
 
 #[derive(Deserialize)]
+struct Page<T> {
+    value: Vec<T>,
+    #[serde(rename = "@odata.nextLink")]
+    next_link: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct DeltaPage {
+    value: Vec<serde_json::Value>,
+    #[serde(rename = "@odata.nextLink")]
+    next_link: Option<String>,
+    #[serde(rename = "@odata.deltaLink")]
+    delta_link: Option<String>,
+}
+
+/// One round of `users/delta`: what changed since the last round (or
+/// everyone, the first time), and where the next round starts.
+#[derive(Debug, Clone)]
+pub struct DeltaRound {
+    pub users: Vec<GraphUser>,
+    pub removed: Vec<uuid::Uuid>,
+    pub delta_link: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TeamMember {
+    pub user_id: uuid::Uuid,
+    #[serde(default)]
+    pub display_name: Option<String>,
+    #[serde(default)]
+    pub email: Option<String>,
+    #[serde(default)]
+    pub roles: Vec<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Channel {
+    pub id: String,
+    #[serde(default)]
+    pub display_name: Option<String>,
+}
+
+#[derive(Deserialize)]
 struct IdOnly {
     id: String,
 }
@@ -103,28 +148,50 @@ impl Graph {
             .await
     }
 
-    /// One Graph call with retries: 429 and 502/503/504 wait (Retry-After
-    /// when given, else exponential backoff) and try again.
+    /// Every item of a paged collection, following `@odata.nextLink`.
+    async fn get_all<T: DeserializeOwned>(&self, path: &str) -> Result<Vec<T>, GraphError> {
+        let mut items = Vec::new();
+        let mut next = Some(self.url(path));
+        while let Some(url) = next {
+            let page: Page<T> = self
+                .call_url(reqwest::Method::GET, &url, None)
+                .await?
+                .json_or_error()
+                .await?;
+            items.extend(page.value);
+            next = page.next_link;
+        }
+        Ok(items)
+    }
+
     async fn call(
         &self,
         method: reqwest::Method,
         path: &str,
         body: Option<&serde_json::Value>,
     ) -> Result<Answer, GraphError> {
+        self.call_url(method, &self.url(path), body).await
+    }
+
+    /// One Graph call with retries: 429 and 502/503/504 wait (Retry-After
+    /// when given, else exponential backoff) and try again.
+    async fn call_url(
+        &self,
+        method: reqwest::Method,
+        url: &str,
+        body: Option<&serde_json::Value>,
+    ) -> Result<Answer, GraphError> {
         let mut backoff = Duration::from_millis(200);
         for attempt in 1..=MAX_ATTEMPTS {
             let token = self.tokens.token(Scope::Graph).await?;
-            let mut request = self
-                .http
-                .request(method.clone(), self.url(path))
-                .bearer_auth(token);
+            let mut request = self.http.request(method.clone(), url).bearer_auth(token);
             if let Some(body) = body {
                 request = request.json(body);
             }
             let response = match request.send().await {
                 Ok(response) => response,
                 Err(error) if attempt < MAX_ATTEMPTS => {
-                    tracing::debug!(%error, path, "Graph unreachable; retrying");
+                    tracing::debug!(%error, url, "Graph unreachable; retrying");
                     tokio::time::sleep(backoff).await;
                     backoff *= 2;
                     continue;
@@ -134,7 +201,7 @@ impl Graph {
             let status = response.status().as_u16();
             if matches!(status, 429 | 502 | 503 | 504) && attempt < MAX_ATTEMPTS {
                 let wait = retry_after(response.headers()).unwrap_or(backoff);
-                tracing::debug!(status, path, ?wait, "Graph asked to retry");
+                tracing::debug!(status, url, ?wait, "Graph asked to retry");
                 tokio::time::sleep(wait).await;
                 backoff *= 2;
                 continue;
@@ -212,6 +279,101 @@ impl Graph {
                 .json_or_error::<serde_json::Value>()
                 .await
                 .map(|_| false),
+        }
+    }
+
+    /// One round of `users/delta`, from a stored delta link or from the
+    /// start. A stale link is `GraphError::Status { status: 410, .. }`.
+    pub async fn users_delta(&self, delta_link: Option<&str>) -> Result<DeltaRound, GraphError> {
+        let mut next = delta_link
+            .map(str::to_owned)
+            .unwrap_or_else(|| self.url(&format!("/users/delta?$select={USER_SELECT}")));
+        let mut users = Vec::new();
+        let mut removed = Vec::new();
+        loop {
+            let page: DeltaPage = self
+                .call_url(reqwest::Method::GET, &next, None)
+                .await?
+                .json_or_error()
+                .await?;
+            for item in page.value {
+                if item.get("@removed").is_some() {
+                    if let Some(id) = item["id"].as_str().and_then(|i| i.parse().ok()) {
+                        removed.push(id);
+                    }
+                } else if let Ok(user) = serde_json::from_value::<GraphUser>(item) {
+                    users.push(user);
+                }
+            }
+            match (page.next_link, page.delta_link) {
+                (Some(link), _) => next = link,
+                (None, Some(delta_link)) => {
+                    return Ok(DeltaRound {
+                        users,
+                        removed,
+                        delta_link,
+                    });
+                }
+                (None, None) => {
+                    return Err(GraphError::Status {
+                        status: 200,
+                        code: "NoDeltaLink".to_owned(),
+                        message: "the last delta page had no deltaLink".to_owned(),
+                    });
+                }
+            }
+        }
+    }
+
+    /// Everyone in a group, nested groups flattened (users only).
+    pub async fn group_members(&self, group: &str) -> Result<Vec<GraphUser>, GraphError> {
+        let path = format!(
+            "/groups/{}/transitiveMembers?$select={USER_SELECT}&$top=999",
+            encode(group)
+        );
+        let items: Vec<serde_json::Value> = self.get_all(&path).await?;
+        Ok(items
+            .into_iter()
+            .filter(|item| item["@odata.type"] == "#microsoft.graph.user")
+            .filter_map(|item| serde_json::from_value(item).ok())
+            .collect())
+    }
+
+    pub async fn team_members(&self, team: &str) -> Result<Vec<TeamMember>, GraphError> {
+        self.get_all(&format!("/teams/{}/members", encode(team)))
+            .await
+    }
+
+    pub async fn team_channels(&self, team: &str) -> Result<Vec<Channel>, GraphError> {
+        self.get_all(&format!("/teams/{}/channels", encode(team)))
+            .await
+    }
+
+    /// Makes sure the app is installed in a team (200, or 409 when it was).
+    pub async fn install_for_team(&self, team: &str, teams_app_id: &str) -> Result<(), GraphError> {
+        let installed: Vec<IdOnly> = self
+            .get_all(&format!(
+                "/teams/{}/installedApps?$expand=teamsApp&$filter=teamsApp/id eq '{}'",
+                encode(team),
+                encode(teams_app_id)
+            ))
+            .await?;
+        if !installed.is_empty() {
+            return Ok(());
+        }
+        let body = serde_json::json!({
+            "teamsApp@odata.bind": format!("{}/appCatalogs/teamsApps/{teams_app_id}", self.base),
+        });
+        let answer = self
+            .call(
+                reqwest::Method::POST,
+                &format!("/teams/{}/installedApps", encode(team)),
+                Some(&body),
+            )
+            .await?;
+        match answer.response.status().as_u16() {
+            200..=299 | 409 => Ok(()),
+            _ => answer.json_or_error::<serde_json::Value>().await.map(drop),
         }
     }
 

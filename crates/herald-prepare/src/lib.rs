@@ -8,12 +8,12 @@ mod submit;
 use std::sync::Arc;
 use std::time::Duration;
 
-use herald_domain::{DeliveryStatus, NotificationId, NotificationStatus};
+use herald_domain::{NotificationId, NotificationStatus};
 use herald_microsoft::Graph;
 use herald_queue::{Broker, PrepareMessage, Route, SendMessage, Subscription};
 use herald_store::Store;
 
-pub use resolve::Resolution;
+pub use resolve::ResolvedAudience;
 pub use submit::{SubmitError, submit};
 
 /// How the prepare stage reaches Teams.
@@ -102,12 +102,24 @@ impl Preparer {
         if record.status != NotificationStatus::Preparing {
             return Ok(());
         }
-        let resolution = self.resolve(&record).await?;
+        // Pipelined: each chunk of people is written and its ready
+        // deliveries queued before the next chunk, and people who need the
+        // app installed come last, so sending starts at once.
+        let audience = self.resolve(&record).await?;
         self.store
-            .insert_deliveries(notification, &resolution.rows)
+            .insert_deliveries(notification, &audience.channels)
             .await
             .map_err(anyhow::Error::from)?;
+        for chunk in audience.people.chunks(1_000) {
+            let rows = self.rows(&record, chunk).await?;
+            self.store
+                .insert_deliveries(notification, &rows)
+                .await
+                .map_err(anyhow::Error::from)?;
+            self.enqueue(notification).await?;
+        }
         self.enqueue(notification).await?;
+        self.resolve_pending(notification).await?;
         self.store
             .finish_preparing(notification)
             .await
@@ -116,13 +128,37 @@ impl Preparer {
             .complete_finished(&[notification])
             .await
             .map_err(anyhow::Error::from)?;
-        let queued = resolution
-            .rows
-            .iter()
-            .filter(|r| r.1 == DeliveryStatus::Queued)
-            .count();
-        tracing::info!(%notification, recipients = resolution.rows.len(), queued, "prepared");
+        tracing::info!(%notification, people = audience.people.len(), channels = audience.channels.len(), "prepared");
         Ok(())
+    }
+
+    /// Installs the app where needed and finds the chats of pending
+    /// deliveries, a few at a time, queueing each batch as it is found.
+    /// Reads the pending rows from the database, so a repeated prepare
+    /// picks up where a crashed one stopped.
+    async fn resolve_pending(&self, notification: NotificationId) -> Result<(), PrepareError> {
+        let batch = (self.settings.graph_concurrency * 4) as i64;
+        let mut app = None;
+        loop {
+            let pending = self
+                .store
+                .pending(notification, batch)
+                .await
+                .map_err(anyhow::Error::from)?;
+            if pending.is_empty() {
+                return Ok(());
+            }
+            let app = match &app {
+                Some(app) => app,
+                None => app.insert(self.catalog_app().await?),
+            };
+            let rows = self.find_conversations(pending, app).await?;
+            self.store
+                .settle_pending(notification, &rows)
+                .await
+                .map_err(anyhow::Error::from)?;
+            self.enqueue(notification).await?;
+        }
     }
 
     /// Publishes a send message for every queued delivery not yet confirmed

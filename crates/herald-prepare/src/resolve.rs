@@ -11,13 +11,29 @@ use herald_store::{NotificationRecord, Person};
 
 use crate::{PrepareError, Preparer};
 
-/// The delivery rows of a notification: recipient, status, reason.
-pub struct Resolution {
-    pub rows: Vec<(RecipientId, DeliveryStatus, Option<String>)>,
+/// A delivery row to create: recipient, status, reason.
+pub type Row = (RecipientId, DeliveryStatus, Option<String>);
+
+/// Who an audience is: people (de-duplicated) and channel posts.
+pub struct ResolvedAudience {
+    pub people: Vec<GraphUser>,
+    pub channels: Vec<Row>,
 }
 
 fn transient(error: impl Into<anyhow::Error>) -> PrepareError {
     PrepareError::Transient(error.into())
+}
+
+fn unknown_team(team: &str, error: GraphError) -> PrepareError {
+    match error {
+        GraphError::Status {
+            status: 404 | 400, ..
+        } => PrepareError::Invalid {
+            message: format!("there is no team {team}: check the team id"),
+            code: "UnknownTeam",
+        },
+        other => graph_failure(other),
+    }
 }
 
 fn graph_failure(error: GraphError) -> PrepareError {
@@ -34,24 +50,187 @@ impl Preparer {
     pub(crate) async fn resolve(
         &self,
         record: &NotificationRecord,
-    ) -> Result<Resolution, PrepareError> {
+    ) -> Result<ResolvedAudience, PrepareError> {
         let mut people: Vec<GraphUser> = Vec::new();
         let mut seen = HashSet::new();
+        let mut channel_rows = Vec::new();
         for target in &record.audience.targets {
-            let Target::Users { source, users } = target;
-            for user in self.users(source, users).await? {
-                if seen.insert(user.id) {
-                    people.push(user);
+            let found = match target {
+                Target::Users { source, users } => self.users(source, users).await?,
+                Target::Everyone => self.everyone().await?,
+                Target::Group { id } => self.group(id).await?,
+                Target::TeamMembers { team } => self.team_members(team).await?,
+                Target::Channel { team, channel } => {
+                    channel_rows.push(self.channel(team, channel.as_deref()).await?);
+                    Vec::new()
                 }
-            }
+            };
+            people.extend(found.into_iter().filter(|user| seen.insert(user.id)));
         }
-        if people.is_empty() {
+        if people.is_empty() && channel_rows.is_empty() {
             return Err(PrepareError::Invalid {
-                message: "the audience resolved to nobody".to_owned(),
+                message: "the audience resolved to nobody: its groups, teams or lists are empty"
+                    .to_owned(),
                 code: "EmptyAudience",
             });
         }
-        self.rows(record, people).await
+        Ok(ResolvedAudience {
+            people,
+            channels: channel_rows,
+        })
+    }
+
+    /// Everyone: the directory cache brought up to date with Graph's delta
+    /// (only changes since the last broadcast; everything after a stale
+    /// link), then everyone in it who has not left.
+    async fn everyone(&self) -> Result<Vec<GraphUser>, PrepareError> {
+        let tenant = &self.settings.tenant_id;
+        let link = self.store.delta_link(tenant).await.map_err(transient)?;
+        let round = match self.graph.users_delta(link.as_deref()).await {
+            Err(GraphError::Status { status: 410, .. }) => {
+                tracing::info!("the directory delta link went stale; syncing everyone again");
+                self.store
+                    .set_delta_link(tenant, None)
+                    .await
+                    .map_err(transient)?;
+                self.graph.users_delta(None).await
+            }
+            other => other,
+        }
+        .map_err(graph_failure)?;
+        let persons: Vec<Person> = round.users.iter().map(|u| self.person(u)).collect();
+        for chunk in persons.chunks(5_000) {
+            self.store.upsert_people(chunk).await.map_err(transient)?;
+        }
+        let removed: Vec<RecipientId> = round.removed.iter().map(|id| RecipientId(*id)).collect();
+        self.store
+            .mark_gone(&removed, "LeftTheDirectory")
+            .await
+            .map_err(transient)?;
+        self.store
+            .set_delta_link(tenant, Some(&round.delta_link))
+            .await
+            .map_err(transient)?;
+        tracing::info!(
+            changed = round.users.len(),
+            removed = removed.len(),
+            "directory synced"
+        );
+        let cached = self.store.everyone(tenant).await.map_err(transient)?;
+        Ok(cached
+            .into_iter()
+            .map(|p| GraphUser {
+                id: p.id.0,
+                display_name: None,
+                user_principal_name: None,
+                user_type: p.user_type,
+                account_enabled: Some(p.account_enabled),
+            })
+            .collect())
+    }
+
+    async fn group(&self, id: &str) -> Result<Vec<GraphUser>, PrepareError> {
+        self.graph
+            .group_members(id)
+            .await
+            .map_err(|error| match error {
+                GraphError::Status {
+                    status: 404 | 400, ..
+                } => PrepareError::Invalid {
+                    message: format!("there is no group {id} in the directory: check the group id"),
+                    code: "UnknownGroup",
+                },
+                other => graph_failure(other),
+            })
+    }
+
+    async fn team_members(&self, team: &str) -> Result<Vec<GraphUser>, PrepareError> {
+        let members = self
+            .graph
+            .team_members(team)
+            .await
+            .map_err(|error| unknown_team(team, error))?;
+        Ok(members
+            .into_iter()
+            .map(|m| GraphUser {
+                id: m.user_id,
+                display_name: m.display_name,
+                user_principal_name: m.email,
+                user_type: Some(
+                    if m.roles.iter().any(|r| r == "guest") {
+                        "Guest"
+                    } else {
+                        "Member"
+                    }
+                    .to_owned(),
+                ),
+                account_enabled: None,
+            })
+            .collect())
+    }
+
+    /// A post in a team's channel (the General one by default): the app
+    /// must be in the team, and is installed there when it is not.
+    async fn channel(
+        &self,
+        team: &str,
+        channel: Option<&str>,
+    ) -> Result<(RecipientId, DeliveryStatus, Option<String>), PrepareError> {
+        let channels = self
+            .graph
+            .team_channels(team)
+            .await
+            .map_err(|error| unknown_team(team, error))?;
+        let chosen = match channel {
+            Some(wanted) => channels.iter().find(|c| c.id == wanted),
+            None => channels
+                .iter()
+                .find(|c| c.display_name.as_deref() == Some("General"))
+                .or(channels.first()),
+        }
+        .ok_or_else(|| PrepareError::Invalid {
+            message: format!(
+                "team {team} has no channel {}: check the channel id",
+                channel.unwrap_or("General")
+            ),
+            code: "UnknownChannel",
+        })?;
+        let app = self.catalog_app().await?;
+        self.graph
+            .install_for_team(team, &app)
+            .await
+            .map_err(graph_failure)?;
+        let id = RecipientId(uuid::Uuid::new_v5(
+            &uuid::Uuid::NAMESPACE_URL,
+            format!("msteams:channel:{}", chosen.id).as_bytes(),
+        ));
+        let name = chosen.display_name.clone().unwrap_or_default();
+        self.store
+            .upsert_channel(
+                id,
+                &self.settings.tenant_id,
+                team,
+                &chosen.id,
+                &name,
+                &self.settings.service_url,
+            )
+            .await
+            .map_err(transient)?;
+        Ok((id, DeliveryStatus::Queued, None))
+    }
+
+    pub(crate) async fn catalog_app(&self) -> Result<String, PrepareError> {
+        self.graph
+            .catalog_app_id(&self.settings.manifest_id)
+            .await
+            .map_err(graph_failure)?
+            .ok_or_else(|| PrepareError::Invalid {
+                message: format!(
+                    "Herald's Teams app (manifest id {}) is not in the tenant's app catalog: upload it in the Teams admin center, then send again",
+                    self.settings.manifest_id
+                ),
+                code: "AppNotInCatalog",
+            })
     }
 
     /// Looks up every listed person; any unknown entry fails the whole
@@ -95,17 +274,24 @@ impl Preparer {
         Ok(found)
     }
 
-    async fn rows(
+    /// The rows of some people: skipped, queued (a known conversation) or
+    /// pending (a chat to find, maybe an install first).
+    pub(crate) async fn rows(
         &self,
         record: &NotificationRecord,
-        people: Vec<GraphUser>,
-    ) -> Result<Resolution, PrepareError> {
-        let persons: Vec<Person> = people.iter().map(|u| self.person(u)).collect();
-        self.store
-            .upsert_people(&persons)
-            .await
-            .map_err(transient)?;
-        let ids: Vec<RecipientId> = persons.iter().map(|p| p.id).collect();
+        people: &[GraphUser],
+    ) -> Result<Vec<Row>, PrepareError> {
+        // People from the directory cache (everyone) are stored already;
+        // only those Graph just described are written.
+        let persons: Vec<Person> = people
+            .iter()
+            .filter(|u| u.user_principal_name.is_some())
+            .map(|u| self.person(u))
+            .collect();
+        for chunk in persons.chunks(5_000) {
+            self.store.upsert_people(chunk).await.map_err(transient)?;
+        }
+        let ids: Vec<RecipientId> = people.iter().map(|u| RecipientId(u.id)).collect();
         let stored: HashMap<RecipientId, herald_store::StoredPerson> = self
             .store
             .people(&ids)
@@ -115,8 +301,7 @@ impl Preparer {
             .map(|p| (p.id, p))
             .collect();
         let mut rows = Vec::with_capacity(people.len());
-        let mut unresolved = Vec::new();
-        for user in &people {
+        for user in people {
             let id = RecipientId(user.id);
             let known = stored.get(&id);
             if let Some(reason) = skip_reason(user, known, record.content.critical) {
@@ -124,11 +309,10 @@ impl Preparer {
             } else if known.is_some_and(|p| p.conversation_id.is_some() && !p.gone) {
                 rows.push((id, DeliveryStatus::Queued, None));
             } else {
-                unresolved.push(user.id);
+                rows.push((id, DeliveryStatus::Pending, None));
             }
         }
-        rows.extend(self.find_conversations(unresolved).await?);
-        Ok(Resolution { rows })
+        Ok(rows)
     }
 
     fn person(&self, user: &GraphUser) -> Person {
@@ -140,6 +324,7 @@ impl Preparer {
                 .user_type
                 .clone()
                 .unwrap_or_else(|| "Member".to_owned()),
+            account_enabled: user.account_enabled.unwrap_or(true),
             tenant_id: self.settings.tenant_id.clone(),
             conversation_id: None,
             service_url: None,
@@ -148,29 +333,14 @@ impl Preparer {
 
     /// Finds the 1:1 chat of people Herald has no conversation with,
     /// installing the app for those who lack it.
-    async fn find_conversations(
+    pub(crate) async fn find_conversations(
         &self,
-        users: Vec<uuid::Uuid>,
-    ) -> Result<Vec<(RecipientId, DeliveryStatus, Option<String>)>, PrepareError> {
-        if users.is_empty() {
-            return Ok(Vec::new());
-        }
-        let app = self
-            .graph
-            .catalog_app_id(&self.settings.manifest_id)
-            .await
-            .map_err(graph_failure)?
-            .ok_or_else(|| PrepareError::Invalid {
-                message: format!(
-                    "Herald's Teams app (manifest id {}) is not in the tenant's app catalog: upload it in the Teams admin center, then send again",
-                    self.settings.manifest_id
-                ),
-                code: "AppNotInCatalog",
-            })?;
+        users: Vec<RecipientId>,
+        app: &str,
+    ) -> Result<Vec<Row>, PrepareError> {
         let graph = &self.graph;
-        let app = &app;
         let chats: Vec<(uuid::Uuid, Result<Option<String>, GraphError>)> = stream::iter(users)
-            .map(|user| async move { (user, chat_with(graph, user, app).await) })
+            .map(|user| async move { (user.0, chat_with(graph, user.0, app).await) })
             .buffered(self.settings.graph_concurrency.max(1))
             .collect()
             .await;

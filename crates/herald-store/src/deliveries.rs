@@ -261,3 +261,45 @@ impl Store {
             .collect()
     }
 }
+
+impl Store {
+    /// Deliveries still waiting for a conversation.
+    pub async fn pending(
+        &self,
+        notification: NotificationId,
+        limit: i64,
+    ) -> Result<Vec<RecipientId>> {
+        let ids: Vec<uuid::Uuid> = sqlx::query_scalar(
+            "select recipient_id from deliveries where notification_id = $1 and status = 'pending' order by recipient_id limit $2",
+        )
+        .bind(notification.0)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(ids.into_iter().map(RecipientId).collect())
+    }
+
+    /// Moves pending deliveries on: queued once their chat is known, or
+    /// failed with the reason.
+    pub async fn settle_pending(
+        &self,
+        notification: NotificationId,
+        rows: &[(RecipientId, DeliveryStatus, Option<String>)],
+    ) -> Result<()> {
+        let recipients: Vec<uuid::Uuid> = rows.iter().map(|r| r.0.0).collect();
+        let statuses: Vec<&str> = rows.iter().map(|r| r.1.as_str()).collect();
+        let reasons: Vec<Option<&str>> = rows.iter().map(|r| r.2.as_deref()).collect();
+        sqlx::query(
+            "update deliveries d set status = u.status, error_code = u.reason, updated_at = now() \
+             from (select * from unnest($2::uuid[], $3::text[], $4::text[]) as u(r, status, reason) order by r) u \
+             where d.notification_id = $1 and d.recipient_id = u.r and d.status = 'pending'",
+        )
+        .bind(notification.0)
+        .bind(&recipients)
+        .bind(&statuses)
+        .bind(&reasons)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+}

@@ -10,6 +10,7 @@ pub struct Person {
     pub user_principal_name: String,
     pub display_name: String,
     pub user_type: String,
+    pub account_enabled: bool,
     pub tenant_id: String,
     /// Set when Herald learned the chat (Graph or an install activity).
     pub conversation_id: Option<String>,
@@ -42,6 +43,7 @@ impl Store {
             .collect();
         let names: Vec<&str> = people.iter().map(|p| p.display_name.as_str()).collect();
         let types: Vec<&str> = people.iter().map(|p| p.user_type.as_str()).collect();
+        let enabled: Vec<bool> = people.iter().map(|p| p.account_enabled).collect();
         let tenants: Vec<&str> = people.iter().map(|p| p.tenant_id.as_str()).collect();
         let conversations: Vec<Option<&str>> = people
             .iter()
@@ -51,14 +53,14 @@ impl Store {
             people.iter().map(|p| p.service_url.as_deref()).collect();
         sqlx::query(
             "insert into recipients (id, kind, aad_object_id, user_principal_name, display_name, user_type, \
-                 tenant_id, conversation_id, service_url, installed) \
-             select id, 'person', id, upn, name, kind, tenant, conversation, service_url, conversation is not null \
-             from unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[]) \
-                 as p(id, upn, name, kind, tenant, conversation, service_url) \
+                 tenant_id, conversation_id, service_url, installed, account_enabled) \
+             select id, 'person', id, upn, name, kind, tenant, conversation, service_url, conversation is not null, enabled \
+             from unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::bool[]) \
+                 as p(id, upn, name, kind, tenant, conversation, service_url, enabled) \
              order by id \
              on conflict (id) do update set user_principal_name = excluded.user_principal_name, \
                  display_name = excluded.display_name, user_type = excluded.user_type, \
-                 tenant_id = excluded.tenant_id, gone = false, \
+                 tenant_id = excluded.tenant_id, gone = false, account_enabled = excluded.account_enabled, \
                  conversation_id = coalesce(excluded.conversation_id, recipients.conversation_id), \
                  service_url = coalesce(excluded.service_url, recipients.service_url), \
                  installed = recipients.installed or excluded.installed, updated_at = now()",
@@ -70,6 +72,7 @@ impl Store {
         .bind(&tenants)
         .bind(&conversations)
         .bind(&service_urls)
+        .bind(&enabled)
         .execute(&self.pool)
         .await?;
         Ok(())
@@ -116,6 +119,102 @@ impl Store {
         )
         .bind(&ids)
         .bind(&chats)
+        .bind(service_url)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+}
+
+/// A person of the organisation as the directory cache holds them.
+#[derive(Debug, Clone)]
+pub struct CachedPerson {
+    pub id: RecipientId,
+    pub user_type: Option<String>,
+    pub account_enabled: bool,
+}
+
+impl Store {
+    /// Everyone in the tenant's directory cache who has not left.
+    pub async fn everyone(&self, tenant: &str) -> Result<Vec<CachedPerson>> {
+        let rows = sqlx::query(
+            "select id, user_type, account_enabled from recipients where tenant_id = $1 and kind = 'person' and not gone order by id",
+        )
+        .bind(tenant)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|row| {
+                Ok(CachedPerson {
+                    id: RecipientId(row.try_get("id")?),
+                    user_type: row.try_get("user_type")?,
+                    account_enabled: row.try_get("account_enabled")?,
+                })
+            })
+            .collect()
+    }
+
+    /// People the directory says left: no longer part of everyone.
+    pub async fn mark_gone(&self, ids: &[RecipientId], reason: &str) -> Result<()> {
+        let ids: Vec<uuid::Uuid> = ids.iter().map(|i| i.0).collect();
+        sqlx::query(
+            "update recipients set gone = true, gone_at = now(), conversation_id = null, status_reason = $2, updated_at = now() \
+             where id = any($1)",
+        )
+        .bind(&ids)
+        .bind(reason)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    pub async fn delta_link(&self, tenant: &str) -> Result<Option<String>> {
+        Ok(
+            sqlx::query_scalar("select delta_link from directory_sync where tenant_id = $1")
+                .bind(tenant)
+                .fetch_optional(&self.pool)
+                .await?,
+        )
+    }
+
+    /// Remembers where the next directory sync starts; `None` forgets it
+    /// (after Graph said the link went stale).
+    pub async fn set_delta_link(&self, tenant: &str, link: Option<&str>) -> Result<()> {
+        match link {
+            Some(link) => sqlx::query(
+                "insert into directory_sync (tenant_id, delta_link) values ($1, $2) \
+                 on conflict (tenant_id) do update set delta_link = excluded.delta_link, synced_at = now()",
+            )
+            .bind(tenant)
+            .bind(link),
+            None => sqlx::query("delete from directory_sync where tenant_id = $1").bind(tenant),
+        }
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// A team channel as a recipient: its conversation is the channel id.
+    pub async fn upsert_channel(
+        &self,
+        id: RecipientId,
+        tenant: &str,
+        team: &str,
+        channel: &str,
+        name: &str,
+        service_url: &str,
+    ) -> Result<()> {
+        sqlx::query(
+            "insert into recipients (id, kind, display_name, tenant_id, team_id, channel_id, conversation_id, service_url, installed) \
+             values ($1, 'channel', $2, $3, $4, $5, $5, $6, true) \
+             on conflict (id) do update set display_name = excluded.display_name, conversation_id = excluded.conversation_id, \
+                 service_url = excluded.service_url, installed = true, gone = false, updated_at = now()",
+        )
+        .bind(id.0)
+        .bind(name)
+        .bind(tenant)
+        .bind(team)
+        .bind(channel)
         .bind(service_url)
         .execute(&self.pool)
         .await?;

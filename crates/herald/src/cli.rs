@@ -91,7 +91,9 @@ pub struct SendArgs {
     /// Reach people who opted out too.
     #[arg(long)]
     pub critical: bool,
-    /// Who to send to: users:<file.csv> (UPNs or Entra object ids); repeat for more.
+    /// Who to send to: all, group:<id>, team:<id> (its General channel),
+    /// channel:<team id>/<channel id>, team-members:<id>, or users:<file.csv>
+    /// (UPNs or Entra object ids); repeat for more.
     #[arg(long = "audience", required = true)]
     pub audiences: Vec<String>,
     /// Recorded as the sender.

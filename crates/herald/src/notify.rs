@@ -37,7 +37,8 @@ fn audience(specs: &[String]) -> anyhow::Result<Audience> {
     let mut targets = Vec::new();
     for spec in specs {
         let Some(path) = spec.strip_prefix("users:") else {
-            bail!(herald_domain::AudienceError::UnknownKind { spec: spec.clone() });
+            targets.push(Target::parse(spec)?);
+            continue;
         };
         let text = std::fs::read_to_string(path)
             .with_context(|| format!("cannot read the audience file {path}"))?;
