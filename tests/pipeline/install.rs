@@ -55,3 +55,79 @@ async fn people_without_the_app_get_it_installed_once() {
     assert_eq!(stats["duplicate_activities"], 0);
     herald.stop().await;
 }
+
+#[tokio::test]
+async fn a_stored_conversation_that_is_gone_is_resolved_again() {
+    let herald = TestHerald::start(emulator_config(30), |_| {}).await;
+    let users = herald.directory_users().await;
+    let person = &users[5];
+    let people = vec![person["userPrincipalName"].as_str().unwrap().to_owned()];
+    let recipient: herald_domain::RecipientId = person["id"].as_str().unwrap().parse().unwrap();
+    // Herald learned a conversation once that no longer exists in Teams.
+    herald
+        .store()
+        .upsert_people(&[herald_store::Person {
+            id: recipient,
+            user_principal_name: people[0].clone(),
+            display_name: "Stale".into(),
+            user_type: "Member".into(),
+            account_enabled: true,
+            tenant_id: herald.emulator.urls.tenant_id.clone(),
+            conversation_id: Some("19:long-gone@unq.gbl.spaces".into()),
+            service_url: Some(herald.emulator.urls.service_url.clone()),
+        }])
+        .await
+        .unwrap();
+
+    let first = herald.send_to(&content("Stale"), &people).await.unwrap();
+    let progress = herald
+        .wait_until_ended(first, Duration::from_secs(30))
+        .await;
+    assert_eq!(progress.count(DeliveryStatus::Gone), 1, "{progress:?}");
+
+    let second = herald.send_to(&content("Fresh"), &people).await.unwrap();
+    let progress = herald
+        .wait_until_ended(second, Duration::from_secs(30))
+        .await;
+    assert_eq!(
+        progress.count(DeliveryStatus::Delivered),
+        1,
+        "resolved again, not reused: {progress:?}"
+    );
+    assert_eq!(
+        herald.messages(person["id"].as_str().unwrap()).await.len(),
+        1
+    );
+    herald.stop().await;
+}
+
+#[tokio::test]
+async fn refused_graph_credentials_fail_the_notification_clearly() {
+    let herald = TestHerald::start(emulator_config(20), |s| {
+        s.microsoft.app_secret = Some("expired-secret".to_owned().into())
+    })
+    .await;
+    let people: Vec<String> = herald
+        .directory_users()
+        .await
+        .iter()
+        .take(3)
+        .map(|u| u["userPrincipalName"].as_str().unwrap().to_owned())
+        .collect();
+    let id = herald
+        .send_to(&content("No credentials"), &people)
+        .await
+        .unwrap();
+    let progress = herald.wait_until_ended(id, Duration::from_secs(30)).await;
+    assert_eq!(
+        progress.notification.status,
+        herald_domain::NotificationStatus::Failed
+    );
+    let error = progress.notification.error.clone().unwrap();
+    assert!(
+        error.contains("invalid_client") && error.contains("app_secret"),
+        "{error}"
+    );
+    assert_eq!(progress.total(), 0);
+    herald.stop().await;
+}

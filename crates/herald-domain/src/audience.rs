@@ -217,7 +217,10 @@ mod tests {
         let text = format!(
             "userPrincipalName,name\nAlex@Contoso.example,Alex\n\n# a comment\n{id}\nalex@contoso.example\n"
         );
-        let Target::Users { users, .. } = Target::users_from_csv("people.csv", &text).unwrap();
+        let Target::Users { users, .. } = Target::users_from_csv("people.csv", &text).unwrap()
+        else {
+            panic!("a users target");
+        };
         assert_eq!(
             users,
             vec![
