@@ -191,7 +191,7 @@ async fn bad_announcements_are_refused_before_anything_is_stored() {
             "--title".into(),
             "Hi".into(),
             "--audience".into(),
-            "everyone".into(),
+            "planet:earth".into(),
         ],
         "unknown audience",
     )
