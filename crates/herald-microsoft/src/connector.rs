@@ -284,11 +284,10 @@ mod tests {
 
     #[test]
     fn conversation_ids_are_escaped_in_urls() {
-        let url =
-            BotConnector::activities_url("https://smba.example/teams/", "a:1;messageid=2").unwrap();
+        let url = BotConnector::activities_url("https://smba.example/teams/", "a:1/x#y z").unwrap();
         assert_eq!(
             url.as_str(),
-            "https://smba.example/teams/v3/conversations/a:1%3Bmessageid=2/activities"
+            "https://smba.example/teams/v3/conversations/a:1%2Fx%23y%20z/activities"
         );
     }
 }
