@@ -4,6 +4,7 @@
 
 mod audiences;
 mod bad_input;
+mod bot;
 mod cancel;
 mod delivery;
 mod idempotency;

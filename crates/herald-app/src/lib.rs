@@ -32,6 +32,11 @@ pub enum AppError {
     Broker(#[from] herald_queue::QueueError),
     #[error("cannot start the Teams emulator: {0}")]
     Emulator(#[from] teams_emulator::StartError),
+    #[error("cannot serve the bot endpoint on {address}: {source}")]
+    Web {
+        address: SocketAddr,
+        source: std::io::Error,
+    },
     #[error("cannot serve health and metrics on {address}: {source}")]
     Ops {
         address: SocketAddr,
@@ -151,6 +156,16 @@ pub fn readiness(infrastructure: &Infrastructure) -> ReadinessCheck {
 pub struct Roles {
     pub prepare: bool,
     pub send: bool,
+    /// The bot endpoint (and, later, the UI).
+    pub web: bool,
+}
+
+impl Roles {
+    pub const ALL: Roles = Roles {
+        prepare: true,
+        send: true,
+        web: true,
+    };
 }
 
 /// Running roles, stopped together.
@@ -158,6 +173,7 @@ pub struct Running {
     pub infrastructure: Infrastructure,
     pub metrics: Arc<Metrics>,
     pub ops: OpsServer,
+    pub web: Option<herald_web::WebServer>,
     pub emulator: Option<teams_emulator::RunningEmulator>,
     shutdown: watch::Sender<bool>,
     tasks: Vec<JoinHandle<()>>,
@@ -171,6 +187,9 @@ impl Running {
             let _ = tokio::time::timeout(Duration::from_secs(30), task).await;
         }
         self.ops.stop().await;
+        if let Some(web) = self.web {
+            web.stop().await;
+        }
         if let Some(emulator) = self.emulator {
             emulator.stop().await;
         }
@@ -219,6 +238,28 @@ pub async fn start(settings: &Settings, roles: Roles) -> Result<Running, AppErro
         );
         tasks.push(tokio::spawn(worker.run(stop.clone())));
     }
+    let web = if roles.web {
+        let bot = Arc::new(herald_web::Bot {
+            auth: herald_web::BotAuthenticator::new(
+                herald_microsoft::http_client(),
+                settings.microsoft.bot_openid_url.clone(),
+                settings.microsoft.app_id.clone().unwrap_or_default(),
+            ),
+            store: infrastructure.store.clone(),
+            connector: microsoft.connector.clone(),
+            settings: herald_web::BotSettings {
+                welcome: settings.bot.welcome,
+            },
+        });
+        let server =
+            herald_web::serve(settings.web.listen, bot).map_err(|source| AppError::Web {
+                address: settings.web.listen,
+                source,
+            })?;
+        Some(server)
+    } else {
+        None
+    };
     let ops = herald_ops::serve(
         settings.ops.listen,
         metrics.clone(),
@@ -232,6 +273,7 @@ pub async fn start(settings: &Settings, roles: Roles) -> Result<Running, AppErro
         infrastructure,
         metrics,
         ops,
+        web,
         emulator: None,
         shutdown,
         tasks,
@@ -250,14 +292,17 @@ pub async fn up(
         use_emulator(&mut settings.microsoft, &running.urls);
         started = Some(running);
     }
-    let mut running = start(
-        &settings,
-        Roles {
-            prepare: true,
-            send: true,
-        },
-    )
-    .await?;
+    let mut running = start(&settings, Roles::ALL).await?;
+    if let (Some(emulator), Some(web)) = (&started, &running.web) {
+        // Teams posts install activities to the bot endpoint; so does the
+        // emulator once it knows where that is.
+        let endpoint = format!("http://{}/api/messages", web.address);
+        let _ = reqwest::Client::new()
+            .post(format!("{}/config", emulator.urls.control))
+            .json(&serde_json::json!({"bot_endpoint": endpoint}))
+            .send()
+            .await;
+    }
     running.emulator = started;
     Ok(running)
 }

@@ -97,6 +97,7 @@ pub async fn run(scenario: &Scenario, herald: &std::path::Path) -> anyhow::Resul
         herald_app::Roles {
             prepare: true,
             send: false,
+            web: false,
         },
     )
     .await?;

@@ -23,7 +23,37 @@ pub struct Settings {
     pub prepare: PrepareSettings,
     pub send: SendSettings,
     pub ops: OpsSettings,
+    pub web: WebSettings,
+    pub bot: BotSettings,
     pub emulator: EmulatorSettings,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct WebSettings {
+    /// Where `herald web` serves the bot endpoint `/api/messages`.
+    pub listen: SocketAddr,
+}
+
+impl Default for WebSettings {
+    fn default() -> Self {
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct BotSettings {
+    /// Welcome people who install the app themselves, and teams it is added to.
+    pub welcome: bool,
+}
+
+impl Default for BotSettings {
+    fn default() -> Self {
+        Self { welcome: true }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -152,6 +152,12 @@ impl Preparer {
                 Some(app) => app,
                 None => app.insert(self.catalog_app().await?),
             };
+            // Teams announces Herald's own installs to the bot too; this
+            // keeps the bot from welcoming people to an announcement.
+            self.store
+                .mark_herald_installing(&pending)
+                .await
+                .map_err(anyhow::Error::from)?;
             let rows = self.find_conversations(pending, app).await?;
             self.store
                 .settle_pending(notification, &rows)

@@ -306,7 +306,7 @@ impl Preparer {
             let known = stored.get(&id);
             if let Some(reason) = skip_reason(user, known, record.content.critical) {
                 rows.push((id, DeliveryStatus::Skipped, Some(reason.to_owned())));
-            } else if known.is_some_and(|p| p.conversation_id.is_some() && !p.gone) {
+            } else if known.is_some_and(|p| p.conversation_id.is_some() && p.installed && !p.gone) {
                 rows.push((id, DeliveryStatus::Queued, None));
             } else {
                 rows.push((id, DeliveryStatus::Pending, None));

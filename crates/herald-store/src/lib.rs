@@ -16,7 +16,7 @@ use sqlx::{ConnectOptions, PgPool};
 
 pub use deliveries::{DeliveryRow, Outcome, SendTarget};
 pub use notifications::{NotificationRecord, Progress};
-pub use recipients::{CachedPerson, Person, StoredPerson};
+pub use recipients::{CachedPerson, InstallChange, InstallRecord, Person, StoredPerson};
 pub use tenants::TenantRate;
 
 pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../../migrations");

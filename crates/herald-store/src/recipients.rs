@@ -26,6 +26,8 @@ pub struct StoredPerson {
     pub blocked: bool,
     pub opted_out: bool,
     pub gone: bool,
+    /// False after an uninstall, until the app is installed again.
+    pub installed: bool,
 }
 
 impl Store {
@@ -81,7 +83,7 @@ impl Store {
     pub async fn people(&self, ids: &[RecipientId]) -> Result<Vec<StoredPerson>> {
         let ids: Vec<uuid::Uuid> = ids.iter().map(|i| i.0).collect();
         let rows = sqlx::query(
-            "select id, conversation_id, service_url, blocked, opted_out, gone from recipients where id = any($1)",
+            "select id, conversation_id, service_url, blocked, opted_out, gone, installed from recipients where id = any($1)",
         )
         .bind(&ids)
         .fetch_all(&self.pool)
@@ -95,6 +97,7 @@ impl Store {
                     blocked: row.try_get("blocked")?,
                     opted_out: row.try_get("opted_out")?,
                     gone: row.try_get("gone")?,
+                    installed: row.try_get("installed")?,
                 })
             })
             .collect()
@@ -218,6 +221,161 @@ impl Store {
         .bind(service_url)
         .execute(&self.pool)
         .await?;
+        Ok(())
+    }
+}
+
+/// What an install activity says about a person.
+#[derive(Debug, Clone)]
+pub struct InstallRecord {
+    pub aad_object_id: uuid::Uuid,
+    pub teams_user_id: String,
+    pub display_name: Option<String>,
+    pub conversation_id: String,
+    pub service_url: String,
+    pub tenant_id: String,
+    /// When Teams says it happened; older news never overrides newer.
+    pub at: time::OffsetDateTime,
+}
+
+#[derive(Debug, Clone, Copy)]
+pub struct InstallChange {
+    /// The app was not installed for them before.
+    pub newly_installed: bool,
+    /// Herald installed it minutes ago to deliver an announcement.
+    pub installed_by_herald: bool,
+}
+
+impl Store {
+    /// Stores a person's conversation from an install activity. `None` when
+    /// the activity is older than what is stored (nothing changes).
+    pub async fn record_personal_install(
+        &self,
+        install: &InstallRecord,
+    ) -> Result<Option<InstallChange>> {
+        let previous = sqlx::query("select installed, herald_installed_at > now() - interval '10 minutes' as by_herald from recipients where id = $1")
+            .bind(install.aad_object_id)
+            .fetch_optional(&self.pool)
+            .await?;
+        let (was_installed, by_herald) = match &previous {
+            Some(row) => (
+                row.try_get::<bool, _>("installed")?,
+                row.try_get::<Option<bool>, _>("by_herald")?
+                    .unwrap_or(false),
+            ),
+            None => (false, false),
+        };
+        let applied = sqlx::query(
+            "insert into recipients (id, kind, aad_object_id, teams_user_id, display_name, tenant_id, conversation_id, \
+                 service_url, installed, membership_at) \
+             values ($1, 'person', $1, $2, $3, $4, $5, $6, true, $7) \
+             on conflict (id) do update set teams_user_id = excluded.teams_user_id, \
+                 display_name = coalesce(recipients.display_name, excluded.display_name), \
+                 conversation_id = excluded.conversation_id, service_url = excluded.service_url, installed = true, \
+                 gone = false, blocked = false, membership_at = excluded.membership_at, updated_at = now() \
+             where recipients.membership_at is null or recipients.membership_at <= excluded.membership_at",
+        )
+        .bind(install.aad_object_id)
+        .bind(&install.teams_user_id)
+        .bind(&install.display_name)
+        .bind(&install.tenant_id)
+        .bind(&install.conversation_id)
+        .bind(&install.service_url)
+        .bind(install.at)
+        .execute(&self.pool)
+        .await?
+        .rows_affected()
+            == 1;
+        Ok(applied.then_some(InstallChange {
+            newly_installed: !was_installed,
+            installed_by_herald: by_herald,
+        }))
+    }
+
+    /// The app was removed: the conversation cannot be written to until a
+    /// reinstall. Older news never overrides newer.
+    pub async fn record_uninstall(
+        &self,
+        conversation_id: &str,
+        at: time::OffsetDateTime,
+    ) -> Result<()> {
+        sqlx::query(
+            "update recipients set installed = false, membership_at = $2, updated_at = now() \
+             where conversation_id = $1 and (membership_at is null or membership_at <= $2)",
+        )
+        .bind(conversation_id)
+        .bind(at)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// Stores a team's General channel from an install activity; true when
+    /// the app was not installed there before.
+    pub async fn record_team_install(
+        &self,
+        team: &str,
+        name: &str,
+        tenant: &str,
+        service_url: &str,
+        at: time::OffsetDateTime,
+    ) -> Result<bool> {
+        let id = uuid::Uuid::new_v5(
+            &uuid::Uuid::NAMESPACE_URL,
+            format!("msteams:channel:{team}").as_bytes(),
+        );
+        let before: Option<bool> =
+            sqlx::query_scalar("select installed from recipients where id = $1")
+                .bind(id)
+                .fetch_optional(&self.pool)
+                .await?;
+        sqlx::query(
+            "insert into recipients (id, kind, display_name, tenant_id, team_id, channel_id, conversation_id, service_url, installed, membership_at) \
+             values ($1, 'channel', $2, $3, $4, $4, $4, $5, true, $6) \
+             on conflict (id) do update set display_name = excluded.display_name, service_url = excluded.service_url, \
+                 installed = true, gone = false, membership_at = excluded.membership_at, updated_at = now() \
+             where recipients.membership_at is null or recipients.membership_at <= excluded.membership_at",
+        )
+        .bind(id)
+        .bind(name)
+        .bind(tenant)
+        .bind(team)
+        .bind(service_url)
+        .bind(at)
+        .execute(&self.pool)
+        .await?;
+        Ok(before != Some(true))
+    }
+
+    pub async fn rename_team(&self, team: &str, name: &str) -> Result<()> {
+        sqlx::query("update recipients set display_name = $2, updated_at = now() where kind = 'channel' and team_id = $1 and channel_id = $1")
+            .bind(team)
+            .bind(name)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// `stop` and `start`. Returns false for someone Herald has never seen.
+    pub async fn set_opted_out(&self, person: uuid::Uuid, opted_out: bool) -> Result<bool> {
+        let done = sqlx::query(
+            "update recipients set opted_out = $2, opted_out_at = case when $2 then now() else null end, updated_at = now() where id = $1",
+        )
+        .bind(person)
+        .bind(opted_out)
+        .execute(&self.pool)
+        .await?
+        .rows_affected();
+        Ok(done == 1)
+    }
+
+    /// Herald is about to install the app for these people itself.
+    pub async fn mark_herald_installing(&self, people: &[RecipientId]) -> Result<()> {
+        let ids: Vec<uuid::Uuid> = people.iter().map(|p| p.0).collect();
+        sqlx::query("update recipients set herald_installed_at = now() where id = any($1)")
+            .bind(&ids)
+            .execute(&self.pool)
+            .await?;
         Ok(())
     }
 }

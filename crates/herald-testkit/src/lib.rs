@@ -42,6 +42,7 @@ pub fn settings(urls: &teams_emulator::EmulatorUrls) -> Settings {
     settings.database.max_connections = 5;
     settings.broker.prefix = format!("test-{}", uuid::Uuid::new_v4().simple());
     settings.ops.listen = "127.0.0.1:0".parse().unwrap();
+    settings.web.listen = "127.0.0.1:0".parse().unwrap();
     herald_app::use_emulator(&mut settings.microsoft, urls);
     settings
 }
@@ -64,28 +65,31 @@ pub struct TestHerald {
 }
 
 impl TestHerald {
-    /// An emulator and both workers. `tweak` adjusts the settings first.
+    /// An emulator and every role, the emulator posting its install
+    /// activities to Herald's bot endpoint. `tweak` adjusts the settings.
     pub async fn start(config: EmulatorConfig, tweak: impl FnOnce(&mut Settings)) -> Self {
         init_logs();
         let emulator = teams_emulator::start(config).await.unwrap();
         let mut settings = settings(&emulator.urls);
         settings.send.rate_per_second = 1_000.0;
         tweak(&mut settings);
-        let running = herald_app::start(
-            &settings,
-            herald_app::Roles {
-                prepare: true,
-                send: true,
-            },
-        )
-        .await
-        .unwrap();
-        Self {
+        let running = herald_app::start(&settings, herald_app::Roles::ALL)
+            .await
+            .unwrap();
+        let endpoint = format!(
+            "http://{}/api/messages",
+            running.web.as_ref().unwrap().address
+        );
+        let herald = Self {
             emulator,
             settings,
             running: Some(running),
             http: reqwest::Client::new(),
-        }
+        };
+        herald
+            .configure_emulator(serde_json::json!({"bot_endpoint": endpoint}))
+            .await;
+        herald
     }
 
     /// The same, with only the roles asked for in this process.

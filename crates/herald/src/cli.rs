@@ -31,6 +31,8 @@ pub enum Command {
     PrepareWorker(WorkerArgs),
     /// Run a send-worker: deliveries to Teams.
     SendWorker(WorkerArgs),
+    /// Serve the bot endpoint /api/messages on web.listen.
+    Web(WorkerArgs),
     /// Send an announcement and print its id.
     Send(Box<SendArgs>),
     /// Show a notification's progress.

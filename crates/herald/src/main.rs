@@ -27,6 +27,7 @@ async fn main() -> anyhow::Result<()> {
                 herald_app::Roles {
                     prepare: false,
                     send: true,
+                    web: false,
                 },
             )
             .await
@@ -38,9 +39,18 @@ async fn main() -> anyhow::Result<()> {
                 herald_app::Roles {
                     prepare: true,
                     send: false,
+                    web: false,
                 },
             )
             .await
+        }
+        Command::Web(args) => {
+            let roles = herald_app::Roles {
+                prepare: false,
+                send: false,
+                web: true,
+            };
+            roles::worker(settings, args, roles).await
         }
         Command::Send(args) => notify::send(&settings, *args).await,
         Command::Status { id, json } => notify::status(&settings, &id, json).await,

@@ -105,7 +105,10 @@ pub async fn up(settings: Settings, args: UpArgs) -> anyhow::Result<()> {
     emulator_args.listen = emulator_args.listen.or(Some(settings.emulator.listen));
     let config = emulator_config(&settings, emulator_args);
     let running = herald_app::up(settings, config).await?;
-    println!("Herald is up: prepare-worker and send-worker running.");
+    println!("Herald is up: prepare-worker, send-worker and bot endpoint running.");
+    if let Some(web) = &running.web {
+        println!("  Bot endpoint:  http://{}/api/messages", web.address);
+    }
     println!(
         "  Health:   http://{}/healthz  (ready: /readyz)",
         running.ops.address

@@ -162,3 +162,25 @@ fn install_activities(emulator: &Emulator, event: &InstallEvent, added: bool) ->
     }
     vec![installation, membership]
 }
+
+/// A 1:1 `message` from a user to the bot, as Teams posts it.
+pub fn user_message(emulator: &Emulator, user: usize, text: &str) -> Value {
+    let world = emulator.world();
+    let directory = &world.directory;
+    let record = directory.user(user);
+    let tenant = emulator.tenant_id();
+    json!({
+        "type": "message",
+        "id": uuid::Uuid::new_v4().to_string(),
+        "timestamp": now_rfc3339(),
+        "channelId": "msteams",
+        "serviceUrl": emulator.urls.service_url,
+        "from": {"id": record.teams_id, "aadObjectId": record.id, "name": record.display_name},
+        "recipient": {"id": format!("28:{}", emulator.app_id()), "name": "Herald"},
+        "conversation": {"id": directory.chat_id_for(record), "conversationType": "personal", "tenantId": tenant},
+        "channelData": {"tenant": {"id": tenant}},
+        "text": text,
+        "textFormat": "plain",
+        "locale": "en-US",
+    })
+}

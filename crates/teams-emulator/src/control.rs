@@ -22,6 +22,7 @@ pub fn routes(config: &mut web::ServiceConfig) {
             .route("/directory/users/{id}", web::delete().to(remove_user))
             .route("/users/{id}/messages", web::get().to(messages))
             .route("/users/{id}/install", web::post().to(user_installs))
+            .route("/users/{id}/say", web::post().to(user_says))
             .route("/users/{id}/uninstall", web::post().to(user_uninstalls)),
     );
 }
@@ -269,4 +270,30 @@ fn toggle_install(emulator: web::Data<Emulator>, id: &str, install: bool) -> Htt
     });
     botframework::announce(emulator, event, install);
     HttpResponse::NoContent().finish()
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Say {
+    text: String,
+}
+
+/// The user writes to the bot in their 1:1 chat; answers with the status
+/// the bot endpoint gave.
+async fn user_says(
+    emulator: web::Data<Emulator>,
+    id: web::Path<String>,
+    body: web::Json<Say>,
+) -> HttpResponse {
+    let endpoint = emulator.behaviour().bot_endpoint;
+    if endpoint.is_empty() {
+        return problem(409, "no bot_endpoint is configured");
+    }
+    let user = emulator.world().directory.find_user(&id);
+    let Some(user) = user else {
+        return problem(404, format!("no user {id}"));
+    };
+    let activity = botframework::user_message(&emulator, user, &body.text);
+    let delivered = botframework::post_to_bot(&emulator, &endpoint, &activity).await;
+    HttpResponse::Ok().json(json!({"delivered": delivered}))
 }

@@ -47,6 +47,7 @@ async fn a_killed_send_worker_loses_nothing() {
     let roles = herald_app::Roles {
         prepare: true,
         send: false,
+        web: false,
     };
     let herald = TestHerald::start_roles(config, roles, |s| s.send.rate_per_second = 50.0).await;
     let people: Vec<String> = herald

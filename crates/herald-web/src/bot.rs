@@ -1,0 +1,273 @@
+//! What the bot does with each activity: installs and uninstalls keep the
+//! conversation directory current, new people and teams are welcomed, and
+//! `help`, `stop` and `start` are answered in the 1:1 chat.
+
+use std::sync::Arc;
+
+use actix_web::HttpResponse;
+use herald_microsoft::BotConnector;
+use herald_store::{InstallRecord, Store};
+use serde_json::json;
+
+use crate::activity::Activity;
+use crate::auth::{AuthFailure, BotAuthenticator};
+
+#[derive(Debug, Clone)]
+pub struct BotSettings {
+    /// Welcome people who install the app themselves (never those Herald
+    /// installed it for in order to deliver an announcement).
+    pub welcome: bool,
+}
+
+pub struct Bot {
+    pub auth: BotAuthenticator,
+    pub store: Store,
+    pub connector: Arc<BotConnector>,
+    pub settings: BotSettings,
+}
+
+const HELP: &str = "I'm **Herald**, the bot your organisation uses to send announcements to you here, in this chat. \
+There is nothing you need to do: announcements arrive by themselves.\n\n\
+- Reply **stop** to stop receiving announcements that are not critical.\n\
+- Reply **start** to receive them again.\n\
+- Reply **help** to see this message.";
+
+const STOPPED: &str = "Done: you will no longer receive announcements, except those marked critical. \
+Reply **start** at any time to receive them again.";
+
+const STARTED: &str =
+    "Welcome back: you will receive announcements again. Reply **stop** to stop them.";
+
+const TEAM_WELCOME: &str = "Herald was added to this team. Your organisation's announcements for this team will be posted \
+in this channel. Nothing else is needed from anyone here.";
+
+fn problem(status: actix_web::http::StatusCode, message: &str) -> HttpResponse {
+    HttpResponse::build(status).json(json!({"error": message}))
+}
+
+impl Bot {
+    /// Authenticates, then handles. Nothing is stored for a request that
+    /// fails authentication or cannot be read.
+    pub async fn receive(&self, authorization: Option<&str>, body: &[u8]) -> HttpResponse {
+        let activity: Activity = match serde_json::from_slice(body) {
+            Ok(activity) => activity,
+            Err(error) => {
+                return problem(
+                    actix_web::http::StatusCode::BAD_REQUEST,
+                    &format!("the body is not a valid activity: {error}"),
+                );
+            }
+        };
+        match self
+            .auth
+            .authenticate(authorization, &activity.service_url, &activity.channel_id)
+            .await
+        {
+            Ok(()) => {}
+            Err(AuthFailure::Unauthorized(why)) => {
+                tracing::warn!(%why, "refused an unauthenticated activity");
+                return problem(actix_web::http::StatusCode::UNAUTHORIZED, "unauthorized");
+            }
+            Err(AuthFailure::Forbidden(why)) => {
+                tracing::warn!(%why, "refused an activity from an unendorsed channel");
+                return problem(actix_web::http::StatusCode::FORBIDDEN, "forbidden");
+            }
+        }
+        match self.handle(&activity).await {
+            Ok(()) => HttpResponse::Ok().finish(),
+            Err(error) => {
+                // Teams retries a failed delivery; everything here is safe to repeat.
+                tracing::error!(%error, kind = %activity.kind, "cannot handle an activity");
+                problem(
+                    actix_web::http::StatusCode::INTERNAL_SERVER_ERROR,
+                    "try again",
+                )
+            }
+        }
+    }
+
+    async fn handle(&self, activity: &Activity) -> Result<(), herald_store::StoreError> {
+        let action = activity.action.as_deref().unwrap_or_default();
+        match activity.kind.as_str() {
+            "installationUpdate" if action.starts_with("add") => self.installed(activity).await,
+            "installationUpdate" if action.starts_with("remove") => {
+                self.uninstalled(activity).await
+            }
+            "conversationUpdate" if activity.bot_in(&activity.members_added) => {
+                self.installed(activity).await
+            }
+            "conversationUpdate" if activity.bot_in(&activity.members_removed) => {
+                self.uninstalled(activity).await
+            }
+            "conversationUpdate" => self.team_changed(activity).await,
+            "message" if activity.is_personal() => self.command(activity).await,
+            _ => Ok(()),
+        }
+    }
+
+    async fn installed(&self, activity: &Activity) -> Result<(), herald_store::StoreError> {
+        let Some(tenant) = activity.tenant() else {
+            return Ok(());
+        };
+        let at = activity
+            .timestamp
+            .unwrap_or_else(time::OffsetDateTime::now_utc);
+        if let Some(team) = activity.team() {
+            let changed = self
+                .store
+                .record_team_install(
+                    &team.id,
+                    team.name.as_deref().unwrap_or_default(),
+                    tenant,
+                    &activity.service_url,
+                    at,
+                )
+                .await?;
+            if changed && self.settings.welcome {
+                self.say(activity, TEAM_WELCOME).await;
+            }
+            return Ok(());
+        }
+        let Some(from) = &activity.from else {
+            return Ok(());
+        };
+        let Some(aad) = from
+            .aad_object_id
+            .as_deref()
+            .and_then(|id| id.parse::<uuid::Uuid>().ok())
+        else {
+            return Ok(());
+        };
+        let change = self
+            .store
+            .record_personal_install(&InstallRecord {
+                aad_object_id: aad,
+                teams_user_id: from.id.clone(),
+                display_name: from.name.clone(),
+                conversation_id: activity.conversation.id.clone(),
+                service_url: activity.service_url.clone(),
+                tenant_id: tenant.to_owned(),
+                at,
+            })
+            .await?;
+        if let Some(change) = change
+            && change.newly_installed
+            && !change.installed_by_herald
+            && self.settings.welcome
+        {
+            self.say(activity, HELP).await;
+        }
+        Ok(())
+    }
+
+    async fn uninstalled(&self, activity: &Activity) -> Result<(), herald_store::StoreError> {
+        let at = activity
+            .timestamp
+            .unwrap_or_else(time::OffsetDateTime::now_utc);
+        self.store
+            .record_uninstall(&activity.conversation.id, at)
+            .await
+    }
+
+    async fn team_changed(&self, activity: &Activity) -> Result<(), herald_store::StoreError> {
+        let event = activity
+            .channel_data
+            .as_ref()
+            .and_then(|d| d.event_type.as_deref());
+        match (event, activity.team()) {
+            (Some("teamRenamed"), Some(team)) => {
+                self.store
+                    .rename_team(&team.id, team.name.as_deref().unwrap_or_default())
+                    .await
+            }
+            (Some("teamDeleted"), Some(_)) => {
+                let at = activity
+                    .timestamp
+                    .unwrap_or_else(time::OffsetDateTime::now_utc);
+                self.store
+                    .record_uninstall(&activity.conversation.id, at)
+                    .await
+            }
+            _ => Ok(()),
+        }
+    }
+
+    async fn command(&self, activity: &Activity) -> Result<(), herald_store::StoreError> {
+        let text = command_text(activity.text.as_deref().unwrap_or_default());
+        let aad = activity
+            .from
+            .as_ref()
+            .and_then(|f| f.aad_object_id.as_deref())
+            .and_then(|id| id.parse::<uuid::Uuid>().ok());
+        if let (Some(aad), Some(from), Some(tenant)) = (aad, &activity.from, activity.tenant()) {
+            // Whoever writes to the bot has it installed: their chat is known now.
+            let at = activity
+                .timestamp
+                .unwrap_or_else(time::OffsetDateTime::now_utc);
+            self.store
+                .record_personal_install(&InstallRecord {
+                    aad_object_id: aad,
+                    teams_user_id: from.id.clone(),
+                    display_name: from.name.clone(),
+                    conversation_id: activity.conversation.id.clone(),
+                    service_url: activity.service_url.clone(),
+                    tenant_id: tenant.to_owned(),
+                    at,
+                })
+                .await?;
+        }
+        let reply = match (text.as_str(), aad) {
+            ("stop", Some(aad)) => {
+                self.store.set_opted_out(aad, true).await?;
+                STOPPED
+            }
+            ("start", Some(aad)) => {
+                self.store.set_opted_out(aad, false).await?;
+                STARTED
+            }
+            _ => HELP,
+        };
+        self.say(activity, reply).await;
+        Ok(())
+    }
+
+    /// Replies in the activity's conversation; a failed reply is logged,
+    /// not retried (the command itself was recorded).
+    async fn say(&self, activity: &Activity, text: &str) {
+        let message =
+            json!({"type": "message", "text": text, "textFormat": "markdown"}).to_string();
+        if let Err(error) = self
+            .connector
+            .send(&activity.service_url, &activity.conversation.id, &message)
+            .await
+        {
+            tracing::warn!(%error, "cannot reply to an activity");
+        }
+    }
+}
+
+/// The command in a message: mentions removed, trimmed, lower case.
+fn command_text(text: &str) -> String {
+    let mut plain = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(start) = rest.find("<at>") {
+        plain.push_str(&rest[..start]);
+        rest = rest[start..]
+            .find("</at>")
+            .map_or("", |end| &rest[start + end + 5..]);
+    }
+    plain.push_str(rest);
+    plain.trim().trim_end_matches(['.', '!']).to_lowercase()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn commands_ignore_mentions_case_and_punctuation() {
+        assert_eq!(command_text("  STOP "), "stop");
+        assert_eq!(command_text("<at>Herald</at> start!"), "start");
+        assert_eq!(command_text("Help."), "help");
+    }
+}

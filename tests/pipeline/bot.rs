@@ -1,0 +1,357 @@
+use std::time::Duration;
+
+use herald_domain::{DeliveryStatus, RecipientId};
+use herald_testkit::{TestHerald, content, emulator_config};
+use jsonwebtoken::{Algorithm, EncodingKey, Header};
+use serde_json::{Value, json};
+
+const BOT_KEY: &str = include_str!("../../crates/teams-emulator/keys/botframework.pem");
+const OTHER_KEY: &str = include_str!("../../crates/teams-emulator/keys/entra.pem");
+const BOT_KID: &str = "herald-emulator-botframework-1";
+
+fn now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+}
+
+fn sign(claims: &Value, pem: &str, kid: &str, alg: Algorithm) -> String {
+    let mut header = Header::new(alg);
+    header.kid = Some(kid.to_owned());
+    let key = match alg {
+        Algorithm::HS256 => EncodingKey::from_secret(b"emulator-app-secret"),
+        _ => EncodingKey::from_rsa_pem(pem.as_bytes()).unwrap(),
+    };
+    jsonwebtoken::encode(&header, claims, &key).unwrap()
+}
+
+fn claims(herald: &TestHerald) -> Value {
+    json!({
+        "iss": "https://api.botframework.com",
+        "aud": herald.emulator.urls.app_id,
+        "serviceurl": herald.emulator.urls.service_url,
+        "nbf": now() - 10, "exp": now() + 600,
+    })
+}
+
+fn install_activity(herald: &TestHerald, user: &Value) -> Value {
+    json!({
+        "type": "installationUpdate", "action": "add",
+        "timestamp": "2026-11-27T02:29:55.855Z",
+        "channelId": "msteams",
+        "serviceUrl": herald.emulator.urls.service_url,
+        "from": {"id": user["teamsId"], "aadObjectId": user["id"]},
+        "recipient": {"id": format!("28:{}", herald.emulator.urls.app_id)},
+        "conversation": {"id": format!("19:{}_{}@unq.gbl.spaces", user["id"].as_str().unwrap(), herald.emulator.urls.app_id), "conversationType": "personal", "tenantId": herald.emulator.urls.tenant_id},
+        "channelData": {"tenant": {"id": herald.emulator.urls.tenant_id}},
+    })
+}
+
+async fn post(herald: &TestHerald, authorization: Option<String>, body: String) -> u16 {
+    let url = format!(
+        "http://{}/api/messages",
+        herald.running().web.as_ref().unwrap().address
+    );
+    let mut request = herald
+        .http
+        .post(url)
+        .header("Content-Type", "application/json")
+        .body(body);
+    if let Some(authorization) = authorization {
+        request = request.header("Authorization", authorization);
+    }
+    request.send().await.unwrap().status().as_u16()
+}
+
+async fn stored(herald: &TestHerald, user: &Value) -> bool {
+    let id: RecipientId = user["id"].as_str().unwrap().parse().unwrap();
+    !herald.store().people(&[id]).await.unwrap().is_empty()
+}
+
+#[tokio::test]
+async fn forged_expired_and_misaddressed_requests_are_refused_and_nothing_is_stored() {
+    let herald = TestHerald::start(emulator_config(20), |_| {}).await;
+    let user = herald.directory_users().await[4].clone();
+    let activity = install_activity(&herald, &user);
+    let body = activity.to_string();
+    let good = claims(&herald);
+    let with = |change: &dyn Fn(&mut Value)| {
+        let mut c = good.clone();
+        change(&mut c);
+        c
+    };
+    let bearer = |token: String| Some(format!("Bearer {token}"));
+    let cases: Vec<(&str, Option<String>, u16)> = vec![
+        ("no header", None, 401),
+        ("not Bearer", Some("Basic dXNlcjpwYXNz".to_owned()), 401),
+        (
+            "expired",
+            bearer(sign(
+                &with(&|c| {
+                    c["exp"] = json!(now() - 600);
+                    c["nbf"] = json!(now() - 1200);
+                }),
+                BOT_KEY,
+                BOT_KID,
+                Algorithm::RS256,
+            )),
+            401,
+        ),
+        (
+            "wrong audience",
+            bearer(sign(
+                &with(&|c| c["aud"] = json!("someone-else")),
+                BOT_KEY,
+                BOT_KID,
+                Algorithm::RS256,
+            )),
+            401,
+        ),
+        (
+            "wrong issuer",
+            bearer(sign(
+                &with(&|c| c["iss"] = json!("https://evil.example")),
+                BOT_KEY,
+                BOT_KID,
+                Algorithm::RS256,
+            )),
+            401,
+        ),
+        (
+            "wrong serviceurl",
+            bearer(sign(
+                &with(&|c| c["serviceurl"] = json!("https://evil.example/teams/")),
+                BOT_KEY,
+                BOT_KID,
+                Algorithm::RS256,
+            )),
+            401,
+        ),
+        (
+            "unknown key id",
+            bearer(sign(
+                &good,
+                OTHER_KEY,
+                "nobody-knows-this-key",
+                Algorithm::RS256,
+            )),
+            401,
+        ),
+        (
+            "forged signature",
+            bearer(sign(&good, OTHER_KEY, BOT_KID, Algorithm::RS256)),
+            401,
+        ),
+        (
+            "HMAC",
+            bearer(sign(&good, "", BOT_KID, Algorithm::HS256)),
+            401,
+        ),
+        (
+            "alg none",
+            bearer(format!(
+                "eyJhbGciOiJub25lIiwidHlwIjoiSldUIn0.{}.",
+                base64_url(&good.to_string())
+            )),
+            401,
+        ),
+    ];
+    for (name, authorization, status) in cases {
+        assert_eq!(
+            post(&herald, authorization, body.clone()).await,
+            status,
+            "{name}"
+        );
+        assert!(!stored(&herald, &user).await, "{name}: nothing stored");
+    }
+    let token = bearer(sign(&good, BOT_KEY, BOT_KID, Algorithm::RS256));
+    let mut slack = activity.clone();
+    slack["channelId"] = json!("slack");
+    assert_eq!(
+        post(&herald, token.clone(), slack.to_string()).await,
+        403,
+        "the key does not endorse slack"
+    );
+    assert_eq!(
+        post(&herald, token.clone(), "{not json".to_owned()).await,
+        400
+    );
+    assert_eq!(
+        post(&herald, token.clone(), "x".repeat(300 * 1024)).await,
+        413
+    );
+    assert!(!stored(&herald, &user).await);
+
+    assert_eq!(
+        post(&herald, token, body).await,
+        200,
+        "a valid request is accepted"
+    );
+    assert!(stored(&herald, &user).await);
+    herald.stop().await;
+}
+
+fn base64_url(text: &str) -> String {
+    const TABLE: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    let bytes = text.as_bytes();
+    let mut out = String::new();
+    for chunk in bytes.chunks(3) {
+        let n = chunk
+            .iter()
+            .enumerate()
+            .fold(0u32, |acc, (i, b)| acc | (u32::from(*b) << (16 - 8 * i)));
+        for i in 0..=chunk.len() {
+            out.push(TABLE[((n >> (18 - 6 * i)) & 63) as usize] as char);
+        }
+    }
+    out
+}
+
+async fn wait_until(what: &str, mut check: impl AsyncFnMut() -> bool) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    while !check().await {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "timed out waiting for {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test]
+async fn a_user_who_installs_is_welcomed_and_reached_without_graph() {
+    let mut config = emulator_config(30);
+    config.directory.installed_fraction = 0.0;
+    let herald = TestHerald::start(config, |_| {}).await;
+    let user = herald.directory_users().await[7].clone();
+    let id = user["id"].as_str().unwrap().to_owned();
+    let installed = herald
+        .http
+        .post(format!(
+            "{}/users/{id}/install",
+            herald.emulator.urls.control
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(installed.status(), 204);
+    wait_until("the conversation to be stored", async || {
+        let people = herald.store().people(&[id.parse().unwrap()]).await.unwrap();
+        people.first().is_some_and(|p| p.conversation_id.is_some())
+    })
+    .await;
+    wait_until("the welcome", async || {
+        !herald.messages(&id).await.is_empty()
+    })
+    .await;
+    let welcome = &herald.messages(&id).await[0]["activity"]["text"];
+    assert!(welcome.as_str().unwrap().contains("stop"), "{welcome}");
+
+    let stats_before = herald.emulator_stats().await;
+    let notification = herald
+        .send_to(
+            &content("Straight to you"),
+            &[user["userPrincipalName"].as_str().unwrap().to_owned()],
+        )
+        .await
+        .unwrap();
+    let progress = herald
+        .wait_until_ended(notification, Duration::from_secs(30))
+        .await;
+    assert_eq!(progress.count(DeliveryStatus::Delivered), 1);
+    let stats = herald.emulator_stats().await;
+    let installed_reads = |s: &Value| {
+        s["requests"]["GET /graph/v1.0/users/{id}/teamwork/installedApps"]
+            .as_u64()
+            .unwrap_or(0)
+    };
+    assert_eq!(
+        installed_reads(&stats),
+        installed_reads(&stats_before),
+        "no Graph lookup of the chat"
+    );
+    assert_eq!(stats["installs"], 1, "installed once, by the user");
+    assert_eq!(
+        herald.messages(&id).await.len(),
+        2,
+        "the welcome and the announcement"
+    );
+    herald.stop().await;
+}
+
+async fn say(herald: &TestHerald, user: &str, text: &str) {
+    let response = herald
+        .http
+        .post(format!("{}/users/{user}/say", herald.emulator.urls.control))
+        .json(&json!({"text": text}))
+        .send()
+        .await
+        .unwrap();
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["delivered"], true, "the bot accepted {text:?}");
+}
+
+#[tokio::test]
+async fn stop_skips_ordinary_announcements_start_resumes_critical_always_arrives() {
+    let herald = TestHerald::start(emulator_config(30), |_| {}).await;
+    let user = herald.directory_users().await[9].clone();
+    let id = user["id"].as_str().unwrap().to_owned();
+    let people = vec![user["userPrincipalName"].as_str().unwrap().to_owned()];
+    let last_text = async || {
+        herald
+            .messages(&id)
+            .await
+            .last()
+            .map(|m| {
+                m["activity"]["text"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_owned()
+            })
+            .unwrap_or_default()
+    };
+
+    say(&herald, &id, "stop").await;
+    assert!(
+        last_text().await.contains("start"),
+        "the confirmation says how to undo it"
+    );
+    let ordinary = herald.send_to(&content("Ordinary"), &people).await.unwrap();
+    let progress = herald
+        .wait_until_ended(ordinary, Duration::from_secs(30))
+        .await;
+    assert_eq!(progress.count(DeliveryStatus::Skipped), 1, "{progress:?}");
+    let deliveries = herald.store().deliveries(ordinary).await.unwrap();
+    assert_eq!(deliveries[0].error_code.as_deref(), Some("OptedOut"));
+
+    let mut critical = content("Critical");
+    critical.critical = true;
+    let urgent = herald.send_to(&critical, &people).await.unwrap();
+    assert_eq!(
+        herald
+            .wait_until_ended(urgent, Duration::from_secs(30))
+            .await
+            .count(DeliveryStatus::Delivered),
+        1
+    );
+
+    say(&herald, &id, "START").await;
+    let again = herald
+        .send_to(&content("Ordinary again"), &people)
+        .await
+        .unwrap();
+    assert_eq!(
+        herald
+            .wait_until_ended(again, Duration::from_secs(30))
+            .await
+            .count(DeliveryStatus::Delivered),
+        1
+    );
+    say(&herald, &id, "what is this?").await;
+    assert!(
+        last_text().await.contains("help"),
+        "anything else gets the help"
+    );
+    herald.stop().await;
+}
