@@ -2,6 +2,7 @@
 //! emulator over HTTP.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod acknowledge;
 mod audiences;
 mod bad_input;
 mod bot;

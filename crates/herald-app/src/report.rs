@@ -32,6 +32,10 @@ pub fn progress_json(progress: &Progress) -> Value {
         "last_delivery_at": timestamp(n.last_delivery_at),
         "completed_at": timestamp(n.completed_at),
         "error": n.error,
+        "acknowledgement_required": n.content.acknowledgement_required,
+        "acknowledged": n.acknowledged,
+        "not_acknowledged": if n.content.acknowledgement_required { json!((progress.count(DeliveryStatus::Delivered) - n.acknowledged).max(0)) } else { Value::Null },
+        "reminder_of": n.reminder_of.map(|r| r.to_string()),
     })
 }
 
@@ -62,6 +66,13 @@ pub fn progress_text(progress: &Progress) -> String {
         when(n.last_delivery_at),
         when(n.completed_at),
     );
+    if n.content.acknowledgement_required {
+        let waiting = (progress.count(DeliveryStatus::Delivered) - n.acknowledged).max(0);
+        text.push_str(&format!(
+            "  acknowledged {}, not yet {waiting}\n",
+            n.acknowledged
+        ));
+    }
     if let Some(error) = &n.error {
         text.push_str(&format!("  error: {error}\n"));
     }

@@ -6,6 +6,7 @@
 use serde_json::{Value, json};
 
 use crate::content::Content;
+use crate::ids::NotificationId;
 
 /// teams-platform.md §6: about 100 KB of UTF-16; Herald stays under 80 KB.
 pub const MAX_ACTIVITY_UNITS: usize = 80 * 1024;
@@ -18,15 +19,33 @@ pub enum CardError {
     TooLarge { units: usize, max: usize },
 }
 
-/// The whole `message` activity, serialised once.
-pub fn build_activity(content: &Content, reason: &str) -> Result<String, CardError> {
+/// Whether and how the card asks for an acknowledgement.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Acknowledgement {
+    /// No button (the announcement does not ask for one).
+    NotAsked,
+    /// An Acknowledge button whose press names this notification.
+    Ask(NotificationId),
+    /// The recipient acknowledged, at this time (shown instead of the button).
+    Done(String),
+}
+
+/// The verb of the Acknowledge button (`Action.Execute`).
+pub const ACKNOWLEDGE_VERB: &str = "acknowledge";
+
+/// The whole `message` activity, serialised once per notification.
+pub fn build_activity(
+    content: &Content,
+    reason: &str,
+    acknowledgement: &Acknowledgement,
+) -> Result<String, CardError> {
     let activity = json!({
         "type": "message",
         "summary": content.feed_line(),
         "channelData": {"notification": {"alert": true}},
         "attachments": [{
             "contentType": "application/vnd.microsoft.card.adaptive",
-            "content": card(content, reason),
+            "content": card(content, reason, acknowledgement),
         }],
     });
     let text = activity.to_string();
@@ -40,7 +59,7 @@ pub fn build_activity(content: &Content, reason: &str) -> Result<String, CardErr
     Ok(text)
 }
 
-fn card(content: &Content, reason: &str) -> Value {
+fn card(content: &Content, reason: &str, acknowledgement: &Acknowledgement) -> Value {
     let mut body = Vec::new();
     if content.critical {
         body.push(json!({
@@ -65,11 +84,25 @@ fn card(content: &Content, reason: &str) -> Value {
         "type": "TextBlock", "separator": true, "isSubtle": true, "size": "Small", "wrap": true,
         "text": footer(content, reason),
     }));
-    let actions: Vec<Value> = content
+    let mut actions: Vec<Value> = content
         .buttons
         .iter()
         .map(|b| json!({"type": "Action.OpenUrl", "title": b.title, "url": b.url.as_str()}))
         .collect();
+    match acknowledgement {
+        Acknowledgement::NotAsked => {}
+        Acknowledgement::Ask(notification) => actions.insert(
+            0,
+            json!({
+                "type": "Action.Execute", "title": "Acknowledge", "verb": ACKNOWLEDGE_VERB,
+                "data": {"notificationId": notification.to_string()}, "style": "positive",
+            }),
+        ),
+        Acknowledgement::Done(when) => body.push(json!({
+            "type": "TextBlock", "text": format!("✅ You acknowledged this on {when}."),
+            "color": "Good", "weight": "Bolder", "wrap": true,
+        })),
+    }
     json!({
         "type": "AdaptiveCard",
         "$schema": "http://adaptivecards.io/schemas/adaptive-card.json",
@@ -107,9 +140,15 @@ mod tests {
 
     #[test]
     fn the_activity_carries_the_card_and_the_feed_text() {
-        let activity: Value =
-            serde_json::from_str(&build_activity(&content(), "you are on the list").unwrap())
-                .unwrap();
+        let activity: Value = serde_json::from_str(
+            &build_activity(
+                &content(),
+                "you are on the list",
+                &Acknowledgement::NotAsked,
+            )
+            .unwrap(),
+        )
+        .unwrap();
         assert_eq!(activity["type"], "message");
         assert_eq!(activity["summary"], "All-hands moved");
         let card = &activity["attachments"][0]["content"];
@@ -129,8 +168,31 @@ mod tests {
     fn critical_cards_say_so_and_do_not_offer_an_opt_out() {
         let mut content = content();
         content.critical = true;
-        let text = build_activity(&content, "r").unwrap();
+        let text = build_activity(&content, "r", &Acknowledgement::NotAsked).unwrap();
         assert!(text.contains("Important") && text.contains("marked critical"));
+    }
+
+    #[test]
+    fn an_acknowledgement_is_asked_for_then_shown() {
+        let id = NotificationId::new();
+        let asked: Value = serde_json::from_str(
+            &build_activity(&content(), "r", &Acknowledgement::Ask(id)).unwrap(),
+        )
+        .unwrap();
+        let button = &asked["attachments"][0]["content"]["actions"][0];
+        assert_eq!(button["type"], "Action.Execute");
+        assert_eq!(button["verb"], ACKNOWLEDGE_VERB);
+        assert_eq!(button["data"]["notificationId"], id.to_string());
+        let done = build_activity(
+            &content(),
+            "r",
+            &Acknowledgement::Done("27 Nov 2026 10:00 UTC".into()),
+        )
+        .unwrap();
+        assert!(
+            done.contains("You acknowledged this on 27 Nov 2026")
+                && !done.contains("Action.Execute")
+        );
     }
 
     #[test]
@@ -148,7 +210,7 @@ mod tests {
             })
             .collect();
         assert!(matches!(
-            build_activity(&content, "r"),
+            build_activity(&content, "r", &Acknowledgement::NotAsked),
             Err(CardError::TooLarge { .. })
         ));
     }

@@ -10,7 +10,7 @@ pub mod ids;
 pub mod status;
 
 pub use audience::{Audience, AudienceError, UserRef};
-pub use card::{CardError, build_activity};
+pub use card::{ACKNOWLEDGE_VERB, Acknowledgement, CardError, build_activity};
 pub use content::{Button, Content, ContentError, HttpsUrl, Title};
 pub use ids::{NotificationId, RecipientId};
 pub use status::{DeliveryStatus, NotificationStatus};

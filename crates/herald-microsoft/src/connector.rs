@@ -164,8 +164,7 @@ impl BotConnector {
         Ok(url)
     }
 
-    /// Posts a serialised activity; returns the new activity's id. A 401
-    /// refreshes the token and tries once more.
+    /// Posts a serialised activity; returns the new activity's id.
     pub async fn send(
         &self,
         service_url: &str,
@@ -173,6 +172,38 @@ impl BotConnector {
         activity: &str,
     ) -> Result<String, SendFailure> {
         let url = Self::activities_url(service_url, conversation)?;
+        self.request(reqwest::Method::POST, url, activity).await
+    }
+
+    /// Replaces a posted activity (e.g. a card after its Acknowledge press).
+    pub async fn update(
+        &self,
+        service_url: &str,
+        conversation: &str,
+        activity_id: &str,
+        activity: &str,
+    ) -> Result<(), SendFailure> {
+        let mut url = Self::activities_url(service_url, conversation)?;
+        url.path_segments_mut()
+            .map_err(|()| SendFailure::Permanent {
+                status: 0,
+                code: "BadServiceUrl".to_owned(),
+                message: service_url.to_owned(),
+            })?
+            .push(activity_id);
+        self.request(reqwest::Method::PUT, url, activity)
+            .await
+            .map(drop)
+    }
+
+    /// One call with the bot's token; a 401 refreshes the token and tries
+    /// once more.
+    async fn request(
+        &self,
+        method: reqwest::Method,
+        url: url::Url,
+        activity: &str,
+    ) -> Result<String, SendFailure> {
         for refreshed in [false, true] {
             let token = self.tokens.token(Scope::BotFramework).await.map_err(|e| {
                 SendFailure::Permanent {
@@ -183,7 +214,7 @@ impl BotConnector {
             })?;
             let response = self
                 .http
-                .post(url.clone())
+                .request(method.clone(), url.clone())
                 .bearer_auth(token)
                 .header(reqwest::header::CONTENT_TYPE, "application/json")
                 .body(activity.to_owned())

@@ -14,7 +14,7 @@ use herald_queue::{Broker, PrepareMessage, Route, SendMessage, Subscription};
 use herald_store::Store;
 
 pub use resolve::ResolvedAudience;
-pub use submit::{SubmitError, submit};
+pub use submit::{SubmitError, remind, submit};
 
 /// How the prepare stage reaches Teams.
 #[derive(Debug, Clone)]

@@ -1,7 +1,11 @@
 //! Accepting a new notification: checked, stored and queued for preparing,
 //! or refused with nothing stored.
 
-use herald_domain::{Audience, CardError, Content, ContentError, NotificationId, build_activity};
+use herald_domain::audience::Target;
+use herald_domain::{
+    Acknowledgement, Audience, CardError, Content, ContentError, NotificationId, Title, UserRef,
+    build_activity,
+};
 use herald_queue::{Broker, PrepareMessage, Route};
 use herald_store::Store;
 
@@ -15,6 +19,12 @@ pub enum SubmitError {
     Store(#[from] herald_store::StoreError),
     #[error("cannot queue the notification for sending: {0}")]
     Queue(#[from] herald_queue::QueueError),
+    #[error("there is no notification {0}")]
+    Unknown(NotificationId),
+    #[error("notification {0} does not ask for acknowledgements, so there is nothing to remind of")]
+    NotAcknowledged(NotificationId),
+    #[error("everyone who received notification {0} has acknowledged it: no reminder needed")]
+    EveryoneAcknowledged(NotificationId),
 }
 
 /// Checks the content (the card must fit in a Teams message), stores the
@@ -26,11 +36,73 @@ pub async fn submit(
     audience: &Audience,
     created_by: &str,
 ) -> Result<NotificationId, SubmitError> {
+    submit_notification(store, broker, content, audience, created_by, None).await
+}
+
+/// Reminds the people an announcement reached who have not acknowledged
+/// it: a new notification to just them, whose Acknowledge button counts
+/// for the original.
+pub async fn remind(
+    store: &Store,
+    broker: &Broker,
+    original: NotificationId,
+    created_by: &str,
+) -> Result<NotificationId, SubmitError> {
+    let record = store
+        .notification(original)
+        .await?
+        .ok_or(SubmitError::Unknown(original))?;
+    if !record.content.acknowledgement_required {
+        return Err(SubmitError::NotAcknowledged(original));
+    }
+    let pending = store.not_acknowledged(original).await?;
+    if pending.is_empty() {
+        return Err(SubmitError::EveryoneAcknowledged(original));
+    }
+    let mut content = record.content.clone();
+    let title: String = format!("Reminder: {}", record.content.title.as_str())
+        .chars()
+        .take(Title::MAX)
+        .collect();
+    content.title = Title::parse(&title)?;
+    let users = pending
+        .into_iter()
+        .map(|r| UserRef::ObjectId(r.0))
+        .collect();
+    let audience = Audience::new(vec![Target::Users {
+        source: format!("the people who have not acknowledged {original}"),
+        users,
+    }])
+    .map_err(|_| SubmitError::EveryoneAcknowledged(original))?;
+    submit_notification(
+        store,
+        broker,
+        &content,
+        &audience,
+        created_by,
+        Some(original),
+    )
+    .await
+}
+
+async fn submit_notification(
+    store: &Store,
+    broker: &Broker,
+    content: &Content,
+    audience: &Audience,
+    created_by: &str,
+    reminder_of: Option<NotificationId>,
+) -> Result<NotificationId, SubmitError> {
     content.validate()?;
-    build_activity(content, &audience.reason())?;
     let id = NotificationId::new();
+    let acknowledgement = if content.acknowledgement_required {
+        Acknowledgement::Ask(id)
+    } else {
+        Acknowledgement::NotAsked
+    };
+    build_activity(content, &audience.reason(), &acknowledgement)?;
     store
-        .create_notification(id, content, audience, created_by)
+        .create_notification(id, content, audience, created_by, reminder_of)
         .await?;
     if let Err(error) = broker
         .publish(Route::Prepare, &[PrepareMessage { notification: id.0 }])

@@ -378,7 +378,11 @@ impl SendWorker {
         let Some(record) = self.store.notification(notification).await? else {
             return Ok(None);
         };
-        let activity: Arc<str> = match build_activity(&record.content, &record.audience.reason()) {
+        let activity: Arc<str> = match build_activity(
+            &record.content,
+            &record.audience.reason(),
+            &record.acknowledgement(),
+        ) {
             Ok(text) => text.into(),
             Err(error) => {
                 // Submit checks this, so only a changed limit gets here.

@@ -21,6 +21,20 @@ pub struct NotificationRecord {
     pub last_delivery_at: Option<OffsetDateTime>,
     pub completed_at: Option<OffsetDateTime>,
     pub error: Option<String>,
+    /// The notification this one reminds of, whose acknowledgements it collects.
+    pub reminder_of: Option<NotificationId>,
+    pub acknowledged: i64,
+}
+
+impl NotificationRecord {
+    /// What the card asks of its readers.
+    pub fn acknowledgement(&self) -> herald_domain::Acknowledgement {
+        if self.content.acknowledgement_required {
+            herald_domain::Acknowledgement::Ask(self.reminder_of.unwrap_or(self.id))
+        } else {
+            herald_domain::Acknowledgement::NotAsked
+        }
+    }
 }
 
 /// A notification with its delivery counts.
@@ -52,7 +66,7 @@ macro_rules! columns {
     () => {
         "id, title, summary, image_url, author, buttons, feed_text, critical, \
     acknowledgement_required, audience, status, prepared, created_by, created_at, send_started_at, \
-    first_delivery_at, last_delivery_at, completed_at, error"
+    first_delivery_at, last_delivery_at, completed_at, error, reminder_of, acknowledged_count"
     };
 }
 
@@ -84,6 +98,10 @@ fn record(row: &sqlx::postgres::PgRow) -> Result<NotificationRecord> {
         last_delivery_at: row.try_get("last_delivery_at")?,
         completed_at: row.try_get("completed_at")?,
         error: row.try_get("error")?,
+        reminder_of: row
+            .try_get::<Option<uuid::Uuid>, _>("reminder_of")?
+            .map(NotificationId),
+        acknowledged: row.try_get("acknowledged_count")?,
     })
 }
 
@@ -95,6 +113,7 @@ impl Store {
         content: &Content,
         audience: &Audience,
         created_by: &str,
+        reminder_of: Option<NotificationId>,
     ) -> Result<()> {
         let buttons = serde_json::to_value(&content.buttons)
             .map_err(|e| StoreError::Corrupt(e.to_string()))?;
@@ -102,8 +121,8 @@ impl Store {
             serde_json::to_value(audience).map_err(|e| StoreError::Corrupt(e.to_string()))?;
         sqlx::query(
             "insert into notifications (id, title, summary, image_url, author, buttons, feed_text, critical, \
-             acknowledgement_required, audience, status, created_by, send_started_at) \
-             values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 'preparing', $11, now())",
+             acknowledgement_required, audience, status, created_by, send_started_at, reminder_of) \
+             values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 'preparing', $11, now(), $12)",
         )
         .bind(id.0)
         .bind(content.title.as_str())
@@ -116,6 +135,7 @@ impl Store {
         .bind(content.acknowledgement_required)
         .bind(audience)
         .bind(created_by)
+        .bind(reminder_of.map(|r| r.0))
         .execute(&self.pool)
         .await?;
         Ok(())
@@ -276,5 +296,121 @@ impl Store {
         Ok(sqlx::query_scalar("select count(*) from notifications")
             .fetch_one(&self.pool)
             .await?)
+    }
+}
+
+/// Where a recipient's copy of an announcement is, to update it.
+#[derive(Debug, Clone)]
+pub struct PostedCard {
+    pub notification: NotificationId,
+    pub recipient: herald_domain::RecipientId,
+    pub conversation_id: String,
+    pub service_url: String,
+    pub activity_id: String,
+}
+
+impl Store {
+    /// Records an acknowledgement once; returns when it was first made.
+    pub async fn acknowledge(
+        &self,
+        notification: NotificationId,
+        recipient: herald_domain::RecipientId,
+    ) -> Result<OffsetDateTime> {
+        let mut transaction = self.pool.begin().await?;
+        let inserted: Option<OffsetDateTime> = sqlx::query_scalar(
+            "insert into acknowledgements (notification_id, recipient_id) values ($1, $2) \
+             on conflict do nothing returning acknowledged_at",
+        )
+        .bind(notification.0)
+        .bind(recipient.0)
+        .fetch_optional(&mut *transaction)
+        .await?;
+        let at = match inserted {
+            Some(at) => {
+                sqlx::query("update notifications set acknowledged_count = acknowledged_count + 1 where id = $1")
+                    .bind(notification.0)
+                    .execute(&mut *transaction)
+                    .await?;
+                at
+            }
+            None => {
+                sqlx::query_scalar("select acknowledged_at from acknowledgements where notification_id = $1 and recipient_id = $2")
+                    .bind(notification.0)
+                    .bind(recipient.0)
+                    .fetch_one(&mut *transaction)
+                    .await?
+            }
+        };
+        transaction.commit().await?;
+        Ok(at)
+    }
+
+    /// The card a recipient got, by its activity id (any notification).
+    pub async fn posted_card(&self, activity_id: &str) -> Result<Option<PostedCard>> {
+        let row = sqlx::query(
+            "select d.notification_id, d.recipient_id, r.conversation_id, r.service_url, d.activity_id \
+             from deliveries d join recipients r on r.id = d.recipient_id \
+             where d.activity_id = $1 and r.conversation_id is not null limit 1",
+        )
+        .bind(activity_id)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.map(|row| {
+            Ok(PostedCard {
+                notification: NotificationId(row.try_get("notification_id")?),
+                recipient: herald_domain::RecipientId(row.try_get("recipient_id")?),
+                conversation_id: row.try_get("conversation_id")?,
+                service_url: row.try_get("service_url")?,
+                activity_id: row.try_get("activity_id")?,
+            })
+        })
+        .transpose()
+    }
+
+    /// People an announcement was delivered to who have not acknowledged it.
+    pub async fn not_acknowledged(
+        &self,
+        notification: NotificationId,
+    ) -> Result<Vec<herald_domain::RecipientId>> {
+        let ids: Vec<uuid::Uuid> = sqlx::query_scalar(
+            "select d.recipient_id from deliveries d join recipients r on r.id = d.recipient_id \
+             where d.notification_id = $1 and d.status = 'delivered' and r.kind = 'person' \
+             and not exists (select 1 from acknowledgements a where a.notification_id = $1 and a.recipient_id = d.recipient_id) \
+             order by d.recipient_id",
+        )
+        .bind(notification.0)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(ids.into_iter().map(herald_domain::RecipientId).collect())
+    }
+
+    pub async fn record_reaction(
+        &self,
+        card: &PostedCard,
+        reaction: &str,
+        added: bool,
+    ) -> Result<()> {
+        sqlx::query("insert into reactions (notification_id, recipient_id, reaction, added) values ($1, $2, $3, $4)")
+            .bind(card.notification.0)
+            .bind(card.recipient.0)
+            .bind(reaction)
+            .bind(added)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// Reactions per kind (added minus removed) for a notification.
+    pub async fn reactions(&self, notification: NotificationId) -> Result<Vec<(String, i64)>> {
+        let rows = sqlx::query(
+            "select reaction, sum(case when added then 1 else -1 end)::bigint as n from reactions \
+             where notification_id = $1 group by reaction order by reaction",
+        )
+        .bind(notification.0)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| Ok((r.try_get("reaction")?, r.try_get("n")?)))
+            .collect()
     }
 }

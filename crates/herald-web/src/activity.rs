@@ -26,6 +26,24 @@ pub struct Activity {
     pub channel_data: Option<ChannelData>,
     #[serde(default)]
     pub text: Option<String>,
+    /// The invoke's name, e.g. `adaptiveCard/action`.
+    #[serde(default)]
+    pub name: Option<String>,
+    #[serde(default)]
+    pub value: Option<serde_json::Value>,
+    /// The activity (card) this one answers or reacts to.
+    #[serde(default)]
+    pub reply_to_id: Option<String>,
+    #[serde(default)]
+    pub reactions_added: Vec<Reaction>,
+    #[serde(default)]
+    pub reactions_removed: Vec<Reaction>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct Reaction {
+    #[serde(rename = "type")]
+    pub kind: String,
 }
 
 #[derive(Debug, Clone, Deserialize)]

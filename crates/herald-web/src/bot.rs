@@ -74,7 +74,8 @@ impl Bot {
             }
         }
         match self.handle(&activity).await {
-            Ok(()) => HttpResponse::Ok().finish(),
+            Ok(Some(body)) => HttpResponse::Ok().json(body),
+            Ok(None) => HttpResponse::Ok().finish(),
             Err(error) => {
                 // Teams retries a failed delivery; everything here is safe to repeat.
                 tracing::error!(%error, kind = %activity.kind, "cannot handle an activity");
@@ -86,23 +87,107 @@ impl Bot {
         }
     }
 
-    async fn handle(&self, activity: &Activity) -> Result<(), herald_store::StoreError> {
+    /// Handles an activity; `Some` is the body of an invoke's answer.
+    async fn handle(
+        &self,
+        activity: &Activity,
+    ) -> Result<Option<serde_json::Value>, herald_store::StoreError> {
         let action = activity.action.as_deref().unwrap_or_default();
         match activity.kind.as_str() {
-            "installationUpdate" if action.starts_with("add") => self.installed(activity).await,
+            "installationUpdate" if action.starts_with("add") => self.installed(activity).await?,
             "installationUpdate" if action.starts_with("remove") => {
-                self.uninstalled(activity).await
+                self.uninstalled(activity).await?
             }
             "conversationUpdate" if activity.bot_in(&activity.members_added) => {
-                self.installed(activity).await
+                self.installed(activity).await?
             }
             "conversationUpdate" if activity.bot_in(&activity.members_removed) => {
-                self.uninstalled(activity).await
+                self.uninstalled(activity).await?
             }
-            "conversationUpdate" => self.team_changed(activity).await,
-            "message" if activity.is_personal() => self.command(activity).await,
-            _ => Ok(()),
+            "conversationUpdate" => self.team_changed(activity).await?,
+            "message" if activity.is_personal() => self.command(activity).await?,
+            "invoke" if activity.name.as_deref() == Some("adaptiveCard/action") => {
+                return self.card_action(activity).await.map(Some);
+            }
+            "messageReaction" => self.reaction(activity).await?,
+            _ => {}
         }
+        Ok(None)
+    }
+
+    /// An Acknowledge press: recorded once however often it comes, and the
+    /// pressed card is replaced by one that shows it.
+    async fn card_action(
+        &self,
+        activity: &Activity,
+    ) -> Result<serde_json::Value, herald_store::StoreError> {
+        let action = activity.value.as_ref().map(|v| &v["action"]);
+        let verb = action.and_then(|a| a["verb"].as_str());
+        let notification = action
+            .and_then(|a| a["data"]["notificationId"].as_str())
+            .and_then(|id| id.parse::<herald_domain::NotificationId>().ok());
+        let person = activity
+            .from
+            .as_ref()
+            .and_then(|f| f.aad_object_id.as_deref())
+            .and_then(|id| id.parse::<uuid::Uuid>().ok());
+        let (Some(herald_domain::ACKNOWLEDGE_VERB), Some(notification), Some(person)) =
+            (verb, notification, person)
+        else {
+            return Ok(invoke_answer("Sorry, Herald does not know this button."));
+        };
+        let Some(record) = self.store.notification(notification).await? else {
+            return Ok(invoke_answer("This announcement no longer exists."));
+        };
+        let at = self
+            .store
+            .acknowledge(notification, herald_domain::RecipientId(person))
+            .await?;
+        if let Some(pressed) = &activity.reply_to_id {
+            let when = at
+                .format(time::macros::format_description!(
+                    "[day] [month repr:short] [year] [hour]:[minute] UTC"
+                ))
+                .unwrap_or_default();
+            let done = herald_domain::Acknowledgement::Done(when);
+            if let Ok(card) =
+                herald_domain::build_activity(&record.content, &record.audience.reason(), &done)
+                && let Err(error) = self
+                    .connector
+                    .update(
+                        &activity.service_url,
+                        &activity.conversation.id,
+                        pressed,
+                        &card,
+                    )
+                    .await
+            {
+                tracing::warn!(%error, "cannot update the acknowledged card");
+            }
+        }
+        Ok(invoke_answer(
+            "Thank you: your acknowledgement was recorded.",
+        ))
+    }
+
+    async fn reaction(&self, activity: &Activity) -> Result<(), herald_store::StoreError> {
+        let Some(card) = activity.reply_to_id.as_deref() else {
+            return Ok(());
+        };
+        let Some(card) = self.store.posted_card(card).await? else {
+            return Ok(());
+        };
+        for (reactions, added) in [
+            (&activity.reactions_added, true),
+            (&activity.reactions_removed, false),
+        ] {
+            for reaction in reactions {
+                self.store
+                    .record_reaction(&card, &reaction.kind, added)
+                    .await?;
+            }
+        }
+        Ok(())
     }
 
     async fn installed(&self, activity: &Activity) -> Result<(), herald_store::StoreError> {
@@ -244,6 +329,11 @@ impl Bot {
             tracing::warn!(%error, "cannot reply to an activity");
         }
     }
+}
+
+/// The body answering an `adaptiveCard/action` invoke.
+fn invoke_answer(text: &str) -> serde_json::Value {
+    json!({"statusCode": 200, "type": "application/vnd.microsoft.activity.message", "value": text})
 }
 
 /// The command in a message: mentions removed, trimmed, lower case.

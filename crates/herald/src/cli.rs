@@ -44,6 +44,12 @@ pub enum Command {
     },
     /// Stop a notification: nothing more is sent.
     Cancel { id: String },
+    /// Remind the people who have not acknowledged an announcement.
+    Remind {
+        id: String,
+        #[arg(long, default_value = "herald-cli")]
+        created_by: String,
+    },
     /// Run the Teams emulator: Entra ID, Graph and the Bot Connector on one port.
     Emulator(Box<EmulatorArgs>),
     /// Run a benchmark and print what it measured.
@@ -93,6 +99,9 @@ pub struct SendArgs {
     /// Reach people who opted out too.
     #[arg(long)]
     pub critical: bool,
+    /// Add an Acknowledge button and count who pressed it.
+    #[arg(long)]
+    pub acknowledge: bool,
     /// Who to send to: all, group:<id>, team:<id> (its General channel),
     /// channel:<team id>/<channel id>, team-members:<id>, or users:<file.csv>
     /// (UPNs or Entra object ids); repeat for more.

@@ -55,6 +55,7 @@ async fn main() -> anyhow::Result<()> {
         Command::Send(args) => notify::send(&settings, *args).await,
         Command::Status { id, json } => notify::status(&settings, &id, json).await,
         Command::Cancel { id } => notify::cancel(&settings, &id).await,
+        Command::Remind { id, created_by } => notify::remind(&settings, &id, &created_by).await,
         Command::Bench(Bench::Emulator {
             users,
             concurrency,

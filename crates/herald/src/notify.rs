@@ -23,6 +23,7 @@ fn content(args: &SendArgs) -> anyhow::Result<Content> {
     content.author = args.author.clone();
     content.feed_text = args.feed_text.clone();
     content.critical = args.critical;
+    content.acknowledgement_required = args.acknowledge;
     for (index, button) in args.buttons.iter().enumerate() {
         let (title, url) = button
             .split_once('=')
@@ -130,4 +131,18 @@ pub async fn cancel(settings: &Settings, id: &str) -> anyhow::Result<()> {
     } else {
         bail!("{id} is not sending (it is unknown or has already ended)")
     }
+}
+
+pub async fn remind(settings: &Settings, id: &str, created_by: &str) -> anyhow::Result<()> {
+    let id = parse_id(id)?;
+    let infrastructure = herald_app::infrastructure(settings).await?;
+    let reminder = herald_prepare::remind(
+        &infrastructure.store,
+        &infrastructure.broker,
+        id,
+        created_by,
+    )
+    .await?;
+    println!("{reminder}");
+    Ok(())
 }

@@ -68,6 +68,17 @@ pub fn announce(emulator: web::Data<Emulator>, event: InstallEvent, added: bool)
 }
 
 pub async fn post_to_bot(emulator: &Emulator, endpoint: &str, activity: &Value) -> bool {
+    post_to_bot_answer(emulator, endpoint, activity)
+        .await
+        .is_some()
+}
+
+/// Posts a signed activity; the bot's answer body when it accepted it.
+pub async fn post_to_bot_answer(
+    emulator: &Emulator,
+    endpoint: &str,
+    activity: &Value,
+) -> Option<Value> {
     let sent = emulator
         .http
         .post(endpoint)
@@ -75,18 +86,24 @@ pub async fn post_to_bot(emulator: &Emulator, endpoint: &str, activity: &Value) 
         .json(activity)
         .send()
         .await;
-    let delivered = matches!(&sent, Ok(response) if response.status().is_success());
-    if !delivered {
-        tracing::warn!(endpoint, outcome = ?sent.map(|r| r.status()), "bot endpoint did not accept an activity");
-    }
+    let answer = match sent {
+        Ok(response) if response.status().is_success() => {
+            let text = response.text().await.unwrap_or_default();
+            Some(serde_json::from_str(&text).unwrap_or(Value::Null))
+        }
+        outcome => {
+            tracing::warn!(endpoint, outcome = ?outcome.map(|r| r.status()), "bot endpoint did not accept an activity");
+            None
+        }
+    };
     emulator.stats.update(|s| {
-        if delivered {
+        if answer.is_some() {
             s.bot_activities_sent += 1;
         } else {
             s.bot_activities_failed += 1;
         }
     });
-    delivered
+    answer
 }
 
 fn install_activities(emulator: &Emulator, event: &InstallEvent, added: bool) -> Vec<Value> {
@@ -161,6 +178,18 @@ fn install_activities(emulator: &Emulator, event: &InstallEvent, added: bool) ->
         });
     }
     vec![installation, membership]
+}
+
+/// A 1:1 activity from a user to the bot, as Teams posts it: a `message`
+/// with `text`, or what `extra` makes of it (an invoke, a reaction).
+pub fn user_activity(emulator: &Emulator, user: usize, extra: Value) -> Value {
+    let mut activity = user_message(emulator, user, "");
+    if let (Some(activity), Value::Object(extra)) = (activity.as_object_mut(), extra) {
+        activity.remove("text");
+        activity.remove("textFormat");
+        activity.extend(extra);
+    }
+    activity
 }
 
 /// A 1:1 `message` from a user to the bot, as Teams posts it.

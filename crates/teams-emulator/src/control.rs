@@ -23,6 +23,8 @@ pub fn routes(config: &mut web::ServiceConfig) {
             .route("/users/{id}/messages", web::get().to(messages))
             .route("/users/{id}/install", web::post().to(user_installs))
             .route("/users/{id}/say", web::post().to(user_says))
+            .route("/users/{id}/press", web::post().to(user_presses))
+            .route("/users/{id}/react", web::post().to(user_reacts))
             .route("/users/{id}/uninstall", web::post().to(user_uninstalls)),
     );
 }
@@ -296,4 +298,70 @@ async fn user_says(
     let activity = botframework::user_message(&emulator, user, &body.text);
     let delivered = botframework::post_to_bot(&emulator, &endpoint, &activity).await;
     HttpResponse::Ok().json(json!({"delivered": delivered}))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct Press {
+    /// The activity id of the card whose button is pressed.
+    activity_id: String,
+    verb: String,
+    #[serde(default)]
+    data: Value,
+}
+
+/// The user presses an `Action.Execute` button on a card: Teams sends the
+/// bot an `adaptiveCard/action` invoke. Answers with the bot's answer.
+async fn user_presses(
+    emulator: web::Data<Emulator>,
+    id: web::Path<String>,
+    body: web::Json<Press>,
+) -> HttpResponse {
+    let extra = json!({
+        "type": "invoke",
+        "name": "adaptiveCard/action",
+        "replyToId": body.activity_id,
+        "value": {"action": {"type": "Action.Execute", "verb": body.verb, "data": body.data}, "trigger": "manual"},
+    });
+    to_bot(emulator, &id, extra).await
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct React {
+    activity_id: String,
+    reaction: String,
+    #[serde(default)]
+    removed: bool,
+}
+
+/// The user reacts to a message (like, heart...): a `messageReaction`.
+async fn user_reacts(
+    emulator: web::Data<Emulator>,
+    id: web::Path<String>,
+    body: web::Json<React>,
+) -> HttpResponse {
+    let reactions = json!([{"type": body.reaction}]);
+    let key = if body.removed {
+        "reactionsRemoved"
+    } else {
+        "reactionsAdded"
+    };
+    let mut extra = json!({"type": "messageReaction", "replyToId": body.activity_id});
+    extra[key] = reactions;
+    to_bot(emulator, &id, extra).await
+}
+
+async fn to_bot(emulator: web::Data<Emulator>, id: &str, extra: Value) -> HttpResponse {
+    let endpoint = emulator.behaviour().bot_endpoint;
+    if endpoint.is_empty() {
+        return problem(409, "no bot_endpoint is configured");
+    }
+    let user = emulator.world().directory.find_user(id);
+    let Some(user) = user else {
+        return problem(404, format!("no user {id}"));
+    };
+    let activity = botframework::user_activity(&emulator, user, extra);
+    let answer = botframework::post_to_bot_answer(&emulator, &endpoint, &activity).await;
+    HttpResponse::Ok().json(json!({"delivered": answer.is_some(), "answer": answer}))
 }

@@ -1,0 +1,183 @@
+use std::time::Duration;
+
+use herald_domain::{DeliveryStatus, NotificationId};
+use herald_testkit::{TestHerald, content, emulator_config};
+use serde_json::{Value, json};
+
+async fn press(
+    herald: &TestHerald,
+    user: &str,
+    activity: &str,
+    notification: NotificationId,
+) -> Value {
+    let url = format!("{}/users/{user}/press", herald.emulator.urls.control);
+    let body = json!({"activityId": activity, "verb": "acknowledge", "data": {"notificationId": notification.to_string()}});
+    herald
+        .http
+        .post(url)
+        .json(&body)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
+}
+
+/// The latest card in a user's chat: (activity id, whether updated, activity).
+async fn latest_card(herald: &TestHerald, user: &str) -> (String, bool, Value) {
+    let messages = herald.messages(user).await;
+    let last = messages.last().expect("a card").clone();
+    (
+        last["id"].as_str().unwrap().to_owned(),
+        last["updated"] == true,
+        last["activity"].clone(),
+    )
+}
+
+#[tokio::test]
+async fn acknowledgements_are_recorded_once_shown_on_the_card_counted_and_reminded() {
+    let herald = TestHerald::start(emulator_config(30), |_| {}).await;
+    let users: Vec<Value> = herald
+        .directory_users()
+        .await
+        .into_iter()
+        .skip(3)
+        .take(3)
+        .collect();
+    let ids: Vec<String> = users
+        .iter()
+        .map(|u| u["id"].as_str().unwrap().to_owned())
+        .collect();
+    let people: Vec<String> = users
+        .iter()
+        .map(|u| u["userPrincipalName"].as_str().unwrap().to_owned())
+        .collect();
+    let mut asked = content("Please confirm you read the new travel policy");
+    asked.acknowledgement_required = true;
+    let id = herald.send_to(&asked, &people).await.unwrap();
+    assert_eq!(
+        herald
+            .wait_until_ended(id, Duration::from_secs(30))
+            .await
+            .count(DeliveryStatus::Delivered),
+        3
+    );
+
+    let (activity, _, card) = latest_card(&herald, &ids[0]).await;
+    let button = &card["attachments"][0]["content"]["actions"][0];
+    assert_eq!(button["type"], "Action.Execute");
+    assert_eq!(button["data"]["notificationId"], id.to_string());
+
+    for _ in 0..3 {
+        let answer = press(&herald, &ids[0], &activity, id).await;
+        assert_eq!(answer["delivered"], true);
+        assert_eq!(answer["answer"]["statusCode"], 200, "{answer}");
+        assert_eq!(
+            answer["answer"]["type"],
+            "application/vnd.microsoft.activity.message"
+        );
+    }
+    let progress = herald.progress(id).await;
+    assert_eq!(
+        progress.notification.acknowledged, 1,
+        "recorded once however often pressed"
+    );
+    let (_, updated, card) = latest_card(&herald, &ids[0]).await;
+    assert!(updated, "the card was updated in place");
+    let card = card.to_string();
+    assert!(
+        card.contains("You acknowledged this on") && !card.contains("Action.Execute"),
+        "{card}"
+    );
+
+    // A reminder goes only to the two who have not acknowledged.
+    let reminder = herald_prepare::remind(herald.store(), herald.broker(), id, "tests")
+        .await
+        .unwrap();
+    let progress = herald
+        .wait_until_ended(reminder, Duration::from_secs(30))
+        .await;
+    assert_eq!(progress.count(DeliveryStatus::Delivered), 2);
+    let reminded: Vec<String> = herald
+        .store()
+        .deliveries(reminder)
+        .await
+        .unwrap()
+        .iter()
+        .map(|d| d.recipient.to_string())
+        .collect();
+    assert!(
+        !reminded.contains(&ids[0]) && reminded.contains(&ids[1]) && reminded.contains(&ids[2])
+    );
+    assert_eq!(
+        herald.messages(&ids[0]).await.len(),
+        1,
+        "no reminder for who acknowledged"
+    );
+
+    // Acknowledging the reminder counts for the original announcement.
+    let (reminder_card, _, card) = latest_card(&herald, &ids[1]).await;
+    assert!(
+        card["attachments"][0]["content"]["body"]
+            .to_string()
+            .contains("Reminder: Please confirm")
+    );
+    assert_eq!(
+        card["attachments"][0]["content"]["actions"][0]["data"]["notificationId"],
+        id.to_string()
+    );
+    press(&herald, &ids[1], &reminder_card, id).await;
+    assert_eq!(herald.progress(id).await.notification.acknowledged, 2);
+    let json = herald_app::report::progress_json(&herald.progress(id).await);
+    assert_eq!(json["acknowledged"], 2);
+    assert_eq!(json["not_acknowledged"], 1);
+
+    // Everyone acknowledged: reminding again is refused with a reason.
+    press(&herald, &ids[2], &latest_card(&herald, &ids[2]).await.0, id).await;
+    let error = herald_prepare::remind(herald.store(), herald.broker(), id, "tests")
+        .await
+        .unwrap_err();
+    assert!(error.to_string().contains("no reminder needed"), "{error}");
+    herald.stop().await;
+}
+
+#[tokio::test]
+async fn reactions_are_recorded_per_notification() {
+    let herald = TestHerald::start(emulator_config(20), |_| {}).await;
+    let user = herald.directory_users().await[4].clone();
+    let uid = user["id"].as_str().unwrap().to_owned();
+    let id = herald
+        .send_to(
+            &content("React to me"),
+            &[user["userPrincipalName"].as_str().unwrap().to_owned()],
+        )
+        .await
+        .unwrap();
+    herald.wait_until_ended(id, Duration::from_secs(30)).await;
+    let (activity, _, _) = latest_card(&herald, &uid).await;
+    let react = |reaction: &str, removed: bool| {
+        let url = format!("{}/users/{uid}/react", herald.emulator.urls.control);
+        let body = json!({"activityId": activity, "reaction": reaction, "removed": removed});
+        let http = herald.http.clone();
+        async move {
+            http.post(url)
+                .json(&body)
+                .send()
+                .await
+                .unwrap()
+                .json::<Value>()
+                .await
+                .unwrap()
+        }
+    };
+    assert_eq!(react("like", false).await["delivered"], true);
+    react("heart", false).await;
+    react("heart", true).await;
+    let reactions = herald.store().reactions(id).await.unwrap();
+    assert_eq!(
+        reactions,
+        vec![("heart".to_owned(), 0), ("like".to_owned(), 1)]
+    );
+    herald.stop().await;
+}
