@@ -355,3 +355,70 @@ async fn stop_skips_ordinary_announcements_start_resumes_critical_always_arrives
     );
     herald.stop().await;
 }
+
+async fn signed_post(herald: &TestHerald, activity: &Value) -> u16 {
+    let token = sign(&claims(herald), BOT_KEY, BOT_KID, Algorithm::RS256);
+    post(
+        herald,
+        Some(format!("Bearer {token}")),
+        activity.to_string(),
+    )
+    .await
+}
+
+#[tokio::test]
+async fn repeated_and_out_of_order_installs_settle_on_the_newest() {
+    let herald = TestHerald::start(emulator_config(20), |_| {}).await;
+    let user = herald.directory_users().await[6].clone();
+    let id: RecipientId = user["id"].as_str().unwrap().parse().unwrap();
+    let at = |time: &str, action: &str| {
+        let mut activity = install_activity(&herald, &user);
+        activity["timestamp"] = json!(time);
+        activity["action"] = json!(action);
+        activity
+    };
+    let installed = async || herald.store().people(&[id]).await.unwrap()[0].installed;
+    assert_eq!(
+        signed_post(&herald, &at("2026-11-27T10:00:00Z", "add")).await,
+        200
+    );
+    assert!(installed().await);
+    assert_eq!(
+        signed_post(&herald, &at("2026-11-27T11:00:00Z", "remove")).await,
+        200
+    );
+    assert!(
+        !installed().await,
+        "an uninstall makes the conversation unusable"
+    );
+    // An older install arriving late, and a repeat of the uninstall, change nothing.
+    signed_post(&herald, &at("2026-11-27T10:30:00Z", "add")).await;
+    signed_post(&herald, &at("2026-11-27T11:00:00Z", "remove")).await;
+    assert!(!installed().await);
+    signed_post(&herald, &at("2026-11-27T12:00:00Z", "add")).await;
+    assert!(installed().await, "a newer reinstall makes it usable again");
+    herald.stop().await;
+}
+
+#[tokio::test]
+async fn a_team_install_stores_its_general_channel() {
+    let herald = TestHerald::start(emulator_config(20), |_| {}).await;
+    let team = "19:abcdef@thread.tacv2";
+    let activity = json!({
+        "type": "installationUpdate", "action": "add", "timestamp": "2026-11-27T10:00:00Z",
+        "channelId": "msteams", "serviceUrl": herald.emulator.urls.service_url,
+        "from": {"id": "29:someone", "aadObjectId": "00000000-0000-0000-0000-000000000020"},
+        "recipient": {"id": format!("28:{}", herald.emulator.urls.app_id)},
+        "conversation": {"id": team, "isGroup": true, "conversationType": "channel", "tenantId": herald.emulator.urls.tenant_id},
+        "channelData": {"tenant": {"id": herald.emulator.urls.tenant_id}, "team": {"id": team, "name": "My Team"}, "channel": {"id": team}},
+    });
+    assert_eq!(signed_post(&herald, &activity).await, 200);
+    let channel = RecipientId(uuid::Uuid::new_v5(
+        &uuid::Uuid::NAMESPACE_URL,
+        format!("msteams:channel:{team}").as_bytes(),
+    ));
+    let stored = herald.store().people(&[channel]).await.unwrap();
+    assert_eq!(stored[0].conversation_id.as_deref(), Some(team));
+    assert!(stored[0].installed);
+    herald.stop().await;
+}
