@@ -119,6 +119,9 @@ struct ErrorDetail {
 }
 
 const MAX_ATTEMPTS: u32 = 6;
+/// 429s one call may meet before giving up: throttling is expected under
+/// load and honoured, so the bound is generous.
+const MAX_THROTTLES: u32 = 60;
 pub const USER_SELECT: &str = "id,displayName,userPrincipalName,userType,accountEnabled";
 
 pub struct Graph {
@@ -126,6 +129,8 @@ pub struct Graph {
     tokens: Arc<TokenCache>,
     /// `https://graph.microsoft.com/v1.0`, or the emulator's.
     base: String,
+    /// After a 429: no call before this.
+    paused_until: std::sync::Mutex<Option<tokio::time::Instant>>,
 }
 
 impl Graph {
@@ -134,6 +139,7 @@ impl Graph {
             http,
             tokens,
             base: format!("{}/v1.0", graph_url.trim_end_matches('/')),
+            paused_until: std::sync::Mutex::new(None),
         }
     }
 
@@ -173,8 +179,10 @@ impl Graph {
         self.call_url(method, &self.url(path), body).await
     }
 
-    /// One Graph call with retries: 429 and 502/503/504 wait (Retry-After
-    /// when given, else exponential backoff) and try again.
+    /// One Graph call with retries. A 429 pauses every Graph call of this
+    /// client for Retry-After (so concurrent callers do not keep taking the
+    /// freed slots from each other) and is retried up to a generous bound;
+    /// 502/503/504 and no answer back off exponentially, a few times.
     async fn call_url(
         &self,
         method: reqwest::Method,
@@ -182,7 +190,10 @@ impl Graph {
         body: Option<&serde_json::Value>,
     ) -> Result<Answer, GraphError> {
         let mut backoff = Duration::from_millis(200);
-        for attempt in 1..=MAX_ATTEMPTS {
+        let (mut failures, mut throttles) = (0, 0);
+        let mut refreshed = false;
+        loop {
+            self.wait_while_paused().await;
             let token = self.tokens.token(Scope::Graph).await?;
             let mut request = self.http.request(method.clone(), url).bearer_auth(token);
             if let Some(body) = body {
@@ -190,34 +201,59 @@ impl Graph {
             }
             let response = match request.send().await {
                 Ok(response) => response,
-                Err(error) if attempt < MAX_ATTEMPTS => {
+                Err(error) => {
+                    failures += 1;
+                    if failures >= MAX_ATTEMPTS {
+                        return Err(GraphError::Unreachable(error.to_string()));
+                    }
                     tracing::debug!(%error, url, "Graph unreachable; retrying");
                     tokio::time::sleep(backoff).await;
                     backoff *= 2;
                     continue;
                 }
-                Err(error) => return Err(GraphError::Unreachable(error.to_string())),
             };
             let status = response.status().as_u16();
-            if matches!(status, 429 | 502 | 503 | 504) && attempt < MAX_ATTEMPTS {
+            if status == 429 {
+                throttles += 1;
+                if throttles >= MAX_THROTTLES {
+                    return Err(GraphError::Throttled {
+                        attempts: throttles,
+                    });
+                }
+                let wait = retry_after(response.headers()).unwrap_or(Duration::from_secs(1));
+                tracing::debug!(url, ?wait, "Graph throttled; pausing");
+                self.pause(wait);
+                continue;
+            }
+            if matches!(status, 502 | 503 | 504) && failures + 1 < MAX_ATTEMPTS {
+                failures += 1;
                 let wait = retry_after(response.headers()).unwrap_or(backoff);
-                tracing::debug!(status, url, ?wait, "Graph asked to retry");
                 tokio::time::sleep(wait).await;
                 backoff *= 2;
                 continue;
             }
-            if status == 429 {
-                return Err(GraphError::Throttled { attempts: attempt });
-            }
-            if status == 401 && attempt == 1 {
+            if status == 401 && !refreshed {
+                refreshed = true;
                 self.tokens.invalidate(Scope::Graph).await;
                 continue;
             }
             return Ok(Answer { response });
         }
-        Err(GraphError::Throttled {
-            attempts: MAX_ATTEMPTS,
-        })
+    }
+
+    fn pause(&self, wait: Duration) {
+        let until = tokio::time::Instant::now() + wait;
+        let mut paused = self.paused_until.lock().unwrap_or_else(|p| p.into_inner());
+        if paused.is_none_or(|current| current < until) {
+            *paused = Some(until);
+        }
+    }
+
+    async fn wait_while_paused(&self) {
+        let paused = *self.paused_until.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(until) = paused {
+            tokio::time::sleep_until(until).await;
+        }
     }
 
     /// A user by Entra object id or user principal name; `None` when Graph

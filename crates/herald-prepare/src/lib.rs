@@ -105,7 +105,12 @@ impl Preparer {
         // Pipelined: each chunk of people is written and its ready
         // deliveries queued before the next chunk, and people who need the
         // app installed come last, so sending starts at once.
-        let audience = self.resolve(&record).await?;
+        let repeat = self
+            .store
+            .has_deliveries(notification)
+            .await
+            .map_err(anyhow::Error::from)?;
+        let audience = self.resolve(&record, repeat).await?;
         self.store
             .insert_deliveries(notification, &audience.channels)
             .await

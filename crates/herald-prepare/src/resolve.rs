@@ -47,16 +47,21 @@ fn graph_failure(error: GraphError) -> PrepareError {
 }
 
 impl Preparer {
+    /// `repeat`: an earlier run of this prepare got as far as writing
+    /// deliveries, so the list was checked then; people missing now left
+    /// since (their deliveries say what became of them), which is no
+    /// reason to fail what is already under way.
     pub(crate) async fn resolve(
         &self,
         record: &NotificationRecord,
+        repeat: bool,
     ) -> Result<ResolvedAudience, PrepareError> {
         let mut people: Vec<GraphUser> = Vec::new();
         let mut seen = HashSet::new();
         let mut channel_rows = Vec::new();
         for target in &record.audience.targets {
             let found = match target {
-                Target::Users { source, users } => self.users(source, users).await?,
+                Target::Users { source, users } => self.users(source, users, repeat).await?,
                 Target::Everyone => self.everyone().await?,
                 Target::Group { id } => self.group(id).await?,
                 Target::TeamMembers { team } => self.team_members(team).await?,
@@ -235,7 +240,12 @@ impl Preparer {
 
     /// Looks up every listed person; any unknown entry fails the whole
     /// notification, naming the entries, so nothing half-sends.
-    async fn users(&self, source: &str, users: &[UserRef]) -> Result<Vec<GraphUser>, PrepareError> {
+    async fn users(
+        &self,
+        source: &str,
+        users: &[UserRef],
+        repeat: bool,
+    ) -> Result<Vec<GraphUser>, PrepareError> {
         let graph = &self.graph;
         let lookups: Vec<(UserRef, Result<Option<GraphUser>, GraphError>)> =
             stream::iter(users.iter().cloned())
@@ -254,7 +264,12 @@ impl Preparer {
                 None => unknown.push(user.to_string()),
             }
         }
-        if !unknown.is_empty() {
+        if repeat && !unknown.is_empty() {
+            tracing::info!(
+                left = unknown.len(),
+                "people on the list left since the first attempt"
+            );
+        } else if !unknown.is_empty() {
             let shown: Vec<&str> = unknown.iter().take(20).map(String::as_str).collect();
             return Err(PrepareError::Invalid {
                 message: format!(

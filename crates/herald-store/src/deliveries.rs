@@ -303,3 +303,17 @@ impl Store {
         Ok(())
     }
 }
+
+impl Store {
+    /// Whether any delivery row exists for the notification yet.
+    pub async fn has_deliveries(&self, notification: NotificationId) -> Result<bool> {
+        Ok(
+            sqlx::query_scalar(
+                "select exists(select 1 from deliveries where notification_id = $1)",
+            )
+            .bind(notification.0)
+            .fetch_one(&self.pool)
+            .await?,
+        )
+    }
+}
