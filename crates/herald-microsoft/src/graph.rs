@@ -225,7 +225,7 @@ impl Graph {
                 self.pause(wait);
                 continue;
             }
-            if matches!(status, 502 | 503 | 504) && failures + 1 < MAX_ATTEMPTS {
+            if (502..=504).contains(&status) && failures + 1 < MAX_ATTEMPTS {
                 failures += 1;
                 let wait = retry_after(response.headers()).unwrap_or(backoff);
                 tokio::time::sleep(wait).await;
