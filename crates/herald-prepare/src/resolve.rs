@@ -200,11 +200,6 @@ impl Preparer {
             ),
             code: "UnknownChannel",
         })?;
-        let app = self.catalog_app().await?;
-        self.graph
-            .install_for_team(team, &app)
-            .await
-            .map_err(graph_failure)?;
         let id = RecipientId(uuid::Uuid::new_v5(
             &uuid::Uuid::NAMESPACE_URL,
             format!("msteams:channel:{}", chosen.id).as_bytes(),
@@ -221,6 +216,14 @@ impl Preparer {
             )
             .await
             .map_err(transient)?;
+        // Stored before the install, so that the install activity Teams
+        // then sends finds the channel known and the bot does not post a
+        // welcome ahead of the announcement.
+        let app = self.catalog_app().await?;
+        self.graph
+            .install_for_team(team, &app)
+            .await
+            .map_err(graph_failure)?;
         Ok((id, DeliveryStatus::Queued, None))
     }
 
