@@ -216,6 +216,7 @@ pub async fn start(settings: &Settings, roles: Roles) -> Result<Running, AppErro
             broker: infrastructure.broker.clone(),
             graph: microsoft.graph.clone(),
             settings: microsoft.prepare.clone(),
+            bot_misses: Default::default(),
         });
         let subscription = infrastructure
             .broker

@@ -47,6 +47,8 @@ pub struct Preparer {
     pub broker: Arc<Broker>,
     pub graph: Arc<Graph>,
     pub settings: PrepareSettings,
+    /// Installs whose activity never reached the bot (see `chat_for`).
+    pub bot_misses: std::sync::atomic::AtomicU32,
 }
 
 impl Preparer {

@@ -351,14 +351,48 @@ impl Preparer {
 
     /// Finds the 1:1 chat of people Herald has no conversation with,
     /// installing the app for those who lack it.
+    /// Installs the app for a person (409: it was there) and takes the chat
+    /// from whichever comes first: the install activity Teams sends the bot,
+    /// which stores it, or Graph. Waiting briefly for the bot saves two
+    /// Graph reads per person, and Graph's read limit is the tighter one.
+    async fn chat_for(&self, user: uuid::Uuid, app: &str) -> Result<Chat, GraphError> {
+        let installed_now = self.graph.install_for_user(user, app).await?;
+        if installed_now && self.conversation_from_bot(RecipientId(user)).await {
+            return Ok(Chat::FromBot);
+        }
+        chat_from_graph(&self.graph, user, app).await
+    }
+
+    /// Waits up to two seconds for the bot to store the person's
+    /// conversation. Without a bot endpoint (no `herald web` running) the
+    /// wait would only slow installs, so after three waits in vain it stops.
+    async fn conversation_from_bot(&self, user: RecipientId) -> bool {
+        use std::sync::atomic::Ordering;
+        if self.bot_misses.load(Ordering::Relaxed) >= 3 {
+            return false;
+        }
+        let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(2);
+        while tokio::time::Instant::now() < deadline {
+            let stored = self.store.people(&[user]).await.unwrap_or_default();
+            if stored
+                .first()
+                .is_some_and(|p| p.conversation_id.is_some() && p.installed && !p.gone)
+            {
+                return true;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        self.bot_misses.fetch_add(1, Ordering::Relaxed);
+        false
+    }
+
     pub(crate) async fn find_conversations(
         &self,
         users: Vec<RecipientId>,
         app: &str,
     ) -> Result<Vec<Row>, PrepareError> {
-        let graph = &self.graph;
-        let chats: Vec<(uuid::Uuid, Result<Option<String>, GraphError>)> = stream::iter(users)
-            .map(|user| async move { (user.0, chat_with(graph, user.0, app).await) })
+        let chats: Vec<(uuid::Uuid, Result<Chat, GraphError>)> = stream::iter(users)
+            .map(|user| async move { (user.0, self.chat_for(user.0, app).await) })
             .buffered(self.settings.graph_concurrency.max(1))
             .collect()
             .await;
@@ -381,11 +415,12 @@ impl Preparer {
                 other => other.map_err(graph_failure)?,
             };
             match chat {
-                Some(chat) => {
+                Chat::FromBot => rows.push((RecipientId(user), DeliveryStatus::Queued, None)),
+                Chat::FromGraph(chat) => {
                     found.push((RecipientId(user), chat));
                     rows.push((RecipientId(user), DeliveryStatus::Queued, None));
                 }
-                None => rows.push((
+                Chat::None => rows.push((
                     RecipientId(user),
                     DeliveryStatus::Failed,
                     Some("NoChatAfterInstall".to_owned()),
@@ -400,25 +435,27 @@ impl Preparer {
     }
 }
 
-/// The chat between a person and the bot, installing the app for them
-/// first when they lack it (Graph answers 409 when it is there already).
-/// `None` when Graph shows no installation even after installing.
-async fn chat_with(
+/// How a person's chat with the bot was found.
+enum Chat {
+    /// The bot stored it from the install activity Teams sent.
+    FromBot,
+    FromGraph(String),
+    /// Graph shows no installation even after installing.
+    None,
+}
+
+/// The chat through Graph: the installation, then its chat.
+async fn chat_from_graph(
     graph: &herald_microsoft::Graph,
     user: uuid::Uuid,
     app: &str,
-) -> Result<Option<String>, GraphError> {
-    let installation = match graph.user_installation(user, app).await? {
-        Some(installation) => installation,
-        None => {
-            graph.install_for_user(user, app).await?;
-            match graph.user_installation(user, app).await? {
-                Some(installation) => installation,
-                None => return Ok(None),
-            }
-        }
-    };
-    graph.installation_chat(user, &installation).await.map(Some)
+) -> Result<Chat, GraphError> {
+    match graph.user_installation(user, app).await? {
+        Some(installation) => Ok(Chat::FromGraph(
+            graph.installation_chat(user, &installation).await?,
+        )),
+        None => Ok(Chat::None),
+    }
 }
 
 /// Guests and disabled accounts are never sent to; people who opted out get
