@@ -118,6 +118,41 @@ pub fn use_emulator(settings: &mut MicrosoftSettings, urls: &teams_emulator::Emu
     settings.service_url = urls.service_url.clone();
 }
 
+/// The environment that gives another `herald` process these settings'
+/// database, queues, Microsoft endpoints and send rate (for workers started
+/// as processes by benchmarks and tests).
+pub fn worker_environment(settings: &Settings) -> Vec<(&'static str, String)> {
+    let ms = &settings.microsoft;
+    let mut environment = vec![
+        (
+            "HERALD_DATABASE__URL",
+            settings.database.url.expose_secret().to_owned(),
+        ),
+        ("HERALD_BROKER__PREFIX", settings.broker.prefix.clone()),
+        ("HERALD_MICROSOFT__LOGIN_URL", ms.login_url.clone()),
+        ("HERALD_MICROSOFT__GRAPH_URL", ms.graph_url.clone()),
+        ("HERALD_MICROSOFT__SERVICE_URL", ms.service_url.clone()),
+        (
+            "HERALD_SEND__RATE_PER_SECOND",
+            settings.send.rate_per_second.to_string(),
+        ),
+    ];
+    let credentials = [
+        ("HERALD_MICROSOFT__TENANT_ID", ms.tenant_id.clone()),
+        ("HERALD_MICROSOFT__APP_ID", ms.app_id.clone()),
+        (
+            "HERALD_MICROSOFT__APP_SECRET",
+            ms.app_secret.as_ref().map(|s| s.expose_secret().to_owned()),
+        ),
+    ];
+    environment.extend(
+        credentials
+            .into_iter()
+            .filter_map(|(name, value)| Some((name, value?))),
+    );
+    environment
+}
+
 pub fn send_settings(settings: &Settings) -> SendSettings {
     let send = &settings.send;
     SendSettings {

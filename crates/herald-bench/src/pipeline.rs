@@ -331,36 +331,9 @@ async fn seed_known_conversations(
 }
 
 fn spawn_worker(herald: &std::path::Path, settings: &Settings) -> anyhow::Result<Child> {
-    let ms = &settings.microsoft;
     let child = Command::new(herald)
         .args(["send-worker", "--ops-listen", "127.0.0.1:0"])
-        .env(
-            "HERALD_DATABASE__URL",
-            settings.database.url.expose_secret(),
-        )
-        .env("HERALD_BROKER__PREFIX", &settings.broker.prefix)
-        .env(
-            "HERALD_MICROSOFT__TENANT_ID",
-            ms.tenant_id.as_deref().unwrap_or_default(),
-        )
-        .env(
-            "HERALD_MICROSOFT__APP_ID",
-            ms.app_id.as_deref().unwrap_or_default(),
-        )
-        .env(
-            "HERALD_MICROSOFT__APP_SECRET",
-            ms.app_secret
-                .as_ref()
-                .map(|s| s.expose_secret().to_owned())
-                .unwrap_or_default(),
-        )
-        .env("HERALD_MICROSOFT__LOGIN_URL", &ms.login_url)
-        .env("HERALD_MICROSOFT__GRAPH_URL", &ms.graph_url)
-        .env("HERALD_MICROSOFT__SERVICE_URL", &ms.service_url)
-        .env(
-            "HERALD_SEND__RATE_PER_SECOND",
-            settings.send.rate_per_second.to_string(),
-        )
+        .envs(herald_app::worker_environment(settings))
         .env("RUST_LOG", "warn")
         .stdout(Stdio::null())
         .kill_on_drop(true)

@@ -101,6 +101,16 @@ impl Activity {
         })
     }
 
+    /// The sender's Entra object id.
+    pub fn person(&self) -> Option<uuid::Uuid> {
+        self.from.as_ref()?.aad_object_id.as_deref()?.parse().ok()
+    }
+
+    /// When it happened, as Teams says (now, if it does not say).
+    pub fn at(&self) -> time::OffsetDateTime {
+        self.timestamp.unwrap_or_else(time::OffsetDateTime::now_utc)
+    }
+
     pub fn is_personal(&self) -> bool {
         self.conversation.conversation_type.as_deref() == Some("personal")
     }

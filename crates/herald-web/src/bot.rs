@@ -126,11 +126,7 @@ impl Bot {
         let notification = action
             .and_then(|a| a["data"]["notificationId"].as_str())
             .and_then(|id| id.parse::<herald_domain::NotificationId>().ok());
-        let person = activity
-            .from
-            .as_ref()
-            .and_then(|f| f.aad_object_id.as_deref())
-            .and_then(|id| id.parse::<uuid::Uuid>().ok());
+        let person = activity.person();
         let (Some(herald_domain::ACKNOWLEDGE_VERB), Some(notification), Some(person)) =
             (verb, notification, person)
         else {
@@ -194,9 +190,7 @@ impl Bot {
         let Some(tenant) = activity.tenant() else {
             return Ok(());
         };
-        let at = activity
-            .timestamp
-            .unwrap_or_else(time::OffsetDateTime::now_utc);
+        let at = activity.at();
         if let Some(team) = activity.team() {
             let changed = self
                 .store
@@ -213,28 +207,10 @@ impl Bot {
             }
             return Ok(());
         }
-        let Some(from) = &activity.from else {
+        let Some(record) = install_record(activity) else {
             return Ok(());
         };
-        let Some(aad) = from
-            .aad_object_id
-            .as_deref()
-            .and_then(|id| id.parse::<uuid::Uuid>().ok())
-        else {
-            return Ok(());
-        };
-        let change = self
-            .store
-            .record_personal_install(&InstallRecord {
-                aad_object_id: aad,
-                teams_user_id: from.id.clone(),
-                display_name: from.name.clone(),
-                conversation_id: activity.conversation.id.clone(),
-                service_url: activity.service_url.clone(),
-                tenant_id: tenant.to_owned(),
-                at,
-            })
-            .await?;
+        let change = self.store.record_personal_install(&record).await?;
         if let Some(change) = change
             && change.newly_installed
             && !change.installed_by_herald
@@ -246,9 +222,7 @@ impl Bot {
     }
 
     async fn uninstalled(&self, activity: &Activity) -> Result<(), herald_store::StoreError> {
-        let at = activity
-            .timestamp
-            .unwrap_or_else(time::OffsetDateTime::now_utc);
+        let at = activity.at();
         self.store
             .record_uninstall(&activity.conversation.id, at)
             .await
@@ -279,27 +253,10 @@ impl Bot {
 
     async fn command(&self, activity: &Activity) -> Result<(), herald_store::StoreError> {
         let text = command_text(activity.text.as_deref().unwrap_or_default());
-        let aad = activity
-            .from
-            .as_ref()
-            .and_then(|f| f.aad_object_id.as_deref())
-            .and_then(|id| id.parse::<uuid::Uuid>().ok());
-        if let (Some(aad), Some(from), Some(tenant)) = (aad, &activity.from, activity.tenant()) {
+        let aad = activity.person();
+        if let Some(record) = install_record(activity) {
             // Whoever writes to the bot has it installed: their chat is known now.
-            let at = activity
-                .timestamp
-                .unwrap_or_else(time::OffsetDateTime::now_utc);
-            self.store
-                .record_personal_install(&InstallRecord {
-                    aad_object_id: aad,
-                    teams_user_id: from.id.clone(),
-                    display_name: from.name.clone(),
-                    conversation_id: activity.conversation.id.clone(),
-                    service_url: activity.service_url.clone(),
-                    tenant_id: tenant.to_owned(),
-                    at,
-                })
-                .await?;
+            self.store.record_personal_install(&record).await?;
         }
         let reply = match (text.as_str(), aad) {
             ("stop", Some(aad)) => {
@@ -329,6 +286,20 @@ impl Bot {
             tracing::warn!(%error, "cannot reply to an activity");
         }
     }
+}
+
+/// What a personal activity says of the sender's chat with the bot.
+fn install_record(activity: &Activity) -> Option<InstallRecord> {
+    let from = activity.from.as_ref()?;
+    Some(InstallRecord {
+        aad_object_id: activity.person()?,
+        teams_user_id: from.id.clone(),
+        display_name: from.name.clone(),
+        conversation_id: activity.conversation.id.clone(),
+        service_url: activity.service_url.clone(),
+        tenant_id: activity.tenant()?.to_owned(),
+        at: activity.at(),
+    })
 }
 
 /// The body answering an `adaptiveCard/action` invoke.

@@ -6,33 +6,13 @@ use std::time::Duration;
 
 use herald_domain::{DeliveryStatus, NotificationStatus};
 use herald_testkit::{TestHerald, content, emulator_config};
-use secrecy::ExposeSecret;
 use tokio::process::{Child, Command};
 
 fn send_worker(herald: &TestHerald) -> Child {
-    let s = &herald.settings;
-    let ms = &s.microsoft;
     let mut command = Command::new(env!("CARGO_BIN_EXE_herald"));
     command
         .args(["send-worker", "--ops-listen", "127.0.0.1:0"])
-        .env("HERALD_DATABASE__URL", s.database.url.expose_secret())
-        .env("HERALD_BROKER__PREFIX", &s.broker.prefix)
-        .env(
-            "HERALD_MICROSOFT__TENANT_ID",
-            ms.tenant_id.as_deref().unwrap(),
-        )
-        .env("HERALD_MICROSOFT__APP_ID", ms.app_id.as_deref().unwrap())
-        .env(
-            "HERALD_MICROSOFT__APP_SECRET",
-            ms.app_secret.as_ref().unwrap().expose_secret(),
-        )
-        .env("HERALD_MICROSOFT__LOGIN_URL", &ms.login_url)
-        .env("HERALD_MICROSOFT__GRAPH_URL", &ms.graph_url)
-        .env("HERALD_MICROSOFT__SERVICE_URL", &ms.service_url)
-        .env(
-            "HERALD_SEND__RATE_PER_SECOND",
-            s.send.rate_per_second.to_string(),
-        )
+        .envs(herald_app::worker_environment(&herald.settings))
         .env("RUST_LOG", "warn")
         .stdout(Stdio::null())
         .stderr(Stdio::null())
