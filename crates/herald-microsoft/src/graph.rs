@@ -70,13 +70,20 @@ struct DeltaPage {
     delta_link: Option<String>,
 }
 
-/// One round of `users/delta`: what changed since the last round (or
-/// everyone, the first time), and where the next round starts.
+/// One page of a delta round, and where to go from it.
 #[derive(Debug, Clone)]
-pub struct DeltaRound {
+pub struct DeltaStep {
     pub users: Vec<GraphUser>,
     pub removed: Vec<uuid::Uuid>,
-    pub delta_link: String,
+    pub next: DeltaNext,
+}
+
+#[derive(Debug, Clone)]
+pub enum DeltaNext {
+    /// More pages: the next link.
+    More(String),
+    /// The round is complete: the link the next round starts from.
+    Done(String),
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -318,47 +325,43 @@ impl Graph {
         }
     }
 
-    /// One round of `users/delta`, from a stored delta link or from the
-    /// start. A stale link is `GraphError::Status { status: 410, .. }`.
-    pub async fn users_delta(&self, delta_link: Option<&str>) -> Result<DeltaRound, GraphError> {
-        let mut next = delta_link
+    /// One page of `users/delta`: from a link Graph gave (next or delta),
+    /// or from the start.
+    pub async fn users_delta_page(&self, link: Option<&str>) -> Result<DeltaStep, GraphError> {
+        let url = link
             .map(str::to_owned)
             .unwrap_or_else(|| self.url(&format!("/users/delta?$select={USER_SELECT}")));
-        let mut users = Vec::new();
-        let mut removed = Vec::new();
-        loop {
-            let page: DeltaPage = self
-                .call_url(reqwest::Method::GET, &next, None)
-                .await?
-                .json_or_error()
-                .await?;
-            for item in page.value {
-                if item.get("@removed").is_some() {
-                    if let Some(id) = item["id"].as_str().and_then(|i| i.parse().ok()) {
-                        removed.push(id);
-                    }
-                } else if let Ok(user) = serde_json::from_value::<GraphUser>(item) {
-                    users.push(user);
+        let page: DeltaPage = self
+            .call_url(reqwest::Method::GET, &url, None)
+            .await?
+            .json_or_error()
+            .await?;
+        let mut step = DeltaStep {
+            users: Vec::new(),
+            removed: Vec::new(),
+            next: DeltaNext::Done(String::new()),
+        };
+        for item in page.value {
+            if item.get("@removed").is_some() {
+                if let Some(id) = item["id"].as_str().and_then(|i| i.parse().ok()) {
+                    step.removed.push(id);
                 }
-            }
-            match (page.next_link, page.delta_link) {
-                (Some(link), _) => next = link,
-                (None, Some(delta_link)) => {
-                    return Ok(DeltaRound {
-                        users,
-                        removed,
-                        delta_link,
-                    });
-                }
-                (None, None) => {
-                    return Err(GraphError::Status {
-                        status: 200,
-                        code: "NoDeltaLink".to_owned(),
-                        message: "the last delta page had no deltaLink".to_owned(),
-                    });
-                }
+            } else if let Ok(user) = serde_json::from_value::<GraphUser>(item) {
+                step.users.push(user);
             }
         }
+        step.next = match (page.next_link, page.delta_link) {
+            (Some(link), _) => DeltaNext::More(link),
+            (None, Some(delta_link)) => DeltaNext::Done(delta_link),
+            (None, None) => {
+                return Err(GraphError::Status {
+                    status: 200,
+                    code: "NoDeltaLink".to_owned(),
+                    message: "the last delta page had no deltaLink".to_owned(),
+                });
+            }
+        };
+        Ok(step)
     }
 
     /// Everyone in a group, nested groups flattened (users only).

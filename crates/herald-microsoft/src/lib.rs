@@ -8,7 +8,7 @@ mod graph;
 mod tokens;
 
 pub use connector::{BotConnector, SendFailure};
-pub use graph::{Channel, DeltaRound, Graph, GraphError, GraphUser, TeamMember};
+pub use graph::{Channel, DeltaNext, DeltaStep, Graph, GraphError, GraphUser, TeamMember};
 pub use tokens::{AuthError, Credentials, Scope, TokenCache};
 
 use std::time::Duration;

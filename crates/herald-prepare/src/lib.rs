@@ -112,18 +112,24 @@ impl Preparer {
             .has_deliveries(notification)
             .await
             .map_err(anyhow::Error::from)?;
-        let audience = self.resolve(&record, repeat).await?;
+        // Everyone is queued page by page while the directory syncs; the
+        // other targets are resolved, then queued chunk by chunk.
+        let mut seen = std::collections::HashSet::new();
+        let everyone = record
+            .audience
+            .targets
+            .iter()
+            .any(|t| matches!(t, herald_domain::audience::Target::Everyone));
+        if everyone {
+            self.queue_everyone(&record, &mut seen).await?;
+        }
+        let audience = self.resolve(&record, repeat, everyone).await?;
         self.store
             .insert_deliveries(notification, &audience.channels)
             .await
             .map_err(anyhow::Error::from)?;
         for chunk in audience.people.chunks(1_000) {
-            let rows = self.rows(&record, chunk).await?;
-            self.store
-                .insert_deliveries(notification, &rows)
-                .await
-                .map_err(anyhow::Error::from)?;
-            self.enqueue(notification).await?;
+            self.queue_people(&record, chunk, &mut seen).await?;
         }
         self.enqueue(notification).await?;
         self.resolve_pending(notification).await?;
@@ -172,6 +178,30 @@ impl Preparer {
                 .map_err(anyhow::Error::from)?;
             self.enqueue(notification).await?;
         }
+    }
+
+    /// Writes the delivery rows of people not seen before in this
+    /// notification and queues the ready ones at once.
+    pub(crate) async fn queue_people(
+        &self,
+        record: &herald_store::NotificationRecord,
+        people: &[herald_microsoft::GraphUser],
+        seen: &mut std::collections::HashSet<uuid::Uuid>,
+    ) -> Result<(), PrepareError> {
+        let fresh: Vec<herald_microsoft::GraphUser> = people
+            .iter()
+            .filter(|u| seen.insert(u.id))
+            .cloned()
+            .collect();
+        if fresh.is_empty() {
+            return Ok(());
+        }
+        let rows = self.rows(record, &fresh).await?;
+        self.store
+            .insert_deliveries(record.id, &rows)
+            .await
+            .map_err(anyhow::Error::from)?;
+        self.enqueue(record.id).await
     }
 
     /// Publishes a send message for every queued delivery not yet confirmed

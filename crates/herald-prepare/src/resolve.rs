@@ -6,7 +6,7 @@ use std::collections::{HashMap, HashSet};
 use futures_util::{StreamExt, stream};
 use herald_domain::audience::Target;
 use herald_domain::{DeliveryStatus, RecipientId, UserRef};
-use herald_microsoft::{GraphError, GraphUser};
+use herald_microsoft::{DeltaNext, GraphError, GraphUser};
 use herald_store::{NotificationRecord, Person};
 
 use crate::{PrepareError, Preparer};
@@ -51,10 +51,13 @@ impl Preparer {
     /// deliveries, so the list was checked then; people missing now left
     /// since (their deliveries say what became of them), which is no
     /// reason to fail what is already under way.
+    /// `everyone`: that target was queued already, so an otherwise empty
+    /// audience is no error.
     pub(crate) async fn resolve(
         &self,
         record: &NotificationRecord,
         repeat: bool,
+        everyone: bool,
     ) -> Result<ResolvedAudience, PrepareError> {
         let mut people: Vec<GraphUser> = Vec::new();
         let mut seen = HashSet::new();
@@ -62,7 +65,8 @@ impl Preparer {
         for target in &record.audience.targets {
             let found = match target {
                 Target::Users { source, users } => self.users(source, users, repeat).await?,
-                Target::Everyone => self.everyone().await?,
+                // Queued page by page before (see `queue_everyone`).
+                Target::Everyone => Vec::new(),
                 Target::Group { id } => self.group(id).await?,
                 Target::TeamMembers { team } => self.team_members(team).await?,
                 Target::Channel { team, channel } => {
@@ -72,7 +76,7 @@ impl Preparer {
             };
             people.extend(found.into_iter().filter(|user| seen.insert(user.id)));
         }
-        if people.is_empty() && channel_rows.is_empty() {
+        if people.is_empty() && channel_rows.is_empty() && !everyone {
             return Err(PrepareError::Invalid {
                 message: "the audience resolved to nobody: its groups, teams or lists are empty"
                     .to_owned(),
@@ -85,53 +89,73 @@ impl Preparer {
         })
     }
 
-    /// Everyone: the directory cache brought up to date with Graph's delta
-    /// (only changes since the last broadcast; everything after a stale
-    /// link), then everyone in it who has not left.
-    async fn everyone(&self) -> Result<Vec<GraphUser>, PrepareError> {
+    /// Everyone, queued as it comes: with a delta link from an earlier
+    /// broadcast, the changes since (usually one page) and then the
+    /// directory cache in chunks; the first time (or after Graph said the
+    /// link went stale, 410), page by page as the full sync runs.
+    pub(crate) async fn queue_everyone(
+        &self,
+        record: &NotificationRecord,
+        seen: &mut HashSet<uuid::Uuid>,
+    ) -> Result<(), PrepareError> {
         let tenant = &self.settings.tenant_id;
         let link = self.store.delta_link(tenant).await.map_err(transient)?;
-        let round = match self.graph.users_delta(link.as_deref()).await {
+        let mut full_sync = link.is_none();
+        let mut page = match self.graph.users_delta_page(link.as_deref()).await {
             Err(GraphError::Status { status: 410, .. }) => {
                 tracing::info!("the directory delta link went stale; syncing everyone again");
+                full_sync = true;
                 self.store
                     .set_delta_link(tenant, None)
                     .await
                     .map_err(transient)?;
-                self.graph.users_delta(None).await
+                self.graph.users_delta_page(None).await
             }
             other => other,
         }
         .map_err(graph_failure)?;
-        let persons: Vec<Person> = round.users.iter().map(|u| self.person(u)).collect();
-        for chunk in persons.chunks(5_000) {
-            self.store.upsert_people(chunk).await.map_err(transient)?;
+        loop {
+            let removed: Vec<RecipientId> =
+                page.removed.iter().map(|id| RecipientId(*id)).collect();
+            self.store
+                .mark_gone(&removed, "LeftTheDirectory")
+                .await
+                .map_err(transient)?;
+            self.queue_people(record, &page.users, seen).await?;
+            match page.next {
+                DeltaNext::More(next) => {
+                    page = self
+                        .graph
+                        .users_delta_page(Some(&next))
+                        .await
+                        .map_err(graph_failure)?
+                }
+                DeltaNext::Done(delta_link) => {
+                    self.store
+                        .set_delta_link(tenant, Some(&delta_link))
+                        .await
+                        .map_err(transient)?;
+                    break;
+                }
+            }
         }
-        let removed: Vec<RecipientId> = round.removed.iter().map(|id| RecipientId(*id)).collect();
-        self.store
-            .mark_gone(&removed, "LeftTheDirectory")
-            .await
-            .map_err(transient)?;
-        self.store
-            .set_delta_link(tenant, Some(&round.delta_link))
-            .await
-            .map_err(transient)?;
-        tracing::info!(
-            changed = round.users.len(),
-            removed = removed.len(),
-            "directory synced"
-        );
-        let cached = self.store.everyone(tenant).await.map_err(transient)?;
-        Ok(cached
-            .into_iter()
-            .map(|p| GraphUser {
-                id: p.id.0,
-                display_name: None,
-                user_principal_name: None,
-                user_type: p.user_type,
-                account_enabled: Some(p.account_enabled),
-            })
-            .collect())
+        if !full_sync {
+            let cached = self.store.everyone(tenant).await.map_err(transient)?;
+            let people: Vec<GraphUser> = cached
+                .into_iter()
+                .map(|p| GraphUser {
+                    id: p.id.0,
+                    display_name: None,
+                    user_principal_name: None,
+                    user_type: p.user_type,
+                    account_enabled: Some(p.account_enabled),
+                })
+                .collect();
+            for chunk in people.chunks(1_000) {
+                self.queue_people(record, chunk, seen).await?;
+            }
+        }
+        Ok(())
     }
 
     async fn group(&self, id: &str) -> Result<Vec<GraphUser>, PrepareError> {

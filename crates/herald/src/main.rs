@@ -75,6 +75,9 @@ async fn main() -> anyhow::Result<()> {
             recipients,
         }) => {
             let herald = std::env::current_exe()?;
+            if scenario == "delta" || scenario == "all" {
+                herald_bench::pipeline::run_delta(recipients.unwrap_or(100_000)).await?;
+            }
             for mut chosen in herald_bench::pipeline::scenarios()
                 .into_iter()
                 .filter(|s| scenario == "all" || s.name == scenario)
