@@ -274,3 +274,48 @@ async fn unknown_groups_and_teams_fail_with_a_clear_error() {
     assert_eq!(herald.emulator_stats().await["activities_received"], 0);
     herald.stop().await;
 }
+
+#[tokio::test]
+async fn a_group_whose_members_all_left_is_a_clear_error() {
+    let herald = start().await;
+    let directory = directory(&herald).await;
+    let group = directory["groups"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|g| g["team"].is_null() && g["memberGroupIds"].as_array().unwrap().is_empty())
+        .unwrap()
+        .clone();
+    let group_id = group["id"].as_str().unwrap();
+    for user in flatten(&directory, group_id) {
+        herald
+            .http
+            .delete(format!(
+                "{}/directory/users/{user}",
+                herald.emulator.urls.control
+            ))
+            .send()
+            .await
+            .unwrap();
+    }
+    let id = send(
+        &herald,
+        vec![Target::Group {
+            id: group_id.to_owned(),
+        }],
+    )
+    .await;
+    let progress = herald.wait_until_ended(id, Duration::from_secs(30)).await;
+    assert_eq!(progress.notification.status, NotificationStatus::Failed);
+    assert!(
+        progress
+            .notification
+            .error
+            .clone()
+            .unwrap()
+            .contains("resolved to nobody"),
+        "{progress:?}"
+    );
+    assert_eq!(progress.total(), 0);
+    herald.stop().await;
+}

@@ -107,6 +107,21 @@ pub struct Channel {
 }
 
 #[derive(Deserialize)]
+struct BatchAnswer {
+    responses: Vec<BatchItem>,
+}
+
+#[derive(Deserialize)]
+struct BatchItem {
+    id: String,
+    status: u16,
+    #[serde(default)]
+    headers: std::collections::HashMap<String, String>,
+    #[serde(default)]
+    body: serde_json::Value,
+}
+
+#[derive(Deserialize)]
 struct IdOnly {
     id: String,
 }
@@ -272,6 +287,64 @@ impl Graph {
             Err(GraphError::Status { status: 404, .. }) => Ok(None),
             Err(error) => Err(error),
         }
+    }
+
+    /// Up to 20 users in one `$batch` request, each by object id or UPN, in
+    /// the order asked (`None` for people Graph does not know). Items that
+    /// come back throttled or failed are asked again after their
+    /// Retry-After.
+    pub async fn users_batch(&self, keys: &[String]) -> Result<Vec<Option<GraphUser>>, GraphError> {
+        let mut results: Vec<Option<Option<GraphUser>>> = vec![None; keys.len()];
+        for _ in 0..MAX_THROTTLES {
+            let pending: Vec<usize> = (0..keys.len()).filter(|&i| results[i].is_none()).collect();
+            if pending.is_empty() {
+                return Ok(results.into_iter().map(Option::flatten).collect());
+            }
+            let requests: Vec<serde_json::Value> = pending
+                .iter()
+                .map(|&i| serde_json::json!({"id": i.to_string(), "method": "GET", "url": format!("/users/{}?$select={USER_SELECT}", encode(&keys[i]))}))
+                .collect();
+            let body = serde_json::json!({"requests": requests});
+            let answer: BatchAnswer = self
+                .call(reqwest::Method::POST, "/$batch", Some(&body))
+                .await?
+                .json_or_error()
+                .await?;
+            let mut wait: Option<Duration> = None;
+            for item in answer.responses {
+                let Some(index) = item.id.parse::<usize>().ok().filter(|i| *i < keys.len()) else {
+                    continue;
+                };
+                match item.status {
+                    200 => results[index] = Some(serde_json::from_value(item.body).ok()),
+                    404 => results[index] = Some(None),
+                    429 | 502..=504 => {
+                        let after = item
+                            .headers
+                            .iter()
+                            .find(|(k, _)| k.eq_ignore_ascii_case("Retry-After"))
+                            .and_then(|(_, v)| v.parse::<f64>().ok())
+                            .map_or(Duration::from_secs(1), Duration::from_secs_f64);
+                        wait = Some(wait.map_or(after, |w| w.max(after)));
+                    }
+                    status => {
+                        let error: ErrorBody =
+                            serde_json::from_value(item.body).unwrap_or_default();
+                        return Err(GraphError::Status {
+                            status,
+                            code: error.error.code,
+                            message: error.error.message,
+                        });
+                    }
+                }
+            }
+            if let Some(wait) = wait {
+                self.pause(wait);
+            }
+        }
+        Err(GraphError::Throttled {
+            attempts: MAX_THROTTLES,
+        })
     }
 
     /// The app's id in the tenant catalog, from its manifest id.

@@ -273,20 +273,29 @@ impl Preparer {
         users: &[UserRef],
         repeat: bool,
     ) -> Result<Vec<GraphUser>, PrepareError> {
-        let graph = &self.graph;
-        let lookups: Vec<(UserRef, Result<Option<GraphUser>, GraphError>)> =
-            stream::iter(users.iter().cloned())
-                .map(|user| async move {
-                    let found = graph.user(&user.to_string()).await;
-                    (user, found)
+        // Twenty people per `$batch` request: one round trip instead of twenty.
+        let chunks: Vec<Vec<UserRef>> = users.chunks(20).map(<[UserRef]>::to_vec).collect();
+        let batches: Vec<Result<Vec<(UserRef, Option<GraphUser>)>, GraphError>> =
+            stream::iter(chunks)
+                .map(|chunk| {
+                    let graph = self.graph.clone();
+                    async move {
+                        let keys: Vec<String> = chunk.iter().map(ToString::to_string).collect();
+                        let found = graph.users_batch(&keys).await?;
+                        Ok(chunk.into_iter().zip(found).collect())
+                    }
                 })
                 .buffered(self.settings.graph_concurrency.max(1))
                 .collect()
                 .await;
+        let mut lookups = Vec::with_capacity(users.len());
+        for batch in batches {
+            lookups.extend(batch.map_err(graph_failure)?);
+        }
         let mut found = Vec::with_capacity(lookups.len());
         let mut unknown = Vec::new();
         for (user, lookup) in lookups {
-            match lookup.map_err(graph_failure)? {
+            match lookup {
                 Some(graph_user) => found.push(graph_user),
                 None => unknown.push(user.to_string()),
             }
