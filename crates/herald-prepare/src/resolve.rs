@@ -11,6 +11,9 @@ use herald_store::{NotificationRecord, Person};
 
 use crate::{PrepareError, Preparer};
 
+/// A listed person and what Graph knows of them (`None`: unknown).
+type Lookup = (UserRef, Option<GraphUser>);
+
 /// A delivery row to create: recipient, status, reason.
 pub type Row = (RecipientId, DeliveryStatus, Option<String>);
 
@@ -275,19 +278,18 @@ impl Preparer {
     ) -> Result<Vec<GraphUser>, PrepareError> {
         // Twenty people per `$batch` request: one round trip instead of twenty.
         let chunks: Vec<Vec<UserRef>> = users.chunks(20).map(<[UserRef]>::to_vec).collect();
-        let batches: Vec<Result<Vec<(UserRef, Option<GraphUser>)>, GraphError>> =
-            stream::iter(chunks)
-                .map(|chunk| {
-                    let graph = self.graph.clone();
-                    async move {
-                        let keys: Vec<String> = chunk.iter().map(ToString::to_string).collect();
-                        let found = graph.users_batch(&keys).await?;
-                        Ok(chunk.into_iter().zip(found).collect())
-                    }
-                })
-                .buffered(self.settings.graph_concurrency.max(1))
-                .collect()
-                .await;
+        let batches: Vec<Result<Vec<Lookup>, GraphError>> = stream::iter(chunks)
+            .map(|chunk| {
+                let graph = self.graph.clone();
+                async move {
+                    let keys: Vec<String> = chunk.iter().map(ToString::to_string).collect();
+                    let found = graph.users_batch(&keys).await?;
+                    Ok(chunk.into_iter().zip(found).collect())
+                }
+            })
+            .buffered(self.settings.graph_concurrency.max(1))
+            .collect()
+            .await;
         let mut lookups = Vec::with_capacity(users.len());
         for batch in batches {
             lookups.extend(batch.map_err(graph_failure)?);
