@@ -229,13 +229,6 @@ impl Running {
             emulator.stop().await;
         }
     }
-
-    /// Waits for the roles to end (they end only on `stop`).
-    pub async fn wait(&mut self) {
-        for task in &mut self.tasks {
-            let _ = task.await;
-        }
-    }
 }
 
 /// Starts the given roles against the configured Microsoft endpoints.

@@ -285,7 +285,6 @@ impl Drop for Alive {
 /// One received message and the means to settle it.
 pub struct Incoming {
     pub data: Vec<u8>,
-    pub redelivered: bool,
     delivery: Delivery,
     alive: Arc<AtomicBool>,
 }
@@ -294,7 +293,6 @@ impl Incoming {
     fn new(mut delivery: Delivery, alive: Arc<AtomicBool>) -> Self {
         Self {
             data: std::mem::take(&mut delivery.data),
-            redelivered: delivery.redelivered,
             delivery,
             alive,
         }

@@ -40,9 +40,7 @@ impl Store {
         if rows.is_empty() {
             return Ok(());
         }
-        let recipients: Vec<uuid::Uuid> = rows.iter().map(|r| r.0.0).collect();
-        let statuses: Vec<&str> = rows.iter().map(|r| r.1.as_str()).collect();
-        let reasons: Vec<Option<&str>> = rows.iter().map(|r| r.2.as_deref()).collect();
+        let (recipients, statuses, reasons) = row_columns(rows);
         sqlx::query(
             "insert into deliveries (notification_id, recipient_id, status, error_code) \
              select $1, r, s, e from unnest($2::uuid[], $3::text[], $4::text[]) as d(r, s, e) \
@@ -63,14 +61,12 @@ impl Store {
         notification: NotificationId,
         limit: i64,
     ) -> Result<Vec<RecipientId>> {
-        let ids: Vec<uuid::Uuid> = sqlx::query_scalar(
+        self.recipients_where(
+            notification,
+            limit,
             "select recipient_id from deliveries where notification_id = $1 and status = 'queued' and not enqueued limit $2",
         )
-        .bind(notification.0)
-        .bind(limit)
-        .fetch_all(&self.pool)
-        .await?;
-        Ok(ids.into_iter().map(RecipientId).collect())
+        .await
     }
 
     pub async fn mark_enqueued(
@@ -269,14 +265,12 @@ impl Store {
         notification: NotificationId,
         limit: i64,
     ) -> Result<Vec<RecipientId>> {
-        let ids: Vec<uuid::Uuid> = sqlx::query_scalar(
+        self.recipients_where(
+            notification,
+            limit,
             "select recipient_id from deliveries where notification_id = $1 and status = 'pending' order by recipient_id limit $2",
         )
-        .bind(notification.0)
-        .bind(limit)
-        .fetch_all(&self.pool)
-        .await?;
-        Ok(ids.into_iter().map(RecipientId).collect())
+        .await
     }
 
     /// Moves pending deliveries on: queued once their chat is known, or
@@ -286,9 +280,7 @@ impl Store {
         notification: NotificationId,
         rows: &[(RecipientId, DeliveryStatus, Option<String>)],
     ) -> Result<()> {
-        let recipients: Vec<uuid::Uuid> = rows.iter().map(|r| r.0.0).collect();
-        let statuses: Vec<&str> = rows.iter().map(|r| r.1.as_str()).collect();
-        let reasons: Vec<Option<&str>> = rows.iter().map(|r| r.2.as_deref()).collect();
+        let (recipients, statuses, reasons) = row_columns(rows);
         sqlx::query(
             "update deliveries d set status = u.status, error_code = u.reason, updated_at = now() \
              from (select * from unnest($2::uuid[], $3::text[], $4::text[]) as u(r, status, reason) order by r) u \
@@ -315,5 +307,33 @@ impl Store {
             .fetch_one(&self.pool)
             .await?,
         )
+    }
+}
+
+/// A batch of delivery rows as the arrays `unnest` takes.
+fn row_columns(
+    rows: &[(RecipientId, DeliveryStatus, Option<String>)],
+) -> (Vec<uuid::Uuid>, Vec<&str>, Vec<Option<&str>>) {
+    (
+        rows.iter().map(|r| r.0.0).collect(),
+        rows.iter().map(|r| r.1.as_str()).collect(),
+        rows.iter().map(|r| r.2.as_deref()).collect(),
+    )
+}
+
+impl Store {
+    /// Recipients of a notification picked by `query` (binds: notification, limit).
+    async fn recipients_where(
+        &self,
+        notification: NotificationId,
+        limit: i64,
+        query: &'static str,
+    ) -> Result<Vec<RecipientId>> {
+        let ids: Vec<uuid::Uuid> = sqlx::query_scalar(query)
+            .bind(notification.0)
+            .bind(limit)
+            .fetch_all(&self.pool)
+            .await?;
+        Ok(ids.into_iter().map(RecipientId).collect())
     }
 }

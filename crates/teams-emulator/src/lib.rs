@@ -118,13 +118,6 @@ impl RunningEmulator {
         self.handle.stop(true).await;
         let _ = self.server.await;
     }
-
-    /// Runs until the server stops (for the `herald emulator` command).
-    pub async fn wait(self) -> std::io::Result<()> {
-        self.server
-            .await
-            .map_err(|e| std::io::Error::other(e.to_string()))?
-    }
 }
 
 #[derive(Debug, thiserror::Error)]
