@@ -98,7 +98,7 @@ async fn health_readiness_and_metrics_are_served() {
             .text()
             .await
             .unwrap();
-        if text.contains("herald_send_rate_per_second") {
+        if text.contains("herald_rate_per_second{limit=\"send:") {
             assert!(
                 text.contains("herald_sends_total{outcome=\"delivered\"} 3"),
                 "{text}"

@@ -10,3 +10,4 @@ mod cancel;
 mod delivery;
 mod idempotency;
 mod install;
+mod rates;

@@ -8,7 +8,9 @@ use std::time::Duration;
 
 use futures_util::FutureExt;
 use herald_config::{MicrosoftSettings, Settings};
-use herald_microsoft::{BotConnector, Credentials, Graph, TokenCache};
+use herald_microsoft::{
+    BotConnector, Credentials, Graph, GraphLimits, GraphPacing, Throttles, TokenCache,
+};
 use herald_ops::{Metrics, OpsServer, ReadinessCheck};
 use herald_prepare::{PrepareSettings, Preparer};
 use herald_queue::{Broker, Topology};
@@ -18,6 +20,7 @@ use secrecy::ExposeSecret;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
+pub mod rates;
 pub mod report;
 
 #[derive(Debug, thiserror::Error)]
@@ -70,6 +73,8 @@ pub async fn infrastructure(settings: &Settings) -> Result<Infrastructure, AppEr
 #[derive(Clone)]
 pub struct Microsoft {
     pub graph: Arc<Graph>,
+    /// The Graph client's throttles, shared between prepare-workers.
+    pub graph_throttles: Arc<Throttles>,
     pub connector: Arc<BotConnector>,
     pub prepare: PrepareSettings,
 }
@@ -93,8 +98,20 @@ pub fn microsoft(settings: &Settings) -> Result<Microsoft, AppError> {
         },
     };
     let tokens = Arc::new(TokenCache::new(http.clone(), credentials));
+    let graph_throttles = Arc::new(Throttles::default());
+    let pacing = GraphPacing {
+        throttles: graph_throttles.clone(),
+        limits: graph_limits(&settings.graph),
+        tenant: tenant_id.clone(),
+    };
     Ok(Microsoft {
-        graph: Arc::new(Graph::new(http.clone(), tokens.clone(), &ms.graph_url)),
+        graph: Arc::new(Graph::new(
+            http.clone(),
+            tokens.clone(),
+            &ms.graph_url,
+            pacing,
+        )),
+        graph_throttles,
         connector: Arc::new(BotConnector::new(http, tokens)),
         prepare: PrepareSettings {
             manifest_id: ms.manifest_id.clone().unwrap_or_else(|| app_id.clone()),
@@ -104,6 +121,17 @@ pub fn microsoft(settings: &Settings) -> Result<Microsoft, AppError> {
             publish_batch: settings.prepare.publish_batch,
         },
     })
+}
+
+fn graph_limits(graph: &herald_config::GraphSettings) -> GraphLimits {
+    GraphLimits {
+        installs: graph.installs_per_second,
+        app_reads: graph.app_reads_per_second,
+        team_reads: graph.team_reads_per_second,
+        team_member_reads: graph.team_member_reads_per_second,
+        directory_units: graph.directory_units_per_second,
+        headroom: graph.headroom,
+    }
 }
 
 /// Points the Microsoft settings at a running emulator.
@@ -162,7 +190,6 @@ pub fn send_settings(settings: &Settings) -> SendSettings {
         concurrency: send.concurrency,
         prefetch: send.prefetch,
         batch: send.batch,
-        ..SendSettings::default()
     }
 }
 
@@ -239,12 +266,21 @@ pub async fn start(settings: &Settings, roles: Roles) -> Result<Running, AppErro
     let (shutdown, stop) = watch::channel(false);
     let mut tasks = Vec::new();
     if roles.prepare {
+        let sharing = rates::RateSharing::new(
+            infrastructure.store.clone(),
+            microsoft.graph_throttles.clone(),
+            "prepare",
+            metrics.clone(),
+        );
+        sharing.once().await;
+        tasks.push(tokio::spawn(sharing.run(stop.clone())));
         let preparer = Arc::new(Preparer {
             store: infrastructure.store.clone(),
             broker: infrastructure.broker.clone(),
             graph: microsoft.graph.clone(),
             settings: microsoft.prepare.clone(),
             bot_misses: Default::default(),
+            catalog: Default::default(),
         });
         let subscription = infrastructure
             .broker
@@ -258,14 +294,31 @@ pub async fn start(settings: &Settings, roles: Roles) -> Result<Running, AppErro
         }));
     }
     if roles.send {
+        let throttles = Arc::new(Throttles::default());
+        let sharing = rates::RateSharing::new(
+            infrastructure.store.clone(),
+            throttles.clone(),
+            "send",
+            metrics.clone(),
+        );
+        // Take this worker's share before the first post, and keep it until
+        // the posts in flight at shutdown are done.
+        sharing.once().await;
+        let (sharing_stop, sharing_stopped) = watch::channel(false);
+        tasks.push(tokio::spawn(sharing.run(sharing_stopped)));
         let worker = SendWorker::new(
             infrastructure.store.clone(),
             infrastructure.broker.clone(),
             microsoft.connector.clone(),
+            throttles,
             send_settings(settings),
             metrics.clone(),
         );
-        tasks.push(tokio::spawn(worker.run(stop.clone())));
+        let stop = stop.clone();
+        tasks.push(tokio::spawn(async move {
+            worker.run(stop).await;
+            let _ = sharing_stop.send(true);
+        }));
     }
     let web = if roles.web {
         let bot = Arc::new(herald_web::Bot {

@@ -24,9 +24,12 @@ pub struct Scenario {
     pub global_rps: u32,
     pub latency_ms: [u64; 2],
     pub workers: usize,
-    /// Nobody has the app: everyone is installed through Graph first, and
-    /// the audience is everyone in the directory.
+    /// Herald starts knowing nobody's chat: the audience is everyone in the
+    /// directory, resolved through Graph under its real limits, and those
+    /// without the app get it installed first.
     pub cold: bool,
+    /// Share of the directory that has the app already (cold runs).
+    pub installed_fraction: f64,
     /// The audience is `all` (with every conversation known), and the run
     /// stops once the audience is prepared: what it measures is whether
     /// preparing keeps ahead of sending, not the (long) send itself.
@@ -44,6 +47,7 @@ pub fn scenarios() -> Vec<Scenario> {
             latency_ms: [0, 0],
             workers: 1,
             cold: false,
+            installed_fraction: 1.0,
             everyone: false,
             target: ">= 95 % of 200/s, 429s <= 1 %, 0 lost, 0 duplicates",
         },
@@ -54,6 +58,7 @@ pub fn scenarios() -> Vec<Scenario> {
             latency_ms: [0, 0],
             workers: 1,
             cold: false,
+            installed_fraction: 1.0,
             everyone: false,
             target: ">= 2,000 deliveries/s, send-worker peak RSS <= 150 MB",
         },
@@ -64,6 +69,7 @@ pub fn scenarios() -> Vec<Scenario> {
             latency_ms: [150, 1000],
             workers: 1,
             cold: false,
+            installed_fraction: 1.0,
             everyone: false,
             target: ">= 95 % of 50/s with p50 150 ms, p99 1 s",
         },
@@ -74,6 +80,7 @@ pub fn scenarios() -> Vec<Scenario> {
             latency_ms: [0, 0],
             workers: 3,
             cold: false,
+            installed_fraction: 1.0,
             everyone: false,
             target: "three workers together under 200/s and >= 95 % of it",
         },
@@ -84,8 +91,20 @@ pub fn scenarios() -> Vec<Scenario> {
             latency_ms: [0, 0],
             workers: 1,
             cold: true,
+            installed_fraction: 0.0,
             everyone: false,
-            target: "first delivery <= 5 s after the send; total <= 1.15 x max(install bound, send bound)",
+            target: "first delivery <= 2 s after the send; total <= 1.15 x max(install bound, send bound); Graph 429s <= 1 % of Graph calls",
+        },
+        Scenario {
+            name: "fresh-all",
+            recipients: 600,
+            global_rps: 50,
+            latency_ms: [0, 0],
+            workers: 1,
+            cold: true,
+            installed_fraction: 0.3,
+            everyone: false,
+            target: "a fresh Herald sends to all (30 % have the app): Graph 429s <= 1 % of Graph calls",
         },
         Scenario {
             name: "everyone",
@@ -94,6 +113,7 @@ pub fn scenarios() -> Vec<Scenario> {
             latency_ms: [0, 0],
             workers: 1,
             cold: false,
+            installed_fraction: 1.0,
             everyone: true,
             target: "first delivery <= 5 s; prepare keeps ahead of the send rate",
         },
@@ -208,7 +228,8 @@ pub async fn run(scenario: &Scenario, herald: &std::path::Path) -> anyhow::Resul
     if scenario.cold {
         let submitted = n.send_started_at.unwrap_or(n.created_at);
         let total = (n.completed_at.unwrap_or(last) - submitted).as_seconds_f64();
-        let install_bound = scenario.recipients as f64 / 30.0;
+        let to_install = (scenario.recipients as f64 * (1.0 - scenario.installed_fraction)).round();
+        let install_bound = to_install / 30.0;
         let send_bound = scenario.recipients as f64 / f64::from(scenario.global_rps.max(1));
         let bound = install_bound.max(send_bound);
         println!(
@@ -220,6 +241,7 @@ pub async fn run(scenario: &Scenario, herald: &std::path::Path) -> anyhow::Resul
             total / bound,
             stats["installs"]
         );
+        print_graph_figures(&stats);
     }
     let figures = Figures {
         delivered,
@@ -281,7 +303,7 @@ fn emulator_config(scenario: &Scenario) -> EmulatorConfig {
     };
     let directory = &mut config.directory;
     directory.users = scenario.recipients;
-    directory.installed_fraction = if scenario.cold { 0.0 } else { 1.0 };
+    directory.installed_fraction = scenario.installed_fraction;
     directory.blocked_fraction = 0.0;
     directory.departing_fraction = 0.0;
     directory.guest_fraction = 0.0;
@@ -315,6 +337,49 @@ fn settings(urls: &teams_emulator::EmulatorUrls, scenario: &Scenario) -> Setting
     settings
 }
 
+/// Graph calls and Graph 429s, from the emulator's counters.
+fn graph_figures(stats: &Value) -> (u64, u64) {
+    let graph = |key: &str| -> u64 {
+        stats[key]
+            .as_object()
+            .map(|m| {
+                m.iter()
+                    .filter(|(endpoint, _)| endpoint.contains(" /graph/"))
+                    .filter_map(|(_, n)| n.as_u64())
+                    .sum()
+            })
+            .unwrap_or(0)
+    };
+    (graph("requests"), graph("throttled_by_endpoint"))
+}
+
+fn print_graph_figures(stats: &Value) {
+    let (calls, throttled) = graph_figures(stats);
+    println!(
+        "   Graph: {calls} calls, {throttled} answered 429 ({:.2} %); by endpoint: {}",
+        throttled as f64 * 100.0 / calls.max(1) as f64,
+        graph_breakdown(stats)
+    );
+}
+
+/// `endpoint calls/429s` for every Graph endpoint called.
+fn graph_breakdown(stats: &Value) -> String {
+    let Some(requests) = stats["requests"].as_object() else {
+        return String::new();
+    };
+    requests
+        .iter()
+        .filter(|(endpoint, _)| endpoint.contains(" /graph/"))
+        .map(|(endpoint, n)| {
+            let refused = stats["throttled_by_endpoint"][endpoint]
+                .as_u64()
+                .unwrap_or(0);
+            format!("{} {n}/{refused}", endpoint.replace("/graph/v1.0", ""))
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 /// `herald bench pipeline delta`: everyone twice in a 100,000-person
 /// directory, 100 changes in between; counts the Graph calls each
 /// broadcast makes to learn the directory.
@@ -328,6 +393,7 @@ pub async fn run_delta(recipients: usize) -> anyhow::Result<()> {
         latency_ms: [0, 0],
         workers: 0,
         cold: false,
+        installed_fraction: 1.0,
         everyone: true,
         target: "",
     };
@@ -389,6 +455,7 @@ pub async fn run_delta(recipients: usize) -> anyhow::Result<()> {
                     .await?;
             }
         }
+        http.post(format!("{control}/stats/reset")).send().await?;
         let before = delta_calls().await?;
         let started = Instant::now();
         let audience = Audience::new(vec![Target::Everyone])?;
@@ -417,6 +484,13 @@ pub async fn run_delta(recipients: usize) -> anyhow::Result<()> {
             progress.total(),
             started.elapsed().as_secs_f64()
         );
+        let stats: Value = http
+            .get(format!("{control}/stats"))
+            .send()
+            .await?
+            .json()
+            .await?;
+        print_graph_figures(&stats);
         rounds.push(calls);
         store.cancel_notification(id).await?;
     }
@@ -455,7 +529,7 @@ fn report_everyone(progress: &herald_store::Progress, elapsed: Duration, scenari
 
 /// Stores everyone's chat, as after an earlier broadcast, so the figures
 /// are about sending.
-async fn seed_known_conversations(
+pub async fn seed_known_conversations(
     store: &Store,
     urls: &teams_emulator::EmulatorUrls,
     count: usize,
@@ -528,4 +602,160 @@ async fn drop_database(settings: &mut Settings) {
         .execute(&mut admin)
         .await;
     }
+}
+
+/// `herald bench pipeline storm`: Teams' real limit below Herald's
+/// configured one (20/s against 50/s), then, mid-send, raised back to
+/// 50/s. Prints, for each phase, the delivery rate against the real limit,
+/// the 429 share (all of it, and once converged) and how long Herald took
+/// to reach 90 % of the real limit.
+pub async fn run_storm(herald: &std::path::Path, recipients: usize) -> anyhow::Result<()> {
+    const LOW: u32 = 20;
+    const HIGH: u32 = 50;
+    const LOW_SECONDS: f64 = 60.0;
+    println!(
+        "== storm : {recipients} recipients, Herald set to {HIGH}/s, Teams allowing {LOW}/s for {LOW_SECONDS:.0} s, then {HIGH}/s"
+    );
+    println!("   target: >= 0.9 of the real limit in both phases; <= 2 % 429s once converged");
+    let scenario = Scenario {
+        name: "storm",
+        recipients,
+        global_rps: LOW,
+        latency_ms: [0, 0],
+        workers: 1,
+        cold: false,
+        installed_fraction: 1.0,
+        everyone: false,
+        target: "",
+    };
+    let emulator = teams_emulator::start(emulator_config(&scenario)).await?;
+    let mut settings = settings(&emulator.urls, &scenario);
+    settings.send.rate_per_second = f64::from(HIGH);
+    let roles = herald_app::Roles {
+        prepare: true,
+        send: false,
+        web: false,
+    };
+    let running = herald_app::start(&settings, roles).await?;
+    let store = running.infrastructure.store.clone();
+    let people = seed_known_conversations(&store, &emulator.urls, recipients).await?;
+    let mut worker = spawn_worker(herald, &settings)?;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let control = emulator.urls.control.clone();
+    let http = reqwest::Client::new();
+    let audience = Audience::new(vec![Target::users_from_csv(
+        "storm.csv",
+        &people.join("\n"),
+    )?])?;
+    let content = Content::new(Title::parse("Benchmark storm")?);
+    let id = herald_prepare::submit(
+        &store,
+        &running.infrastructure.broker,
+        &content,
+        &audience,
+        "bench",
+    )
+    .await?;
+    let started = Instant::now();
+    let mut samples: Vec<StormSample> = Vec::new();
+    let mut raised_at = None;
+    loop {
+        let progress = store
+            .progress(id)
+            .await?
+            .context("the notification vanished")?;
+        let stats: Value = http
+            .get(format!("{control}/stats"))
+            .send()
+            .await?
+            .json()
+            .await?;
+        let sends = "POST /teams/v3/conversations/{id}/activities";
+        samples.push(StormSample {
+            at: started.elapsed().as_secs_f64(),
+            delivered: progress.count(DeliveryStatus::Delivered),
+            requests: stats["requests"][sends].as_u64().unwrap_or(0),
+            throttled: stats["throttled_by_endpoint"][sends].as_u64().unwrap_or(0),
+        });
+        if raised_at.is_none() && started.elapsed().as_secs_f64() >= LOW_SECONDS {
+            http.post(format!("{control}/config"))
+                .json(&serde_json::json!({"global_rps": HIGH}))
+                .send()
+                .await?;
+            raised_at = Some(started.elapsed().as_secs_f64());
+        }
+        if progress.notification.status.is_final() {
+            break;
+        }
+        if started.elapsed() > Duration::from_secs(1800) {
+            bail!("no end after 30 minutes: {progress:?}");
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    let raised_at =
+        raised_at.context("the send ended before the limit was raised: use more recipients")?;
+    let first = samples
+        .iter()
+        .find(|s| s.delivered > 0)
+        .map_or(0.0, |s| s.at);
+    report_storm_phase("20/s", &samples, first, raised_at, f64::from(LOW));
+    let end = samples.last().map_or(raised_at, |s| s.at);
+    report_storm_phase("50/s", &samples, raised_at, end, f64::from(HIGH));
+    let _ = worker.start_kill();
+    let _ = worker.wait().await;
+    let broker = running.infrastructure.broker.clone();
+    running.stop().await;
+    let _ = broker.delete_topology().await;
+    drop_database(&mut settings).await;
+    emulator.stop().await;
+    Ok(())
+}
+
+struct StormSample {
+    at: f64,
+    delivered: i64,
+    requests: u64,
+    throttled: u64,
+}
+
+/// One phase of the storm: rate against the real limit, 429 share, and the
+/// time until a five-second window first reached 90 % of the limit.
+fn report_storm_phase(name: &str, samples: &[StormSample], from: f64, to: f64, limit: f64) {
+    let at = |t: f64| samples.iter().rev().find(|s| s.at <= t).or(samples.first());
+    let (Some(start), Some(end)) = (at(from), at(to)) else {
+        return;
+    };
+    let seconds = (end.at - start.at).max(0.001);
+    let rate = (end.delivered - start.delivered) as f64 / seconds;
+    let window = 5.0;
+    let converged = samples
+        .iter()
+        .filter(|s| s.at >= start.at + window && s.at <= end.at)
+        .find(|s| {
+            at(s.at - window).is_some_and(|w| {
+                (s.delivered - w.delivered) as f64 / (s.at - w.at).max(0.001) >= 0.9 * limit
+            })
+        })
+        .map(|s| s.at - start.at);
+    let share = |a: &StormSample, b: &StormSample| {
+        let requests = b.requests.saturating_sub(a.requests).max(1);
+        (
+            b.throttled.saturating_sub(a.throttled) as f64 * 100.0 / requests as f64,
+            requests,
+        )
+    };
+    let (all, requests) = share(start, end);
+    let after = converged
+        .and_then(|c| at(start.at + c))
+        .map(|c| share(c, end).0);
+    println!(
+        "   phase {name}: {:.1} s, {:.1} deliveries/s = {:.2} of the real limit; 429s {all:.2} % of {requests} sends ({}); 90 % of the limit reached after {}",
+        seconds,
+        rate,
+        rate / limit,
+        after.map_or("never converged".to_owned(), |a| format!(
+            "{a:.2} % once converged"
+        )),
+        converged.map_or("never".to_owned(), |c| format!("{c:.1} s")),
+    );
 }

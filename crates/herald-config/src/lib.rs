@@ -21,6 +21,7 @@ pub struct Settings {
     pub broker: BrokerSettings,
     pub microsoft: MicrosoftSettings,
     pub prepare: PrepareSettings,
+    pub graph: GraphSettings,
     pub send: SendSettings,
     pub ops: OpsSettings,
     pub web: WebSettings,
@@ -148,6 +149,36 @@ impl Default for PrepareSettings {
         Self {
             graph_concurrency: 8,
             publish_batch: 1_000,
+        }
+    }
+}
+
+/// Graph's limits per app and tenant (teams-platform.md §3), shared by all
+/// prepare-workers; Herald paces each kind of call under its limit.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct GraphSettings {
+    pub installs_per_second: f64,
+    /// GET installedApps and their chat.
+    pub app_reads_per_second: f64,
+    pub team_reads_per_second: f64,
+    pub team_member_reads_per_second: f64,
+    /// Directory reads weigh 1 to 5 units; the budget is 3,500, 5,000 or
+    /// 8,000 units per 10 s by tenant size (under 50, up to 500, more).
+    pub directory_units_per_second: f64,
+    /// Share of each limit left unused.
+    pub headroom: f64,
+}
+
+impl Default for GraphSettings {
+    fn default() -> Self {
+        Self {
+            installs_per_second: 30.0,
+            app_reads_per_second: 30.0,
+            team_reads_per_second: 30.0,
+            team_member_reads_per_second: 60.0,
+            directory_units_per_second: 350.0,
+            headroom: 0.03,
         }
     }
 }
@@ -321,6 +352,36 @@ pub fn load(
     Ok(settings)
 }
 
+impl GraphSettings {
+    fn check(&self) -> Result<(), String> {
+        let rates = [
+            ("installs_per_second", self.installs_per_second),
+            ("app_reads_per_second", self.app_reads_per_second),
+            ("team_reads_per_second", self.team_reads_per_second),
+            (
+                "team_member_reads_per_second",
+                self.team_member_reads_per_second,
+            ),
+            (
+                "directory_units_per_second",
+                self.directory_units_per_second,
+            ),
+        ];
+        for (name, rate) in rates {
+            if !rate.is_finite() || rate <= 0.0 {
+                return Err(format!("graph.{name} must be above 0, got {rate}"));
+            }
+        }
+        if !(0.0..0.9).contains(&self.headroom) {
+            return Err(format!(
+                "graph.headroom must be from 0 up to 0.9, got {}",
+                self.headroom
+            ));
+        }
+        Ok(())
+    }
+}
+
 impl Settings {
     /// Values that parse but cannot work.
     fn check(&self) -> Result<(), String> {
@@ -346,6 +407,7 @@ impl Settings {
                 "prepare.graph_concurrency and prepare.publish_batch must be at least 1".to_owned(),
             );
         }
+        self.graph.check()?;
         if self.broker.prefix.trim().is_empty() {
             return Err("broker.prefix must not be empty".to_owned());
         }
@@ -529,6 +591,10 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(error.contains("send.headroom"), "{error}");
+        let error = load(None, env(&[("HERALD_GRAPH__INSTALLS_PER_SECOND", "0")]))
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("graph.installs_per_second"), "{error}");
         let error = load(None, env(&[("HERALD_MICROSOFT__TENANT_ID", "t")]))
             .unwrap_err()
             .to_string();

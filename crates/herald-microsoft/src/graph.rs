@@ -1,5 +1,8 @@
-//! Microsoft Graph: the calls the prepare stage makes. 429 and 5xx answers
-//! are retried here, honouring Retry-After, a bounded number of times.
+//! Microsoft Graph: the calls the prepare stage makes. Every call is paced
+//! under Graph's documented limit for its kind (teams-platform.md §3), so
+//! that Herald does not learn the limits by being refused; 429 and 5xx
+//! answers are still retried here, honouring Retry-After, a bounded number
+//! of times, and a 429 slows that kind of call down for every worker.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -7,8 +10,98 @@ use std::time::Duration;
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
 
+use crate::pace::{Limit, Throttle, Throttles};
 use crate::retry_after;
 use crate::tokens::{AuthError, Scope, TokenCache};
+
+/// The kinds of Graph call that Graph limits separately (teams-platform.md §3).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum GraphCall {
+    /// POST installedApps (users and teams).
+    Install,
+    /// GET installedApps and their chat.
+    AppRead,
+    /// GET teams, their channels and installed apps.
+    TeamRead,
+    /// GET team members.
+    TeamMembers,
+    /// Directory reads (users, groups, delta, the app catalog), weighed by
+    /// cost: the number is the call's units.
+    Directory(u32),
+}
+
+impl GraphCall {
+    fn name(self) -> &'static str {
+        match self {
+            Self::Install => "install",
+            Self::AppRead => "app-read",
+            Self::TeamRead => "team-read",
+            Self::TeamMembers => "team-members",
+            Self::Directory(_) => "directory",
+        }
+    }
+
+    fn cost(self) -> u32 {
+        match self {
+            Self::Directory(units) => units.max(1),
+            _ => 1,
+        }
+    }
+}
+
+/// Graph's limits per app and tenant: calls a second (directory reads: cost
+/// units a second). The defaults are teams-platform.md §3's; the directory
+/// budget is the smallest tenant's (3,500 units per 10 s).
+#[derive(Debug, Clone, PartialEq)]
+pub struct GraphLimits {
+    pub installs: f64,
+    pub app_reads: f64,
+    pub team_reads: f64,
+    pub team_member_reads: f64,
+    pub directory_units: f64,
+    /// Share of each limit left unused.
+    pub headroom: f64,
+}
+
+impl Default for GraphLimits {
+    fn default() -> Self {
+        Self {
+            installs: 30.0,
+            app_reads: 30.0,
+            team_reads: 30.0,
+            team_member_reads: 60.0,
+            directory_units: 350.0,
+            headroom: 0.03,
+        }
+    }
+}
+
+/// The throttles Graph calls wait on, shared with the rate sharing that
+/// splits each limit between the prepare-workers.
+#[derive(Clone)]
+pub struct GraphPacing {
+    pub throttles: Arc<Throttles>,
+    pub limits: GraphLimits,
+    pub tenant: String,
+}
+
+impl GraphPacing {
+    fn throttle(&self, call: GraphCall) -> Arc<Throttle> {
+        let limits = &self.limits;
+        let limit = match call {
+            GraphCall::Install => limits.installs,
+            GraphCall::AppRead => limits.app_reads,
+            GraphCall::TeamRead => limits.team_reads,
+            GraphCall::TeamMembers => limits.team_member_reads,
+            GraphCall::Directory(_) => limits.directory_units,
+        };
+        self.throttles.get(&Limit {
+            key: format!("graph-{}:{}", call.name(), self.tenant),
+            limit,
+            ceiling: limit * (1.0 - limits.headroom),
+        })
+    }
+}
 
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum GraphError {
@@ -151,17 +244,21 @@ pub struct Graph {
     tokens: Arc<TokenCache>,
     /// `https://graph.microsoft.com/v1.0`, or the emulator's.
     base: String,
-    /// After a 429: no call before this.
-    paused_until: std::sync::Mutex<Option<tokio::time::Instant>>,
+    pacing: GraphPacing,
 }
 
 impl Graph {
-    pub fn new(http: reqwest::Client, tokens: Arc<TokenCache>, graph_url: &str) -> Self {
+    pub fn new(
+        http: reqwest::Client,
+        tokens: Arc<TokenCache>,
+        graph_url: &str,
+        pacing: GraphPacing,
+    ) -> Self {
         Self {
             http,
             tokens,
             base: format!("{}/v1.0", graph_url.trim_end_matches('/')),
-            paused_until: std::sync::Mutex::new(None),
+            pacing,
         }
     }
 
@@ -169,20 +266,24 @@ impl Graph {
         format!("{}{path}", self.base)
     }
 
-    async fn get<T: DeserializeOwned>(&self, path: &str) -> Result<T, GraphError> {
-        self.call(reqwest::Method::GET, path, None)
+    async fn get<T: DeserializeOwned>(&self, kind: GraphCall, path: &str) -> Result<T, GraphError> {
+        self.call(kind, reqwest::Method::GET, path, None)
             .await?
             .json_or_error()
             .await
     }
 
     /// Every item of a paged collection, following `@odata.nextLink`.
-    async fn get_all<T: DeserializeOwned>(&self, path: &str) -> Result<Vec<T>, GraphError> {
+    async fn get_all<T: DeserializeOwned>(
+        &self,
+        kind: GraphCall,
+        path: &str,
+    ) -> Result<Vec<T>, GraphError> {
         let mut items = Vec::new();
         let mut next = Some(self.url(path));
         while let Some(url) = next {
             let page: Page<T> = self
-                .call_url(reqwest::Method::GET, &url, None)
+                .call_url(kind, reqwest::Method::GET, &url, None)
                 .await?
                 .json_or_error()
                 .await?;
@@ -194,28 +295,32 @@ impl Graph {
 
     async fn call(
         &self,
+        kind: GraphCall,
         method: reqwest::Method,
         path: &str,
         body: Option<&serde_json::Value>,
     ) -> Result<Answer, GraphError> {
-        self.call_url(method, &self.url(path), body).await
+        self.call_url(kind, method, &self.url(path), body).await
     }
 
-    /// One Graph call with retries. A 429 pauses every Graph call of this
-    /// client for Retry-After (so concurrent callers do not keep taking the
-    /// freed slots from each other) and is retried up to a generous bound;
-    /// 502/503/504 and no answer back off exponentially, a few times.
+    /// One Graph call with retries, each paced under the limit of its kind.
+    /// A 429 pauses that kind of call for Retry-After (so concurrent callers
+    /// do not keep taking the freed slots from each other), slows it down
+    /// for every worker, and is retried up to a generous bound; 502/503/504
+    /// and no answer back off exponentially, a few times.
     async fn call_url(
         &self,
+        kind: GraphCall,
         method: reqwest::Method,
         url: &str,
         body: Option<&serde_json::Value>,
     ) -> Result<Answer, GraphError> {
+        let throttle = self.pacing.throttle(kind);
         let mut backoff = Duration::from_millis(200);
         let (mut failures, mut throttles) = (0, 0);
         let mut refreshed = false;
         loop {
-            self.wait_while_paused().await;
+            throttle.acquire_n(kind.cost()).await;
             let token = self.tokens.token(Scope::Graph).await?;
             let mut request = self.http.request(method.clone(), url).bearer_auth(token);
             if let Some(body) = body {
@@ -244,7 +349,7 @@ impl Graph {
                 }
                 let wait = retry_after(response.headers()).unwrap_or(Duration::from_secs(1));
                 tracing::debug!(url, ?wait, "Graph throttled; pausing");
-                self.pause(wait);
+                throttle.throttled(wait);
                 continue;
             }
             if (502..=504).contains(&status) && failures + 1 < MAX_ATTEMPTS {
@@ -263,26 +368,11 @@ impl Graph {
         }
     }
 
-    fn pause(&self, wait: Duration) {
-        let until = tokio::time::Instant::now() + wait;
-        let mut paused = self.paused_until.lock().unwrap_or_else(|p| p.into_inner());
-        if paused.is_none_or(|current| current < until) {
-            *paused = Some(until);
-        }
-    }
-
-    async fn wait_while_paused(&self) {
-        let paused = *self.paused_until.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(until) = paused {
-            tokio::time::sleep_until(until).await;
-        }
-    }
-
     /// A user by Entra object id or user principal name; `None` when Graph
     /// does not know them.
     pub async fn user(&self, key: &str) -> Result<Option<GraphUser>, GraphError> {
         let path = format!("/users/{}?$select={USER_SELECT}", encode(key));
-        match self.get::<GraphUser>(&path).await {
+        match self.get::<GraphUser>(GraphCall::Directory(1), &path).await {
             Ok(user) => Ok(Some(user)),
             Err(GraphError::Status { status: 404, .. }) => Ok(None),
             Err(error) => Err(error),
@@ -305,8 +395,10 @@ impl Graph {
                 .map(|&i| serde_json::json!({"id": i.to_string(), "method": "GET", "url": format!("/users/{}?$select={USER_SELECT}", encode(&keys[i]))}))
                 .collect();
             let body = serde_json::json!({"requests": requests});
+            // Graph limits each request of a batch as if it came alone.
+            let cost = GraphCall::Directory(requests.len() as u32);
             let answer: BatchAnswer = self
-                .call(reqwest::Method::POST, "/$batch", Some(&body))
+                .call(cost, reqwest::Method::POST, "/$batch", Some(&body))
                 .await?
                 .json_or_error()
                 .await?;
@@ -339,7 +431,7 @@ impl Graph {
                 }
             }
             if let Some(wait) = wait {
-                self.pause(wait);
+                self.pacing.throttle(cost).throttled(wait);
             }
         }
         Err(GraphError::Throttled {
@@ -353,7 +445,7 @@ impl Graph {
             "/appCatalogs/teamsApps?$filter=externalId eq '{}'",
             encode(manifest_id)
         );
-        let apps: Collection<IdOnly> = self.get(&path).await?;
+        let apps: Collection<IdOnly> = self.get(GraphCall::Directory(1), &path).await?;
         Ok(apps.value.into_iter().next().map(|a| a.id))
     }
 
@@ -367,7 +459,7 @@ impl Graph {
             "/users/{user}/teamwork/installedApps?$expand=teamsApp&$filter=teamsApp/id eq '{}'",
             encode(teams_app_id)
         );
-        let installations: Collection<IdOnly> = self.get(&path).await?;
+        let installations: Collection<IdOnly> = self.get(GraphCall::AppRead, &path).await?;
         Ok(installations.value.into_iter().next().map(|i| i.id))
     }
 
@@ -383,6 +475,7 @@ impl Graph {
         });
         let answer = self
             .call(
+                GraphCall::Install,
                 reqwest::Method::POST,
                 &format!("/users/{user}/teamwork/installedApps"),
                 Some(&body),
@@ -405,7 +498,7 @@ impl Graph {
             .map(str::to_owned)
             .unwrap_or_else(|| self.url(&format!("/users/delta?$select={USER_SELECT}")));
         let page: DeltaPage = self
-            .call_url(reqwest::Method::GET, &url, None)
+            .call_url(GraphCall::Directory(1), reqwest::Method::GET, &url, None)
             .await?
             .json_or_error()
             .await?;
@@ -443,7 +536,7 @@ impl Graph {
             "/groups/{}/transitiveMembers?$select={USER_SELECT}&$top=999",
             encode(group)
         );
-        let items: Vec<serde_json::Value> = self.get_all(&path).await?;
+        let items: Vec<serde_json::Value> = self.get_all(GraphCall::Directory(4), &path).await?;
         Ok(items
             .into_iter()
             .filter(|item| item["@odata.type"] == "#microsoft.graph.user")
@@ -452,23 +545,32 @@ impl Graph {
     }
 
     pub async fn team_members(&self, team: &str) -> Result<Vec<TeamMember>, GraphError> {
-        self.get_all(&format!("/teams/{}/members", encode(team)))
-            .await
+        self.get_all(
+            GraphCall::TeamMembers,
+            &format!("/teams/{}/members", encode(team)),
+        )
+        .await
     }
 
     pub async fn team_channels(&self, team: &str) -> Result<Vec<Channel>, GraphError> {
-        self.get_all(&format!("/teams/{}/channels", encode(team)))
-            .await
+        self.get_all(
+            GraphCall::TeamMembers,
+            &format!("/teams/{}/channels", encode(team)),
+        )
+        .await
     }
 
     /// Makes sure the app is installed in a team (200, or 409 when it was).
     pub async fn install_for_team(&self, team: &str, teams_app_id: &str) -> Result<(), GraphError> {
         let installed: Vec<IdOnly> = self
-            .get_all(&format!(
-                "/teams/{}/installedApps?$expand=teamsApp&$filter=teamsApp/id eq '{}'",
-                encode(team),
-                encode(teams_app_id)
-            ))
+            .get_all(
+                GraphCall::TeamRead,
+                &format!(
+                    "/teams/{}/installedApps?$expand=teamsApp&$filter=teamsApp/id eq '{}'",
+                    encode(team),
+                    encode(teams_app_id)
+                ),
+            )
             .await?;
         if !installed.is_empty() {
             return Ok(());
@@ -478,6 +580,7 @@ impl Graph {
         });
         let answer = self
             .call(
+                GraphCall::Install,
                 reqwest::Method::POST,
                 &format!("/teams/{}/installedApps", encode(team)),
                 Some(&body),
@@ -499,7 +602,7 @@ impl Graph {
             "/users/{user}/teamwork/installedApps/{}/chat",
             encode(installation)
         );
-        let chat: IdOnly = self.get(&path).await?;
+        let chat: IdOnly = self.get(GraphCall::AppRead, &path).await?;
         Ok(chat.id)
     }
 }

@@ -5,10 +5,15 @@
 
 mod connector;
 mod graph;
+pub mod pace;
 mod tokens;
 
 pub use connector::{BotConnector, SendFailure};
-pub use graph::{Channel, DeltaNext, DeltaStep, Graph, GraphError, GraphUser, TeamMember};
+pub use graph::{
+    Channel, DeltaNext, DeltaStep, Graph, GraphCall, GraphError, GraphLimits, GraphPacing,
+    GraphUser, TeamMember,
+};
+pub use pace::{Limit, Throttle, Throttles};
 pub use tokens::{AuthError, Credentials, Scope, TokenCache};
 
 use std::time::Duration;

@@ -8,10 +8,17 @@ mod submit;
 use std::sync::Arc;
 use std::time::Duration;
 
-use herald_domain::{NotificationId, NotificationStatus};
+use futures_util::{StreamExt, stream};
+use herald_domain::{NotificationId, NotificationStatus, RecipientId};
 use herald_microsoft::Graph;
 use herald_queue::{Broker, PrepareMessage, Route, SendMessage, Subscription};
 use herald_store::Store;
+use tokio::sync::mpsc;
+
+/// People whose chat must be found (maybe after installing the app), sent
+/// by the stage that resolves the audience to the one that installs, so
+/// that installing starts with the first page of people.
+pub(crate) type Found = mpsc::UnboundedSender<RecipientId>;
 
 pub use resolve::ResolvedAudience;
 pub use submit::{SubmitError, remind, submit};
@@ -49,11 +56,20 @@ pub struct Preparer {
     pub settings: PrepareSettings,
     /// Installs whose activity never reached the bot (see `chat_for`).
     pub bot_misses: std::sync::atomic::AtomicU32,
+    /// The app's id in the tenant catalog, looked up once (see `catalog_app`).
+    pub catalog: tokio::sync::OnceCell<String>,
 }
 
 impl Preparer {
     /// Consumes prepare messages until the subscription ends.
     pub async fn run(self: Arc<Self>, mut subscription: Subscription) {
+        // The first install of the first broadcast need not wait for it.
+        let early = self.clone();
+        tokio::spawn(async move {
+            if let Err(error) = early.catalog_app().await {
+                tracing::info!(%error, "the app's catalog id is not known yet");
+            }
+        });
         while let Some(incoming) = subscription.next().await {
             let Ok(message) = serde_json::from_slice::<PrepareMessage>(&incoming.data) else {
                 tracing::error!("undecodable prepare message; dead-lettering it");
@@ -105,33 +121,20 @@ impl Preparer {
             return Ok(());
         }
         // Pipelined: each chunk of people is written and its ready
-        // deliveries queued before the next chunk, and people who need the
-        // app installed come last, so sending starts at once.
+        // deliveries queued before the next chunk, while the people who need
+        // the app installed are installed as they are found, so sending
+        // starts at once.
         let repeat = self
             .store
             .has_deliveries(notification)
             .await
             .map_err(anyhow::Error::from)?;
-        // Everyone is queued page by page while the directory syncs; the
-        // other targets are resolved, then queued chunk by chunk.
-        let mut seen = std::collections::HashSet::new();
-        let everyone = record
-            .audience
-            .targets
-            .iter()
-            .any(|t| matches!(t, herald_domain::audience::Target::Everyone));
-        if everyone {
-            self.queue_everyone(&record, &mut seen).await?;
-        }
-        let audience = self.resolve(&record, repeat, everyone).await?;
-        self.store
-            .insert_deliveries(notification, &audience.channels)
-            .await
-            .map_err(anyhow::Error::from)?;
-        for chunk in audience.people.chunks(1_000) {
-            self.queue_people(&record, chunk, &mut seen).await?;
-        }
-        self.enqueue(notification).await?;
+        let (found, to_install) = mpsc::unbounded_channel();
+        let (people, ()) = tokio::try_join!(
+            self.queue_audience(&record, repeat, found),
+            self.install_as_found(notification, to_install),
+        )?;
+        // Pending rows left by an earlier, interrupted run of this prepare.
         self.resolve_pending(notification).await?;
         self.store
             .finish_preparing(notification)
@@ -141,7 +144,71 @@ impl Preparer {
             .complete_finished(&[notification])
             .await
             .map_err(anyhow::Error::from)?;
-        tracing::info!(%notification, people = audience.people.len(), channels = audience.channels.len(), "prepared");
+        tracing::info!(%notification, people, "prepared");
+        Ok(())
+    }
+
+    /// Resolves and queues the whole audience; returns how many people it
+    /// holds. Everyone is queued page by page while the directory syncs;
+    /// the other targets are resolved, then queued chunk by chunk.
+    async fn queue_audience(
+        &self,
+        record: &herald_store::NotificationRecord,
+        repeat: bool,
+        found: Found,
+    ) -> Result<usize, PrepareError> {
+        let mut seen = std::collections::HashSet::new();
+        let everyone = record
+            .audience
+            .targets
+            .iter()
+            .any(|t| matches!(t, herald_domain::audience::Target::Everyone));
+        if everyone {
+            self.queue_everyone(record, &mut seen, &found).await?;
+        }
+        let audience = self.resolve(record, repeat, everyone).await?;
+        self.store
+            .insert_deliveries(record.id, &audience.channels)
+            .await
+            .map_err(anyhow::Error::from)?;
+        for chunk in audience.people.chunks(1_000) {
+            self.queue_people(record, chunk, &mut seen, &found).await?;
+        }
+        self.enqueue(record.id).await?;
+        Ok(seen.len())
+    }
+
+    /// Installs the app for people as they are found and queues each
+    /// person as soon as their chat is known: whatever is ready is settled
+    /// together while the next installs run.
+    async fn install_as_found(
+        &self,
+        notification: NotificationId,
+        mut found: mpsc::UnboundedReceiver<RecipientId>,
+    ) -> Result<(), PrepareError> {
+        // Nobody to install: the catalog need not even be asked.
+        let Some(first) = found.recv().await else {
+            return Ok(());
+        };
+        let app = self.catalog_app().await?;
+        let people = stream::once(async move { first })
+            .chain(stream::poll_fn(move |cx| found.poll_recv(cx)));
+        let ready = people
+            .map(|user| {
+                let app = &app;
+                async move { (user.0, self.chat_for(user.0, app).await) }
+            })
+            .buffer_unordered(self.settings.graph_concurrency.max(1))
+            .ready_chunks(1_000);
+        let mut ready = std::pin::pin!(ready);
+        while let Some(chats) = ready.next().await {
+            let rows = self.chat_rows(chats).await?;
+            self.store
+                .settle_pending(notification, &rows)
+                .await
+                .map_err(anyhow::Error::from)?;
+            self.enqueue(notification).await?;
+        }
         Ok(())
     }
 
@@ -151,7 +218,6 @@ impl Preparer {
     /// picks up where a crashed one stopped.
     async fn resolve_pending(&self, notification: NotificationId) -> Result<(), PrepareError> {
         let batch = (self.settings.graph_concurrency * 4) as i64;
-        let mut app = None;
         loop {
             let pending = self
                 .store
@@ -161,17 +227,14 @@ impl Preparer {
             if pending.is_empty() {
                 return Ok(());
             }
-            let app = match &app {
-                Some(app) => app,
-                None => app.insert(self.catalog_app().await?),
-            };
+            let app = self.catalog_app().await?;
             // Teams announces Herald's own installs to the bot too; this
             // keeps the bot from welcoming people to an announcement.
             self.store
                 .mark_herald_installing(&pending)
                 .await
                 .map_err(anyhow::Error::from)?;
-            let rows = self.find_conversations(pending, app).await?;
+            let rows = self.find_conversations(pending, &app).await?;
             self.store
                 .settle_pending(notification, &rows)
                 .await
@@ -187,6 +250,7 @@ impl Preparer {
         record: &herald_store::NotificationRecord,
         people: &[herald_microsoft::GraphUser],
         seen: &mut std::collections::HashSet<uuid::Uuid>,
+        found: &Found,
     ) -> Result<(), PrepareError> {
         let fresh: Vec<herald_microsoft::GraphUser> = people
             .iter()
@@ -201,7 +265,26 @@ impl Preparer {
             .insert_deliveries(record.id, &rows)
             .await
             .map_err(anyhow::Error::from)?;
-        self.enqueue(record.id).await
+        self.enqueue(record.id).await?;
+        let pending: Vec<RecipientId> = rows
+            .iter()
+            .filter(|(_, status, _)| *status == herald_domain::DeliveryStatus::Pending)
+            .map(|(id, _, _)| *id)
+            .collect();
+        if !pending.is_empty() {
+            // Teams announces Herald's own installs to the bot too; this
+            // keeps the bot from welcoming people to an announcement.
+            self.store
+                .mark_herald_installing(&pending)
+                .await
+                .map_err(anyhow::Error::from)?;
+            for person in pending {
+                // The installer stopped only if it failed, and that error
+                // is the one the prepare reports.
+                let _ = found.send(person);
+            }
+        }
+        Ok(())
     }
 
     /// Publishes a send message for every queued delivery not yet confirmed

@@ -100,6 +100,7 @@ impl Preparer {
         &self,
         record: &NotificationRecord,
         seen: &mut HashSet<uuid::Uuid>,
+        found: &crate::Found,
     ) -> Result<(), PrepareError> {
         let tenant = &self.settings.tenant_id;
         let link = self.store.delta_link(tenant).await.map_err(transient)?;
@@ -124,7 +125,7 @@ impl Preparer {
                 .mark_gone(&removed, "LeftTheDirectory")
                 .await
                 .map_err(transient)?;
-            self.queue_people(record, &page.users, seen).await?;
+            self.queue_people(record, &page.users, seen, found).await?;
             match page.next {
                 DeltaNext::More(next) => {
                     page = self
@@ -155,7 +156,7 @@ impl Preparer {
                 })
                 .collect();
             for chunk in people.chunks(1_000) {
-                self.queue_people(record, chunk, seen).await?;
+                self.queue_people(record, chunk, seen, found).await?;
             }
         }
         Ok(())
@@ -254,7 +255,18 @@ impl Preparer {
         Ok((id, DeliveryStatus::Queued, None))
     }
 
+    /// The app's catalog id, looked up once: it changes only when the app
+    /// is removed from the catalog and uploaded again, and then installs
+    /// fail with 404 and the next start looks it up anew. A failed lookup is
+    /// not remembered.
     pub(crate) async fn catalog_app(&self) -> Result<String, PrepareError> {
+        self.catalog
+            .get_or_try_init(|| self.look_up_catalog_app())
+            .await
+            .cloned()
+    }
+
+    async fn look_up_catalog_app(&self) -> Result<String, PrepareError> {
         self.graph
             .catalog_app_id(&self.settings.manifest_id)
             .await
@@ -390,7 +402,7 @@ impl Preparer {
     /// from whichever comes first: the install activity Teams sends the bot,
     /// which stores it, or Graph. Waiting briefly for the bot saves two
     /// Graph reads per person, and Graph's read limit is the tighter one.
-    async fn chat_for(&self, user: uuid::Uuid, app: &str) -> Result<Chat, GraphError> {
+    pub(crate) async fn chat_for(&self, user: uuid::Uuid, app: &str) -> Result<Chat, GraphError> {
         let installed_now = self.graph.install_for_user(user, app).await?;
         if installed_now && self.conversation_from_bot(RecipientId(user)).await {
             return Ok(Chat::FromBot);
@@ -431,6 +443,15 @@ impl Preparer {
             .buffered(self.settings.graph_concurrency.max(1))
             .collect()
             .await;
+        self.chat_rows(chats).await
+    }
+
+    /// The delivery rows of people whose chat was looked for; stores the
+    /// chats Graph gave.
+    pub(crate) async fn chat_rows(
+        &self,
+        chats: Vec<(uuid::Uuid, Result<Chat, GraphError>)>,
+    ) -> Result<Vec<Row>, PrepareError> {
         let mut rows = Vec::with_capacity(chats.len());
         let mut found = Vec::new();
         for (user, chat) in chats {
@@ -471,7 +492,7 @@ impl Preparer {
 }
 
 /// How a person's chat with the bot was found.
-enum Chat {
+pub(crate) enum Chat {
     /// The bot stored it from the install activity Teams sent.
     FromBot,
     FromGraph(String),

@@ -11,17 +11,14 @@
 
 mod outcome;
 mod recorder;
-mod throttle;
 mod worker;
 
-pub use throttle::Throttles;
 pub use worker::{SendSettings, SendWorker};
 
 /// Names of the metrics the send-worker exports.
 pub mod metric {
     pub const SENDS: &str = "herald_sends_total";
     pub const THROTTLED: &str = "herald_throttled_total";
-    pub const RATE: &str = "herald_send_rate_per_second";
     pub const QUEUE_DEPTH: &str = "herald_queue_depth";
     /// Messages acknowledged without a send: duplicates and stale copies.
     pub const SKIPPED_MESSAGES: &str = "herald_skipped_messages_total";

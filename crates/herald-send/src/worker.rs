@@ -7,7 +7,7 @@ use std::time::Duration;
 use herald_domain::{
     DeliveryStatus, NotificationId, NotificationStatus, RecipientId, build_activity,
 };
-use herald_microsoft::{BotConnector, SendFailure};
+use herald_microsoft::{BotConnector, Limit, SendFailure, Throttles};
 use herald_ops::Metrics;
 use herald_queue::{Broker, Incoming, SendMessage};
 use herald_store::{SendTarget, Store};
@@ -17,7 +17,6 @@ use tracing::Instrument;
 use crate::metric;
 use crate::outcome::{Attempt, Decision};
 use crate::recorder::{Recorder, Settled};
-use crate::throttle::Throttles;
 
 #[derive(Debug, Clone)]
 pub struct SendSettings {
@@ -33,8 +32,6 @@ pub struct SendSettings {
     pub prefetch: u16,
     /// Outcomes committed per transaction.
     pub batch: usize,
-    /// How often workers announce themselves and re-split the rate.
-    pub heartbeat: Duration,
 }
 
 impl Default for SendSettings {
@@ -46,7 +43,6 @@ impl Default for SendSettings {
             concurrency: 256,
             prefetch: 500,
             batch: 200,
-            heartbeat: Duration::from_secs(1),
         }
     }
 }
@@ -57,13 +53,13 @@ struct Card {
 }
 
 pub struct SendWorker {
-    id: uuid::Uuid,
     store: Store,
     broker: Arc<Broker>,
     connector: Arc<BotConnector>,
     settings: SendSettings,
     metrics: Arc<Metrics>,
-    throttles: Throttles,
+    /// One per tenant, their rates shared with the other send-workers.
+    throttles: Arc<Throttles>,
     cards: Mutex<HashMap<NotificationId, Card>>,
     in_flight: Arc<Semaphore>,
 }
@@ -73,24 +69,16 @@ impl SendWorker {
         store: Store,
         broker: Arc<Broker>,
         connector: Arc<BotConnector>,
+        throttles: Arc<Throttles>,
         settings: SendSettings,
         metrics: Arc<Metrics>,
     ) -> Arc<Self> {
         metrics.describe(metric::SENDS, "Deliveries recorded, by outcome.");
         metrics.describe(metric::THROTTLED, "429 answers from the Bot Connector.");
-        metrics.describe(
-            metric::RATE,
-            "This worker's current share of the tenant's send rate.",
-        );
         metrics.describe(metric::QUEUE_DEPTH, "Messages waiting in a queue.");
-        let ceiling = settings.tenant_rate * (1.0 - settings.headroom);
         Arc::new(Self {
-            id: uuid::Uuid::new_v4(),
             in_flight: Arc::new(Semaphore::new(settings.concurrency.max(1))),
-            throttles: Throttles::new(
-                ceiling,
-                crate::throttle::burst_for(settings.tenant_rate, ceiling, 1.0),
-            ),
+            throttles,
             store,
             broker,
             connector,
@@ -100,14 +88,19 @@ impl SendWorker {
         })
     }
 
-    fn ceiling(&self) -> f64 {
-        self.settings.tenant_rate * (1.0 - self.settings.headroom)
+    /// The tenant's Bot Connector limit (teams-platform.md §3).
+    fn limit(&self, tenant: &str) -> Limit {
+        let limit = self.settings.tenant_rate;
+        Limit {
+            key: format!("send:{tenant}"),
+            limit,
+            ceiling: limit * (1.0 - self.settings.headroom),
+        }
     }
 
     /// Runs until `shutdown` turns true, then finishes the posts in flight
     /// and commits their outcomes before returning.
     pub async fn run(self: Arc<Self>, mut shutdown: watch::Receiver<bool>) {
-        self.coordinate_once().await;
         let coordinator = tokio::spawn(self.clone().coordinate());
         let mut subscription = self
             .broker
@@ -144,9 +137,6 @@ impl SendWorker {
         let _ = recording.await;
         coordinator.abort();
         drop(subscription);
-        if let Err(error) = self.store.remove_worker(self.id).await {
-            tracing::warn!(%error, "cannot deregister the worker");
-        }
     }
 
     async fn dispatch(self: &Arc<Self>, batch: Vec<Incoming>, settled: &mpsc::Sender<Settled>) {
@@ -285,7 +275,7 @@ impl SendWorker {
         activity: &str,
         incoming: Incoming,
     ) -> Settled {
-        let throttle = self.throttles.get(tenant);
+        let throttle = self.throttles.get(&self.limit(tenant));
         throttle.acquire().await;
         if !incoming.is_live() {
             // The broker took the message back when the connection dropped
@@ -308,15 +298,9 @@ impl SendWorker {
         };
         tracing::debug!(%failure, "send failed");
         if let SendFailure::Throttled { retry_after } = &failure {
-            let wait = retry_after.unwrap_or(Duration::from_secs(1));
-            throttle.pause_for(wait);
+            // The rate sharing tells the other workers about a new event.
+            throttle.throttled(retry_after.unwrap_or(Duration::from_secs(1)));
             self.metrics.add(metric::THROTTLED, &[], 1);
-            let (store, tenant) = (self.store.clone(), tenant.to_owned());
-            tokio::spawn(async move {
-                if let Err(error) = store.tenant_throttled(&tenant, wait, 0.8, 1.0).await {
-                    tracing::warn!(%error, "cannot share the throttling with other workers");
-                }
-            });
         }
         let notification_error = matches!(failure, SendFailure::TooLarge { .. }).then(|| {
             (
@@ -402,58 +386,16 @@ impl SendWorker {
         Ok(Some(activity))
     }
 
+    /// Picks up cancellations within a quarter second and measures the
+    /// queues every few seconds. (The rate is shared by `herald-app`.)
     async fn coordinate(self: Arc<Self>) {
         let mut ticks = 0u64;
-        let status_every = Duration::from_millis(250);
-        let per_heartbeat =
-            (self.settings.heartbeat.as_millis() / status_every.as_millis()).max(1) as u64;
         loop {
-            tokio::time::sleep(status_every).await;
+            tokio::time::sleep(Duration::from_millis(250)).await;
             ticks += 1;
             self.refresh_statuses().await;
-            if ticks.is_multiple_of(per_heartbeat) {
-                self.coordinate_once().await;
-            }
-            if ticks.is_multiple_of(per_heartbeat * 5) {
+            if ticks.is_multiple_of(20) {
                 self.measure_queues().await;
-            }
-        }
-    }
-
-    /// Announces this worker and takes its share of each tenant's rate.
-    async fn coordinate_once(&self) {
-        let live = match self
-            .store
-            .heartbeat(self.id, self.settings.heartbeat * 3)
-            .await
-        {
-            Ok(live) => live as f64,
-            Err(error) => {
-                tracing::warn!(%error, "heartbeat failed");
-                return;
-            }
-        };
-        let ceiling = self.ceiling();
-        let burst = crate::throttle::burst_for(self.settings.tenant_rate, ceiling, live);
-        self.throttles.set_initial_rate(ceiling / live, burst);
-        for (tenant, throttle) in self.throttles.tenants() {
-            match self
-                .store
-                .tenant_rate(&tenant, ceiling, ceiling * 0.05)
-                .await
-            {
-                Ok(rate) => {
-                    throttle.set_rate(rate.rate_per_second / live, burst);
-                    if let Some(until) = rate.throttled_until {
-                        let left = until - time::OffsetDateTime::now_utc();
-                        if left.is_positive() {
-                            throttle.pause_for(left.unsigned_abs());
-                        }
-                    }
-                    self.metrics
-                        .set(metric::RATE, &[("tenant", &tenant)], throttle.rate());
-                }
-                Err(error) => tracing::warn!(%error, "cannot read the tenant's rate"),
             }
         }
     }

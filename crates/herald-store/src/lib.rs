@@ -6,8 +6,8 @@
 
 mod deliveries;
 mod notifications;
+mod rates;
 mod recipients;
-mod tenants;
 
 use std::time::Duration;
 
@@ -16,8 +16,8 @@ use sqlx::{ConnectOptions, PgPool};
 
 pub use deliveries::{DeliveryRow, Outcome, SendTarget};
 pub use notifications::{NotificationRecord, PostedCard, Progress};
+pub use rates::SharedRate;
 pub use recipients::{CachedPerson, InstallChange, InstallRecord, Person, StoredPerson};
-pub use tenants::TenantRate;
 
 pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../../migrations");
 

@@ -169,7 +169,7 @@ pub enum Bench {
     /// A broadcast through the whole pipeline: ceiling, overhead, latency,
     /// scale-out, or all of them.
     Pipeline {
-        #[arg(value_parser = ["ceiling", "overhead", "latency", "scale-out", "cold", "everyone", "delta", "all"], default_value = "all")]
+        #[arg(value_parser = ["ceiling", "overhead", "latency", "scale-out", "cold", "fresh-all", "everyone", "delta", "storm", "all"], default_value = "all")]
         scenario: String,
         /// Run with this many recipients instead of the scenario's own.
         #[arg(long)]

@@ -78,6 +78,9 @@ async fn main() -> anyhow::Result<()> {
             if scenario == "delta" || scenario == "all" {
                 herald_bench::pipeline::run_delta(recipients.unwrap_or(100_000)).await?;
             }
+            if scenario == "storm" || scenario == "all" {
+                herald_bench::pipeline::run_storm(&herald, recipients.unwrap_or(8_000)).await?;
+            }
             for mut chosen in herald_bench::pipeline::scenarios()
                 .into_iter()
                 .filter(|s| scenario == "all" || s.name == scenario)

@@ -1,0 +1,318 @@
+//! Pacing calls to Microsoft: a throttle per limit (a tenant's Bot
+//! Connector rate, a kind of Graph call), shared by the tasks of one
+//! process. The processes of a role share each limit through the store
+//! (`herald-app`'s rate sharing sets every throttle's rate each second).
+//!
+//! Calls are spaced evenly by a governor limiter. The limiter gets a small
+//! burst: a slot claimed late (timers wake a little after their time) would
+//! otherwise be lost for good, and a worker asked for 97 % of the limit
+//! would reach 90 %. The burst is sized so that the slots of all workers in
+//! any one second still stay at or under the limit (see `burst_for`).
+//!
+//! A new rate replaces the limiter and wakes every task waiting on the old
+//! one: tasks parked on a slow limiter would otherwise keep its pace long
+//! after the shared rate went back up.
+
+use std::collections::HashMap;
+use std::num::NonZeroU32;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
+use herald_domain::rate::DECREASE;
+use tokio::sync::{Notify, watch};
+use tokio::time::Instant;
+
+/// How long a congestion event lasts at least: the 429s of requests that
+/// were already on the wire when the first came back belong to it.
+const EVENT_AT_LEAST: Duration = Duration::from_secs(1);
+
+pub struct Throttle {
+    limiter: watch::Sender<Arc<DefaultDirectRateLimiter>>,
+    state: Mutex<Local>,
+    /// Wakes the rate sharing when a congestion event begins.
+    congestion: Arc<Notify>,
+}
+
+struct Local {
+    rate: f64,
+    burst: u32,
+    paused_until: Option<Instant>,
+    /// 429s before this are part of the current congestion event.
+    event_until: Option<Instant>,
+    /// A congestion event (with its Retry-After) not yet shared.
+    unshared: Option<Duration>,
+}
+
+fn limiter(rate: f64, burst: u32) -> Arc<DefaultDirectRateLimiter> {
+    let period = Duration::from_secs_f64(1.0 / rate.max(0.01));
+    let burst = NonZeroU32::new(burst).unwrap_or(NonZeroU32::MIN);
+    let quota = Quota::with_period(period)
+        .unwrap_or_else(|| Quota::per_second(NonZeroU32::MIN))
+        .allow_burst(burst);
+    Arc::new(RateLimiter::direct(quota))
+}
+
+/// The burst each of `workers` may take. In any second a limiter lets
+/// through at most `rate + burst`; summed over the workers that must stay
+/// below `limit + 1` requests, since Microsoft counts whole requests.
+pub fn burst_for(limit: f64, ceiling: f64, workers: f64) -> u32 {
+    let budget = (limit + 1.0 - ceiling).ceil() - 1.0;
+    ((budget / workers.max(1.0)).floor() as u32).clamp(1, 4)
+}
+
+impl Throttle {
+    fn new(rate: f64, burst: u32, congestion: Arc<Notify>) -> Self {
+        Self {
+            limiter: watch::Sender::new(limiter(rate, burst)),
+            state: Mutex::new(Local {
+                rate,
+                burst,
+                paused_until: None,
+                event_until: None,
+                unshared: None,
+            }),
+            congestion,
+        }
+    }
+
+    fn local(&self) -> std::sync::MutexGuard<'_, Local> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Waits for the next slot.
+    pub async fn acquire(&self) {
+        self.acquire_n(1).await;
+    }
+
+    /// Waits for `cost` slots at once (Graph weighs some calls).
+    pub async fn acquire_n(&self, cost: u32) {
+        let cost = NonZeroU32::new(cost).unwrap_or(NonZeroU32::MIN);
+        let mut changes = self.limiter.subscribe();
+        loop {
+            if let Some(until) = self.paused_until() {
+                tokio::time::sleep_until(until).await;
+                continue;
+            }
+            let limiter = changes.borrow_and_update().clone();
+            tokio::select! {
+                ready = limiter.until_n_ready(cost) => {
+                    // More than the burst can never be granted: take it
+                    // as one slot rather than wait forever.
+                    if ready.is_err() {
+                        limiter.until_ready().await;
+                    }
+                }
+                // A new rate: wait on the new limiter instead.
+                _ = changes.changed() => continue,
+            }
+            // A 429 may have paused everything while this task waited.
+            if self.paused_until().is_none() {
+                return;
+            }
+        }
+    }
+
+    fn paused_until(&self) -> Option<Instant> {
+        self.local()
+            .paused_until
+            .filter(|until| *until > Instant::now())
+    }
+
+    pub fn rate(&self) -> f64 {
+        self.local().rate
+    }
+
+    /// Changes the rate when it moved by more than 1 % or the burst changed.
+    pub fn set_rate(&self, rate: f64, burst: u32) {
+        let mut local = self.local();
+        if (rate - local.rate).abs() > local.rate * 0.01 || burst != local.burst {
+            local.rate = rate;
+            local.burst = burst;
+            self.limiter.send_replace(limiter(rate, burst));
+        }
+    }
+
+    pub fn pause_for(&self, wait: Duration) {
+        let until = Instant::now() + wait;
+        let mut local = self.local();
+        if local.paused_until.is_none_or(|current| current < until) {
+            local.paused_until = Some(until);
+        }
+    }
+
+    /// Microsoft answered 429: pause for Retry-After. The first 429 of a
+    /// burst is a congestion event: this process slows down at once and the
+    /// event is shared with the others; the rest of the burst changes
+    /// nothing more. Returns whether this 429 began an event.
+    pub fn throttled(&self, retry_after: Duration) -> bool {
+        self.pause_for(retry_after);
+        let now = Instant::now();
+        let mut local = self.local();
+        if local.event_until.is_some_and(|until| until > now) {
+            return false;
+        }
+        local.event_until = Some(now + retry_after.max(EVENT_AT_LEAST));
+        local.unshared = Some(retry_after);
+        let slower = local.rate * DECREASE;
+        local.rate = slower;
+        self.limiter.send_replace(limiter(slower, 1));
+        local.burst = 1;
+        drop(local);
+        self.congestion.notify_one();
+        true
+    }
+
+    /// The congestion event not yet shared with other processes, if any.
+    pub fn take_congestion(&self) -> Option<Duration> {
+        self.local().unshared.take()
+    }
+}
+
+/// What one throttle stands for: its key in the shared store, and the
+/// limit it paces (calls a second; the ceiling leaves headroom).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Limit {
+    pub key: String,
+    pub limit: f64,
+    pub ceiling: f64,
+}
+
+/// The throttles of one process, by key.
+pub struct Throttles {
+    entries: Mutex<HashMap<String, (Limit, Arc<Throttle>)>>,
+    /// This process's share of every limit (1 / live processes of its role).
+    share: Mutex<f64>,
+    congestion: Arc<Notify>,
+}
+
+impl Default for Throttles {
+    fn default() -> Self {
+        Self {
+            entries: Mutex::new(HashMap::new()),
+            share: Mutex::new(1.0),
+            congestion: Arc::new(Notify::new()),
+        }
+    }
+}
+
+impl Throttles {
+    /// The throttle for `limit`, created at this process's share of it.
+    pub fn get(&self, limit: &Limit) -> Arc<Throttle> {
+        let share = self.share();
+        self.entries
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .entry(limit.key.clone())
+            .or_insert_with(|| {
+                let burst = burst_for(limit.limit, limit.ceiling, 1.0 / share);
+                let throttle = Throttle::new(limit.ceiling * share, burst, self.congestion.clone());
+                (limit.clone(), Arc::new(throttle))
+            })
+            .1
+            .clone()
+    }
+
+    pub fn share(&self) -> f64 {
+        *self.share.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    pub fn set_share(&self, share: f64) {
+        *self.share.lock().unwrap_or_else(|p| p.into_inner()) = share.clamp(0.001, 1.0);
+    }
+
+    pub fn all(&self) -> Vec<(Limit, Arc<Throttle>)> {
+        self.entries
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .values()
+            .cloned()
+            .collect()
+    }
+
+    /// Resolves when some throttle began a congestion event.
+    pub async fn congestion(&self) {
+        self.congestion.notified().await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn throttle(rate: f64, burst: u32) -> Throttle {
+        Throttle::new(rate, burst, Arc::new(Notify::new()))
+    }
+
+    #[tokio::test]
+    async fn slots_are_spaced_evenly() {
+        let throttle = throttle(10.0, 1);
+        let start = std::time::Instant::now();
+        for _ in 0..11 {
+            throttle.acquire().await;
+        }
+        let elapsed = start.elapsed();
+        assert!(elapsed >= Duration::from_millis(990), "{elapsed:?}");
+    }
+
+    #[test]
+    fn bursts_keep_every_second_within_the_limit() {
+        assert_eq!(burst_for(200.0, 194.0, 1.0), 4);
+        assert_eq!(burst_for(200.0, 194.0, 3.0), 2);
+        assert_eq!(burst_for(50.0, 48.5, 1.0), 2);
+        assert_eq!(burst_for(20.0, 19.4, 1.0), 1);
+        for (limit, ceiling, workers) in
+            [(200.0, 194.0, 3.0), (50.0, 48.5, 1.0), (200.0, 194.0, 1.0)]
+        {
+            let worst = ceiling + f64::from(burst_for(limit, ceiling, workers)) * workers;
+            assert!(worst.floor() <= limit, "{limit} {ceiling} {workers}");
+        }
+    }
+
+    #[tokio::test]
+    async fn a_pause_holds_every_slot() {
+        let throttle = throttle(1000.0, 1);
+        throttle.pause_for(Duration::from_millis(200));
+        let start = Instant::now();
+        throttle.acquire().await;
+        assert!(start.elapsed() >= Duration::from_millis(200));
+    }
+
+    /// The bug behind issue #8's storm: tasks parked on a limiter of one
+    /// call a second kept that pace after the rate went back up.
+    #[tokio::test]
+    async fn waiting_tasks_follow_a_raised_rate() {
+        let throttle = Arc::new(throttle(1.0, 1));
+        throttle.acquire().await;
+        let waiting: Vec<_> = (0..20)
+            .map(|_| {
+                let throttle = throttle.clone();
+                tokio::spawn(async move { throttle.acquire().await })
+            })
+            .collect();
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        let start = Instant::now();
+        throttle.set_rate(1000.0, 1);
+        for task in waiting {
+            task.await.unwrap_or_default();
+        }
+        // At the old pace the twenty would take twenty seconds.
+        assert!(
+            start.elapsed() < Duration::from_secs(2),
+            "{:?}",
+            start.elapsed()
+        );
+    }
+
+    #[tokio::test]
+    async fn a_burst_of_429s_is_one_congestion_event() {
+        let throttle = throttle(40.0, 2);
+        let began: Vec<bool> = (0..65)
+            .map(|_| throttle.throttled(Duration::from_millis(100)))
+            .collect();
+        assert_eq!(began.iter().filter(|b| **b).count(), 1);
+        assert!((throttle.rate() - 40.0 * DECREASE).abs() < 1e-9);
+        assert_eq!(throttle.take_congestion(), Some(Duration::from_millis(100)));
+        assert_eq!(throttle.take_congestion(), None);
+    }
+}
