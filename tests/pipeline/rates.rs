@@ -34,11 +34,11 @@ async fn a_burst_of_429s_is_one_congestion_event_for_every_worker() {
     let herald = TestHerald::start_roles(emulator_config(5), no_roles, |_| {}).await;
     let store = herald.store();
     let policy = RatePolicy::new(48.5);
-    for _ in 0..65 {
-        store
-            .rate_congested("send:burst", &policy, Duration::from_millis(100))
-            .await
-            .unwrap();
+    // 65 workers' 429s within one Retry-After, all at once.
+    let burst =
+        (0..65).map(|_| store.rate_congested("send:burst", &policy, Duration::from_secs(5)));
+    for answer in futures_util::future::join_all(burst).await {
+        answer.unwrap();
     }
     let shared = store.shared_rate("send:burst", &policy).await.unwrap();
     assert!(

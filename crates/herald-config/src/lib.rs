@@ -177,8 +177,8 @@ impl Default for GraphSettings {
             app_reads_per_second: 30.0,
             team_reads_per_second: 30.0,
             team_member_reads_per_second: 60.0,
-            directory_units_per_second: 350.0,
-            headroom: 0.03,
+            directory_units_per_second: 800.0,
+            headroom: 0.01,
         }
     }
 }

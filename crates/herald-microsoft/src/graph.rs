@@ -51,7 +51,9 @@ impl GraphCall {
 
 /// Graph's limits per app and tenant: calls a second (directory reads: cost
 /// units a second). The defaults are teams-platform.md §3's; the directory
-/// budget is the smallest tenant's (3,500 units per 10 s).
+/// budget is a tenant's of over 500 people (8,000 units per 10 s): smaller
+/// tenants have a smaller budget but also fewer people to look up, and
+/// Graph's 10-second bucket absorbs them.
 #[derive(Debug, Clone, PartialEq)]
 pub struct GraphLimits {
     pub installs: f64,
@@ -70,8 +72,8 @@ impl Default for GraphLimits {
             app_reads: 30.0,
             team_reads: 30.0,
             team_member_reads: 60.0,
-            directory_units: 350.0,
-            headroom: 0.03,
+            directory_units: 800.0,
+            headroom: 0.01,
         }
     }
 }

@@ -85,9 +85,23 @@ impl Throttle {
         self.acquire_n(1).await;
     }
 
-    /// Waits for `cost` slots at once (Graph weighs some calls).
+    /// Waits for `cost` slots (Graph weighs some calls). A cost above the
+    /// limiter's burst is taken a burst at a time.
     pub async fn acquire_n(&self, cost: u32) {
-        let cost = NonZeroU32::new(cost).unwrap_or(NonZeroU32::MIN);
+        let mut left = cost.max(1);
+        while left > 0 {
+            let burst = self.local().burst.max(1);
+            let take = left.min(burst);
+            if self.acquire_slots(take).await {
+                left -= take;
+            }
+        }
+    }
+
+    /// Waits for `n` slots; `false` when the rate changed to one whose
+    /// burst is below `n`, so the caller asks again.
+    async fn acquire_slots(&self, n: u32) -> bool {
+        let n = NonZeroU32::new(n).unwrap_or(NonZeroU32::MIN);
         let mut changes = self.limiter.subscribe();
         loop {
             if let Some(until) = self.paused_until() {
@@ -96,11 +110,9 @@ impl Throttle {
             }
             let limiter = changes.borrow_and_update().clone();
             tokio::select! {
-                ready = limiter.until_n_ready(cost) => {
-                    // More than the burst can never be granted: take it
-                    // as one slot rather than wait forever.
+                ready = limiter.until_n_ready(n) => {
                     if ready.is_err() {
-                        limiter.until_ready().await;
+                        return false;
                     }
                 }
                 // A new rate: wait on the new limiter instead.
@@ -108,7 +120,7 @@ impl Throttle {
             }
             // A 429 may have paused everything while this task waited.
             if self.paused_until().is_none() {
-                return;
+                return true;
             }
         }
     }
@@ -299,6 +311,19 @@ mod tests {
         // At the old pace the twenty would take twenty seconds.
         assert!(
             start.elapsed() < Duration::from_secs(2),
+            "{:?}",
+            start.elapsed()
+        );
+    }
+
+    #[tokio::test]
+    async fn a_cost_above_the_burst_is_paced_too() {
+        let throttle = throttle(100.0, 4);
+        let start = Instant::now();
+        // 4 at once, then 16 more at 100 a second.
+        throttle.acquire_n(20).await;
+        assert!(
+            start.elapsed() >= Duration::from_millis(150),
             "{:?}",
             start.elapsed()
         );
