@@ -422,3 +422,99 @@ async fn a_team_install_stores_its_general_channel() {
     assert!(stored[0].installed);
     herald.stop().await;
 }
+
+#[tokio::test]
+async fn a_token_not_valid_yet_is_refused_like_an_expired_one() {
+    let herald = TestHerald::start(emulator_config(20), |_| {}).await;
+    let user = herald.directory_users().await[4].clone();
+    let body = install_activity(&herald, &user).to_string();
+    let mut early = claims(&herald);
+    // Ten minutes ahead: beyond the five minutes of clock skew allowed.
+    early["nbf"] = json!(now() + 600);
+    early["exp"] = json!(now() + 1200);
+    let token = sign(&early, BOT_KEY, BOT_KID, Algorithm::RS256);
+    assert_eq!(
+        post(&herald, Some(format!("Bearer {token}")), body.clone()).await,
+        401
+    );
+    assert!(!stored(&herald, &user).await);
+
+    let mut skewed = claims(&herald);
+    skewed["nbf"] = json!(now() + 120);
+    let token = sign(&skewed, BOT_KEY, BOT_KID, Algorithm::RS256);
+    assert_eq!(
+        post(&herald, Some(format!("Bearer {token}")), body).await,
+        200,
+        "two minutes ahead is within the skew"
+    );
+    herald.stop().await;
+}
+
+#[tokio::test]
+async fn requests_are_authenticated_before_their_body_is_read() {
+    let herald = TestHerald::start(emulator_config(20), |_| {}).await;
+    let forged = sign(&claims(&herald), OTHER_KEY, BOT_KID, Algorithm::RS256);
+    for (name, authorization) in [
+        ("no token", None),
+        ("forged token", Some(format!("Bearer {forged}"))),
+    ] {
+        let url = format!(
+            "http://{}/api/messages",
+            herald.running().web.as_ref().unwrap().address
+        );
+        let mut request = herald.http.post(url).body("{not an activity");
+        if let Some(authorization) = authorization {
+            request = request.header("Authorization", authorization);
+        }
+        let response = request.send().await.unwrap();
+        assert_eq!(response.status(), 401, "{name}");
+        let text = response.text().await.unwrap();
+        assert!(
+            !text.contains("activity"),
+            "{name}: no parser message: {text}"
+        );
+    }
+    herald.stop().await;
+}
+
+#[tokio::test]
+async fn the_bot_framework_issuer_is_the_configured_clouds() {
+    let government = "https://api.botframework.us";
+    let token = |herald: &TestHerald, issuer: &str| {
+        let mut claims = claims(herald);
+        claims["iss"] = json!(issuer);
+        Some(format!(
+            "Bearer {}",
+            sign(&claims, BOT_KEY, BOT_KID, Algorithm::RS256)
+        ))
+    };
+
+    let public = TestHerald::start(emulator_config(20), |_| {}).await;
+    let user = public.directory_users().await[4].clone();
+    let body = install_activity(&public, &user).to_string();
+    assert_eq!(
+        post(&public, token(&public, government), body.clone()).await,
+        401,
+        "the public cloud refuses the US Government's tokens"
+    );
+    public.stop().await;
+
+    let us = TestHerald::start(emulator_config(20), |s| {
+        s.microsoft.bot_issuer = government.to_owned();
+    })
+    .await;
+    let body = install_activity(&us, &user).to_string();
+    assert_eq!(
+        post(
+            &us,
+            token(&us, "https://api.botframework.com"),
+            body.clone()
+        )
+        .await,
+        401,
+        "a US Government bot refuses the public cloud's tokens"
+    );
+    assert_eq!(post(&us, token(&us, government), body).await, 200);
+    assert!(stored(&us, &user).await);
+    us.stop().await;
+}

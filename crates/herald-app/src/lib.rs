@@ -273,6 +273,7 @@ pub async fn start(settings: &Settings, roles: Roles) -> Result<Running, AppErro
                 herald_microsoft::http_client(),
                 settings.microsoft.bot_openid_url.clone(),
                 settings.microsoft.app_id.clone().unwrap_or_default(),
+                settings.microsoft.bot_issuer.clone(),
             ),
             store: infrastructure.store.clone(),
             connector: microsoft.connector.clone(),

@@ -5,6 +5,7 @@
 use std::sync::Arc;
 
 use actix_web::HttpResponse;
+use actix_web::http::StatusCode;
 use herald_microsoft::BotConnector;
 use herald_store::{InstallRecord, Store};
 use serde_json::json;
@@ -41,50 +42,69 @@ const STARTED: &str =
 const TEAM_WELCOME: &str = "Herald was added to this team. Your organisation's announcements for this team will be posted \
 in this channel. Nothing else is needed from anyone here.";
 
-fn problem(status: actix_web::http::StatusCode, message: &str) -> HttpResponse {
+fn problem(status: StatusCode, message: &str) -> HttpResponse {
     HttpResponse::build(status).json(json!({"error": message}))
 }
 
-impl Bot {
-    /// Authenticates, then handles. Nothing is stored for a request that
-    /// fails authentication or cannot be read.
-    pub async fn receive(&self, authorization: Option<&str>, body: &[u8]) -> HttpResponse {
-        let activity: Activity = match serde_json::from_slice(body) {
-            Ok(activity) => activity,
-            Err(error) => {
-                return problem(
-                    actix_web::http::StatusCode::BAD_REQUEST,
-                    &format!("the body is not a valid activity: {error}"),
-                );
-            }
-        };
-        match self
-            .auth
-            .authenticate(authorization, &activity.service_url, &activity.channel_id)
-            .await
-        {
-            Ok(()) => {}
-            Err(AuthFailure::Unauthorized(why)) => {
+/// Why a request is refused; the one place refusals become responses.
+enum Refusal {
+    Auth(AuthFailure),
+    /// Authenticated, but not an activity.
+    Unreadable(serde_json::Error),
+}
+
+impl Refusal {
+    fn response(self) -> HttpResponse {
+        match self {
+            Refusal::Auth(AuthFailure::Unauthorized(why)) => {
                 tracing::warn!(%why, "refused an unauthenticated activity");
-                return problem(actix_web::http::StatusCode::UNAUTHORIZED, "unauthorized");
+                problem(StatusCode::UNAUTHORIZED, "unauthorized")
             }
-            Err(AuthFailure::Forbidden(why)) => {
+            Refusal::Auth(AuthFailure::Forbidden(why)) => {
                 tracing::warn!(%why, "refused an activity from an unendorsed channel");
-                return problem(actix_web::http::StatusCode::FORBIDDEN, "forbidden");
+                problem(StatusCode::FORBIDDEN, "forbidden")
             }
+            Refusal::Unreadable(error) => problem(
+                StatusCode::BAD_REQUEST,
+                &format!("the body is not a valid activity: {error}"),
+            ),
         }
+    }
+}
+
+impl Bot {
+    /// Authenticates, reads, checks, then handles. Nothing of a request is
+    /// read before its token is verified, and nothing is stored for a
+    /// request that is refused.
+    pub async fn receive(&self, authorization: Option<&str>, body: &[u8]) -> HttpResponse {
+        let activity = match self.admit(authorization, body).await {
+            Ok(activity) => activity,
+            Err(refusal) => return refusal.response(),
+        };
         match self.handle(&activity).await {
             Ok(Some(body)) => HttpResponse::Ok().json(body),
             Ok(None) => HttpResponse::Ok().finish(),
             Err(error) => {
                 // Teams retries a failed delivery; everything here is safe to repeat.
                 tracing::error!(%error, kind = %activity.kind, "cannot handle an activity");
-                problem(
-                    actix_web::http::StatusCode::INTERNAL_SERVER_ERROR,
-                    "try again",
-                )
+                problem(StatusCode::INTERNAL_SERVER_ERROR, "try again")
             }
         }
+    }
+
+    /// The token first (so an unauthenticated body is never parsed), then
+    /// the body, then what the token says of it.
+    async fn admit(&self, authorization: Option<&str>, body: &[u8]) -> Result<Activity, Refusal> {
+        let token = self
+            .auth
+            .verify(authorization)
+            .await
+            .map_err(Refusal::Auth)?;
+        let activity: Activity = serde_json::from_slice(body).map_err(Refusal::Unreadable)?;
+        token
+            .admits(&activity.service_url, &activity.channel_id)
+            .map_err(Refusal::Auth)?;
+        Ok(activity)
     }
 
     /// Handles an activity; `Some` is the body of an invoke's answer.
