@@ -477,6 +477,60 @@ async fn requests_are_authenticated_before_their_body_is_read() {
     herald.stop().await;
 }
 
+/// The person's stored chat, as Herald knows it.
+async fn stored_conversation(herald: &TestHerald, user: &Value) -> Option<String> {
+    let id: RecipientId = user["id"].as_str().unwrap().parse().unwrap();
+    let people = herald.store().people(&[id]).await.unwrap();
+    people.first().and_then(|p| p.conversation_id.clone())
+}
+
+#[tokio::test]
+async fn only_teams_activities_from_the_configured_tenant_change_anything() {
+    let herald = TestHerald::start(emulator_config(20), |_| {}).await;
+    // Microsoft's keys endorse more channels than Teams.
+    herald
+        .configure_emulator(json!({"bot_key_endorsements": ["msteams", "webchat"]}))
+        .await;
+    let user = herald.directory_users().await[5].clone();
+    let install = install_activity(&herald, &user);
+    assert_eq!(signed_post(&herald, &install).await, 200);
+    let chat = stored_conversation(&herald, &user).await;
+    assert!(chat.is_some());
+
+    let mut webchat = install.clone();
+    webchat["channelId"] = json!("webchat");
+    webchat["timestamp"] = json!("2026-11-28T10:00:00Z");
+    webchat["conversation"]["id"] = json!("webchat-conversation-1");
+    let status = signed_post(&herald, &webchat).await;
+    assert!(status == 200 || status == 403, "webchat: {status}");
+    assert_eq!(stored_conversation(&herald, &user).await, chat, "webchat");
+
+    let mut foreign = install.clone();
+    foreign["timestamp"] = json!("2026-11-28T11:00:00Z");
+    foreign["conversation"]["id"] = json!("a:foreign-tenant-chat");
+    foreign["conversation"]["tenantId"] = json!("another-tenant");
+    foreign["channelData"]["tenant"]["id"] = json!("another-tenant");
+    let status = signed_post(&herald, &foreign).await;
+    assert!(status == 200 || status == 403, "another tenant: {status}");
+    assert_eq!(
+        stored_conversation(&herald, &user).await,
+        chat,
+        "another tenant"
+    );
+
+    let mut stop = install.clone();
+    stop["type"] = json!("message");
+    stop["text"] = json!("stop");
+    stop["channelId"] = json!("webchat");
+    signed_post(&herald, &stop).await;
+    let id: RecipientId = user["id"].as_str().unwrap().parse().unwrap();
+    assert!(
+        !herald.store().people(&[id]).await.unwrap()[0].opted_out,
+        "a webchat stop changes nothing"
+    );
+    herald.stop().await;
+}
+
 #[tokio::test]
 async fn the_bot_framework_issuer_is_the_configured_clouds() {
     let government = "https://api.botframework.us";

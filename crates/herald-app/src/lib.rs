@@ -279,6 +279,7 @@ pub async fn start(settings: &Settings, roles: Roles) -> Result<Running, AppErro
             connector: microsoft.connector.clone(),
             settings: herald_web::BotSettings {
                 welcome: settings.bot.welcome,
+                tenant_id: microsoft.prepare.tenant_id.clone(),
             },
         });
         let server =

@@ -101,6 +101,20 @@ impl Activity {
         })
     }
 
+    /// Every tenant the activity names (conversation and channel data).
+    pub fn named_tenants(&self) -> impl Iterator<Item = &str> {
+        let in_channel_data = self
+            .channel_data
+            .as_ref()
+            .and_then(|d| d.tenant.as_ref())
+            .map(|t| t.id.as_str());
+        self.conversation
+            .tenant_id
+            .as_deref()
+            .into_iter()
+            .chain(in_channel_data)
+    }
+
     /// The sender's Entra object id.
     pub fn person(&self) -> Option<uuid::Uuid> {
         self.from.as_ref()?.aad_object_id.as_deref()?.parse().ok()

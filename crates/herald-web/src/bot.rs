@@ -18,7 +18,12 @@ pub struct BotSettings {
     /// Welcome people who install the app themselves (never those Herald
     /// installed it for in order to deliver an announcement).
     pub welcome: bool,
+    /// The organisation's tenant: activities from any other change nothing.
+    pub tenant_id: String,
 }
+
+/// The only channel Herald serves.
+const TEAMS: &str = "msteams";
 
 pub struct Bot {
     pub auth: BotAuthenticator,
@@ -51,6 +56,8 @@ enum Refusal {
     Auth(AuthFailure),
     /// Authenticated, but not an activity.
     Unreadable(serde_json::Error),
+    /// A valid activity from outside Teams or from another tenant.
+    NotServed(String),
 }
 
 impl Refusal {
@@ -68,6 +75,13 @@ impl Refusal {
                 StatusCode::BAD_REQUEST,
                 &format!("the body is not a valid activity: {error}"),
             ),
+            Refusal::NotServed(why) => {
+                tracing::warn!(%why, "ignored an activity Herald does not serve");
+                problem(
+                    StatusCode::FORBIDDEN,
+                    "Herald serves Microsoft Teams in its own organisation only",
+                )
+            }
         }
     }
 }
@@ -93,7 +107,8 @@ impl Bot {
     }
 
     /// The token first (so an unauthenticated body is never parsed), then
-    /// the body, then what the token says of it.
+    /// the body, then what the token says of it, then whether Herald
+    /// serves it at all.
     async fn admit(&self, authorization: Option<&str>, body: &[u8]) -> Result<Activity, Refusal> {
         let token = self
             .auth
@@ -104,7 +119,25 @@ impl Bot {
         token
             .admits(&activity.service_url, &activity.channel_id)
             .map_err(Refusal::Auth)?;
+        self.serves(&activity).map_err(Refusal::NotServed)?;
         Ok(activity)
+    }
+
+    /// Herald serves Teams in its own tenant. A key may endorse other
+    /// channels (webchat, ...) and a multi-tenant app may be added in
+    /// other organisations; what they send must not change the directory.
+    fn serves(&self, activity: &Activity) -> Result<(), String> {
+        if activity.channel_id != TEAMS {
+            return Err(format!("channel {:?} is not Teams", activity.channel_id));
+        }
+        let tenants: Vec<&str> = activity.named_tenants().collect();
+        if tenants.is_empty() || tenants.iter().any(|t| *t != self.settings.tenant_id) {
+            return Err(format!(
+                "tenant {tenants:?} is not the organisation's ({})",
+                self.settings.tenant_id
+            ));
+        }
+        Ok(())
     }
 
     /// Handles an activity; `Some` is the body of an invoke's answer.
