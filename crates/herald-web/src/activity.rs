@@ -115,6 +115,15 @@ impl Activity {
             .chain(in_channel_data)
     }
 
+    /// The conversation without the thread of a channel post: activities
+    /// about a channel post are addressed to `{channel};messageid={post}`,
+    /// and the post belongs to the channel.
+    pub fn conversation_without_thread(&self) -> &str {
+        let id = self.conversation.id.as_str();
+        id.split_once(";messageid=")
+            .map_or(id, |(channel, _)| channel)
+    }
+
     /// The sender's Entra object id.
     pub fn person(&self) -> Option<uuid::Uuid> {
         self.from.as_ref()?.aad_object_id.as_deref()?.parse().ok()

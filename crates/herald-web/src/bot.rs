@@ -47,6 +47,8 @@ const STARTED: &str =
 const TEAM_WELCOME: &str = "Herald was added to this team. Your organisation's announcements for this team will be posted \
 in this channel. Nothing else is needed from anyone here.";
 
+const ACKNOWLEDGED: &str = "Thank you: your acknowledgement was recorded.";
+
 fn problem(status: StatusCode, message: &str) -> HttpResponse {
     HttpResponse::build(status).json(json!({"error": message}))
 }
@@ -168,30 +170,27 @@ impl Bot {
         Ok(None)
     }
 
-    /// An Acknowledge press: recorded once however often it comes, and the
-    /// pressed card is replaced by one that shows it.
+    /// An Acknowledge press: recorded once however often it comes, from
+    /// whoever presses it (in a channel, every member sees the button), and
+    /// the pressed card is replaced by one that shows it.
     async fn card_action(
         &self,
         activity: &Activity,
     ) -> Result<serde_json::Value, herald_store::StoreError> {
-        let action = activity.value.as_ref().map(|v| &v["action"]);
-        let verb = action.and_then(|a| a["verb"].as_str());
-        let notification = action
-            .and_then(|a| a["data"]["notificationId"].as_str())
-            .and_then(|id| id.parse::<herald_domain::NotificationId>().ok());
-        let person = activity.person();
-        let (Some(herald_domain::ACKNOWLEDGE_VERB), Some(notification), Some(person)) =
-            (verb, notification, person)
-        else {
+        let Some((notification, person)) = acknowledge_press(activity) else {
             return Ok(invoke_answer("Sorry, Herald does not know this button."));
         };
         let Some(record) = self.store.notification(notification).await? else {
             return Ok(invoke_answer("This announcement no longer exists."));
         };
-        let at = self
+        let acknowledged = self
             .store
-            .acknowledge(notification, herald_domain::RecipientId(person))
+            .acknowledge(notification, person, activity.conversation_without_thread())
             .await?;
+        if !acknowledged.counted {
+            tracing::info!(%notification, %person, "an acknowledgement from outside the audience: kept, not counted");
+        }
+        let at = acknowledged.at;
         if let Some(pressed) = &activity.reply_to_id {
             let when = at
                 .format(time::macros::format_description!(
@@ -214,9 +213,7 @@ impl Bot {
                 tracing::warn!(%error, "cannot update the acknowledged card");
             }
         }
-        Ok(invoke_answer(
-            "Thank you: your acknowledgement was recorded.",
-        ))
+        Ok(invoke_answer(ACKNOWLEDGED))
     }
 
     async fn reaction(&self, activity: &Activity) -> Result<(), herald_store::StoreError> {
@@ -353,6 +350,16 @@ fn install_record(activity: &Activity) -> Option<InstallRecord> {
         tenant_id: activity.tenant()?.to_owned(),
         at: activity.at(),
     })
+}
+
+/// The announcement and the person of an Acknowledge press.
+fn acknowledge_press(activity: &Activity) -> Option<(herald_domain::NotificationId, uuid::Uuid)> {
+    let action = &activity.value.as_ref()?["action"];
+    if action["verb"].as_str()? != herald_domain::ACKNOWLEDGE_VERB {
+        return None;
+    }
+    let notification = action["data"]["notificationId"].as_str()?.parse().ok()?;
+    Some((notification, activity.person()?))
 }
 
 /// The body answering an `adaptiveCard/action` invoke.
