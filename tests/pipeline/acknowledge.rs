@@ -36,6 +36,22 @@ async fn latest_card(herald: &TestHerald, user: &str) -> (String, bool, Value) {
     )
 }
 
+/// Waits until the latest card in a user's chat has been updated in place.
+async fn updated_card(herald: &TestHerald, user: &str) -> Value {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let (_, updated, card) = latest_card(herald, user).await;
+        if updated {
+            return card;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the card was never updated"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
 #[tokio::test]
 async fn acknowledgements_are_recorded_once_shown_on_the_card_counted_and_reminded() {
     let herald = TestHerald::start(emulator_config(30), |_| {}).await;
@@ -84,9 +100,7 @@ async fn acknowledgements_are_recorded_once_shown_on_the_card_counted_and_remind
         progress.notification.acknowledged, 1,
         "recorded once however often pressed"
     );
-    let (_, updated, card) = latest_card(&herald, &ids[0]).await;
-    assert!(updated, "the card was updated in place");
-    let card = card.to_string();
+    let card = updated_card(&herald, &ids[0]).await.to_string();
     assert!(
         card.contains("You acknowledged this on") && !card.contains("Action.Execute"),
         "{card}"
@@ -303,6 +317,41 @@ async fn channel_members_herald_does_not_know_can_acknowledge_and_count_once_eac
 }
 
 #[tokio::test]
+async fn a_press_on_a_channel_post_leaves_the_post_as_it_is_for_everyone() {
+    let herald = TestHerald::start(emulator_config(30), |_| {}).await;
+    let (team, channel, members) = team_with_members(&herald, 2).await;
+    // Herald knows this member from an earlier 1:1 announcement.
+    let known = &members[0];
+    let earlier = herald
+        .send_to(&content("Earlier"), std::slice::from_ref(known))
+        .await
+        .unwrap();
+    herald
+        .wait_until_ended(earlier, Duration::from_secs(30))
+        .await;
+    let (id, post) = announce_to_team(&herald, &team, &channel).await;
+
+    let answer = press_in_channel(&herald, known, &channel, &post, id).await;
+    answers_the_invoke(&answer);
+    assert!(
+        answer["answer"]["value"]
+            .as_str()
+            .unwrap()
+            .contains("recorded"),
+        "the presser alone is told: {answer}"
+    );
+    assert_eq!(herald.store().acknowledged_by(id).await.unwrap().len(), 1);
+    let posts = channel_posts(&herald, &channel).await;
+    let (_, updated, card) = posts.iter().find(|p| p.0 == post).unwrap();
+    assert!(!updated, "the shared post was not replaced");
+    assert!(
+        card.to_string().contains("Action.Execute"),
+        "the button stays for the others"
+    );
+    herald.stop().await;
+}
+
+#[tokio::test]
 async fn acknowledgements_from_outside_a_1_1_audience_are_not_counted() {
     let herald = TestHerald::start(emulator_config(30), |_| {}).await;
     let users = herald.directory_users().await;
@@ -338,5 +387,36 @@ async fn acknowledgements_from_outside_a_1_1_audience_are_not_counted() {
         "the outsider is not counted"
     );
     assert!(progress.notification.acknowledged <= progress.count(DeliveryStatus::Delivered));
+    herald.stop().await;
+}
+
+#[tokio::test]
+async fn a_press_is_answered_before_a_slow_connector_updates_the_card() {
+    let herald = TestHerald::start(emulator_config(30), |_| {}).await;
+    let user = herald.directory_users().await[4]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let mut asked = content("Please confirm");
+    asked.acknowledgement_required = true;
+    let id = herald
+        .send_to(&asked, std::slice::from_ref(&user))
+        .await
+        .unwrap();
+    herald.wait_until_ended(id, Duration::from_secs(30)).await;
+    let (card, _, _) = latest_card(&herald, &user).await;
+
+    herald
+        .configure_emulator(json!({"latency_ms": [1500, 1500]}))
+        .await;
+    let answer = press(&herald, &user, &card, id).await;
+    assert_eq!(answer["answer"]["statusCode"], 200, "{answer}");
+    let (_, updated, _) = latest_card(&herald, &user).await;
+    assert!(
+        !updated,
+        "answered while the card update is still on its way"
+    );
+    let card = updated_card(&herald, &user).await.to_string();
+    assert!(card.contains("You acknowledged this on"), "{card}");
     herald.stop().await;
 }

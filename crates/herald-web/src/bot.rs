@@ -7,8 +7,9 @@ use std::sync::Arc;
 use actix_web::HttpResponse;
 use actix_web::http::StatusCode;
 use herald_microsoft::BotConnector;
-use herald_store::{InstallRecord, Store};
+use herald_store::{InstallRecord, NotificationRecord, Store};
 use serde_json::json;
+use tracing::Instrument;
 
 use crate::activity::Activity;
 use crate::auth::{AuthFailure, BotAuthenticator};
@@ -171,8 +172,7 @@ impl Bot {
     }
 
     /// An Acknowledge press: recorded once however often it comes, from
-    /// whoever presses it (in a channel, every member sees the button), and
-    /// the pressed card is replaced by one that shows it.
+    /// whoever presses it (in a channel, every member sees the button).
     async fn card_action(
         &self,
         activity: &Activity,
@@ -190,30 +190,57 @@ impl Bot {
         if !acknowledged.counted {
             tracing::info!(%notification, %person, "an acknowledgement from outside the audience: kept, not counted");
         }
-        let at = acknowledged.at;
-        if let Some(pressed) = &activity.reply_to_id {
-            let when = at
-                .format(time::macros::format_description!(
-                    "[day] [month repr:short] [year] [hour]:[minute] UTC"
-                ))
-                .unwrap_or_default();
-            let done = herald_domain::Acknowledgement::Done(when);
-            if let Ok(card) =
-                herald_domain::build_activity(&record.content, &record.audience.reason(), &done)
-                && let Err(error) = self
-                    .connector
-                    .update(
-                        &activity.service_url,
-                        &activity.conversation.id,
-                        pressed,
-                        &card,
-                    )
-                    .await
-            {
-                tracing::warn!(%error, "cannot update the acknowledged card");
-            }
+        // A card in a channel or group chat is everyone's: replacing it would
+        // show one person's acknowledgement to all and take the button from
+        // the rest. There, the invoke's answer tells the presser alone.
+        if activity.is_personal() {
+            self.show_acknowledged(activity, &record, acknowledged.at);
         }
         Ok(invoke_answer(ACKNOWLEDGED))
+    }
+
+    /// Replaces the pressed card in the person's own chat by one that shows
+    /// the acknowledgement. Teams waits only seconds for an invoke's answer
+    /// and the Bot Connector may be slow or throttling, so this runs after
+    /// the answer; a failure is logged, the acknowledgement is stored.
+    fn show_acknowledged(
+        &self,
+        activity: &Activity,
+        record: &NotificationRecord,
+        at: time::OffsetDateTime,
+    ) {
+        let Some(pressed) = activity.reply_to_id.clone() else {
+            return;
+        };
+        let when = at
+            .format(time::macros::format_description!(
+                "[day] [month repr:short] [year] [hour]:[minute] UTC"
+            ))
+            .unwrap_or_default();
+        let done = herald_domain::Acknowledgement::Done(when);
+        let card = match herald_domain::build_activity(
+            &record.content,
+            &record.audience.reason(),
+            &done,
+        ) {
+            Ok(card) => card,
+            Err(error) => {
+                tracing::warn!(%error, "cannot build the acknowledged card");
+                return;
+            }
+        };
+        let connector = self.connector.clone();
+        let service_url = activity.service_url.clone();
+        let conversation = activity.conversation.id.clone();
+        let update = async move {
+            if let Err(error) = connector
+                .update(&service_url, &conversation, &pressed, &card)
+                .await
+            {
+                tracing::warn!(%error, %conversation, activity = %pressed, "cannot show the acknowledgement on the card");
+            }
+        };
+        tokio::spawn(update.instrument(tracing::Span::current()));
     }
 
     async fn reaction(&self, activity: &Activity) -> Result<(), herald_store::StoreError> {
