@@ -422,3 +422,153 @@ async fn a_team_install_stores_its_general_channel() {
     assert!(stored[0].installed);
     herald.stop().await;
 }
+
+#[tokio::test]
+async fn a_token_not_valid_yet_is_refused_like_an_expired_one() {
+    let herald = TestHerald::start(emulator_config(20), |_| {}).await;
+    let user = herald.directory_users().await[4].clone();
+    let body = install_activity(&herald, &user).to_string();
+    let mut early = claims(&herald);
+    // Ten minutes ahead: beyond the five minutes of clock skew allowed.
+    early["nbf"] = json!(now() + 600);
+    early["exp"] = json!(now() + 1200);
+    let token = sign(&early, BOT_KEY, BOT_KID, Algorithm::RS256);
+    assert_eq!(
+        post(&herald, Some(format!("Bearer {token}")), body.clone()).await,
+        401
+    );
+    assert!(!stored(&herald, &user).await);
+
+    let mut skewed = claims(&herald);
+    skewed["nbf"] = json!(now() + 120);
+    let token = sign(&skewed, BOT_KEY, BOT_KID, Algorithm::RS256);
+    assert_eq!(
+        post(&herald, Some(format!("Bearer {token}")), body).await,
+        200,
+        "two minutes ahead is within the skew"
+    );
+    herald.stop().await;
+}
+
+#[tokio::test]
+async fn requests_are_authenticated_before_their_body_is_read() {
+    let herald = TestHerald::start(emulator_config(20), |_| {}).await;
+    let forged = sign(&claims(&herald), OTHER_KEY, BOT_KID, Algorithm::RS256);
+    for (name, authorization) in [
+        ("no token", None),
+        ("forged token", Some(format!("Bearer {forged}"))),
+    ] {
+        let url = format!(
+            "http://{}/api/messages",
+            herald.running().web.as_ref().unwrap().address
+        );
+        let mut request = herald.http.post(url).body("{not an activity");
+        if let Some(authorization) = authorization {
+            request = request.header("Authorization", authorization);
+        }
+        let response = request.send().await.unwrap();
+        assert_eq!(response.status(), 401, "{name}");
+        let text = response.text().await.unwrap();
+        assert!(
+            !text.contains("activity"),
+            "{name}: no parser message: {text}"
+        );
+    }
+    herald.stop().await;
+}
+
+/// The person's stored chat, as Herald knows it.
+async fn stored_conversation(herald: &TestHerald, user: &Value) -> Option<String> {
+    let id: RecipientId = user["id"].as_str().unwrap().parse().unwrap();
+    let people = herald.store().people(&[id]).await.unwrap();
+    people.first().and_then(|p| p.conversation_id.clone())
+}
+
+#[tokio::test]
+async fn only_teams_activities_from_the_configured_tenant_change_anything() {
+    let herald = TestHerald::start(emulator_config(20), |_| {}).await;
+    // Microsoft's keys endorse more channels than Teams.
+    herald
+        .configure_emulator(json!({"bot_key_endorsements": ["msteams", "webchat"]}))
+        .await;
+    let user = herald.directory_users().await[5].clone();
+    let install = install_activity(&herald, &user);
+    assert_eq!(signed_post(&herald, &install).await, 200);
+    let chat = stored_conversation(&herald, &user).await;
+    assert!(chat.is_some());
+
+    let mut webchat = install.clone();
+    webchat["channelId"] = json!("webchat");
+    webchat["timestamp"] = json!("2026-11-28T10:00:00Z");
+    webchat["conversation"]["id"] = json!("webchat-conversation-1");
+    let status = signed_post(&herald, &webchat).await;
+    assert!(status == 200 || status == 403, "webchat: {status}");
+    assert_eq!(stored_conversation(&herald, &user).await, chat, "webchat");
+
+    let mut foreign = install.clone();
+    foreign["timestamp"] = json!("2026-11-28T11:00:00Z");
+    foreign["conversation"]["id"] = json!("a:foreign-tenant-chat");
+    foreign["conversation"]["tenantId"] = json!("another-tenant");
+    foreign["channelData"]["tenant"]["id"] = json!("another-tenant");
+    let status = signed_post(&herald, &foreign).await;
+    assert!(status == 200 || status == 403, "another tenant: {status}");
+    assert_eq!(
+        stored_conversation(&herald, &user).await,
+        chat,
+        "another tenant"
+    );
+
+    let mut stop = install.clone();
+    stop["type"] = json!("message");
+    stop["text"] = json!("stop");
+    stop["channelId"] = json!("webchat");
+    signed_post(&herald, &stop).await;
+    let id: RecipientId = user["id"].as_str().unwrap().parse().unwrap();
+    assert!(
+        !herald.store().people(&[id]).await.unwrap()[0].opted_out,
+        "a webchat stop changes nothing"
+    );
+    herald.stop().await;
+}
+
+#[tokio::test]
+async fn the_bot_framework_issuer_is_the_configured_clouds() {
+    let government = "https://api.botframework.us";
+    let token = |herald: &TestHerald, issuer: &str| {
+        let mut claims = claims(herald);
+        claims["iss"] = json!(issuer);
+        Some(format!(
+            "Bearer {}",
+            sign(&claims, BOT_KEY, BOT_KID, Algorithm::RS256)
+        ))
+    };
+
+    let public = TestHerald::start(emulator_config(20), |_| {}).await;
+    let user = public.directory_users().await[4].clone();
+    let body = install_activity(&public, &user).to_string();
+    assert_eq!(
+        post(&public, token(&public, government), body.clone()).await,
+        401,
+        "the public cloud refuses the US Government's tokens"
+    );
+    public.stop().await;
+
+    let us = TestHerald::start(emulator_config(20), |s| {
+        s.microsoft.bot_issuer = government.to_owned();
+    })
+    .await;
+    let body = install_activity(&us, &user).to_string();
+    assert_eq!(
+        post(
+            &us,
+            token(&us, "https://api.botframework.com"),
+            body.clone()
+        )
+        .await,
+        401,
+        "a US Government bot refuses the public cloud's tokens"
+    );
+    assert_eq!(post(&us, token(&us, government), body).await, 200);
+    assert!(stored(&us, &user).await);
+    us.stop().await;
+}

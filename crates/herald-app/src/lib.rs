@@ -326,11 +326,13 @@ pub async fn start(settings: &Settings, roles: Roles) -> Result<Running, AppErro
                 herald_microsoft::http_client(),
                 settings.microsoft.bot_openid_url.clone(),
                 settings.microsoft.app_id.clone().unwrap_or_default(),
+                settings.microsoft.bot_issuer.clone(),
             ),
             store: infrastructure.store.clone(),
             connector: microsoft.connector.clone(),
             settings: herald_web::BotSettings {
                 welcome: settings.bot.welcome,
+                tenant_id: microsoft.prepare.tenant_id.clone(),
             },
         });
         let server =

@@ -107,6 +107,9 @@ pub struct MicrosoftSettings {
     pub login_url: String,
     pub graph_url: String,
     pub bot_openid_url: String,
+    /// The issuer of the Bot Framework's tokens in the bot's cloud: public
+    /// `https://api.botframework.com`, US Government `https://api.botframework.us`.
+    pub bot_issuer: String,
     /// The Bot Connector URL for conversations found through Graph.
     pub service_url: String,
 }
@@ -123,6 +126,7 @@ impl Default for MicrosoftSettings {
             graph_url: "https://graph.microsoft.com".to_owned(),
             bot_openid_url: "https://login.botframework.com/v1/.well-known/openidconfiguration"
                 .to_owned(),
+            bot_issuer: "https://api.botframework.com".to_owned(),
             service_url: "https://smba.trafficmanager.net/teams/".to_owned(),
         }
     }
@@ -408,6 +412,16 @@ impl Settings {
             );
         }
         self.graph.check()?;
+        let issuer = &self.microsoft.bot_issuer;
+        // Compared with the tokens' `iss` as is, so a trailing slash would refuse them all.
+        if !issuer.starts_with("https://")
+            || issuer.ends_with('/')
+            || issuer.contains(char::is_whitespace)
+        {
+            return Err(format!(
+                "microsoft.bot_issuer must be an https URL without a trailing slash, such as https://api.botframework.com, got {issuer:?}"
+            ));
+        }
         if self.broker.prefix.trim().is_empty() {
             return Err("broker.prefix must not be empty".to_owned());
         }
@@ -599,6 +613,28 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(error.contains("all three"), "{error}");
+    }
+
+    #[test]
+    fn the_bot_issuer_defaults_to_the_public_cloud_and_follows_the_configured_one() {
+        let settings = load(None, env(&[])).unwrap();
+        assert_eq!(
+            settings.microsoft.bot_issuer,
+            "https://api.botframework.com"
+        );
+        let f = file("[microsoft]\nbot_issuer = \"https://api.botframework.us\"\n");
+        let settings = load(Some(&f.0), env(&[])).unwrap();
+        assert_eq!(settings.microsoft.bot_issuer, "https://api.botframework.us");
+        let error = load(
+            None,
+            env(&[(
+                "HERALD_MICROSOFT__BOT_ISSUER",
+                "https://api.botframework.us/",
+            )]),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(error.contains("microsoft.bot_issuer"), "{error}");
     }
 
     #[test]

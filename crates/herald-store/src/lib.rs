@@ -15,7 +15,7 @@ use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::{ConnectOptions, PgPool};
 
 pub use deliveries::{DeliveryRow, Outcome, SendTarget};
-pub use notifications::{NotificationRecord, PostedCard, Progress};
+pub use notifications::{Acknowledged, NotificationRecord, PostedCard, Progress};
 pub use rates::SharedRate;
 pub use recipients::{CachedPerson, InstallChange, InstallRecord, Person, StoredPerson};
 

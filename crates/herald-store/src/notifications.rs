@@ -309,42 +309,83 @@ pub struct PostedCard {
     pub activity_id: String,
 }
 
+/// What an Acknowledge press recorded.
+#[derive(Debug, Clone, Copy)]
+pub struct Acknowledged {
+    /// When the person first acknowledged.
+    pub at: OffsetDateTime,
+    /// Whether it counts: the person is in the announcement's audience.
+    pub counted: bool,
+}
+
 impl Store {
-    /// Records an acknowledgement once; returns when it was first made.
+    /// Records a person's acknowledgement once, pressed in `conversation`
+    /// (their chat, or a channel). It counts when the announcement was
+    /// delivered to the person, or to that channel: so a 1:1 announcement
+    /// never counts more acknowledgements than deliveries, and a channel
+    /// post counts each person who acknowledged, once.
     pub async fn acknowledge(
         &self,
         notification: NotificationId,
-        recipient: herald_domain::RecipientId,
-    ) -> Result<OffsetDateTime> {
+        person: uuid::Uuid,
+        conversation: &str,
+    ) -> Result<Acknowledged> {
         let mut transaction = self.pool.begin().await?;
-        let inserted: Option<OffsetDateTime> = sqlx::query_scalar(
-            "insert into acknowledgements (notification_id, recipient_id) values ($1, $2) \
-             on conflict do nothing returning acknowledged_at",
+        let countable: bool = sqlx::query_scalar(
+            "select exists (select 1 from deliveries                  where notification_id = $1 and recipient_id = $2 and status = 'delivered')              or exists (select 1 from recipients r join deliveries d on d.recipient_id = r.id and d.notification_id = $1                  where r.kind = 'channel' and r.conversation_id = $3 and d.status = 'delivered')",
         )
         .bind(notification.0)
-        .bind(recipient.0)
+        .bind(person)
+        .bind(conversation)
+        .fetch_one(&mut *transaction)
+        .await?;
+        let inserted: Option<OffsetDateTime> = sqlx::query_scalar(
+            "insert into acknowledgements (notification_id, recipient_id, counted) values ($1, $2, $3)              on conflict do nothing returning acknowledged_at",
+        )
+        .bind(notification.0)
+        .bind(person)
+        .bind(countable)
         .fetch_optional(&mut *transaction)
         .await?;
-        let at = match inserted {
-            Some(at) => {
-                sqlx::query("update notifications set acknowledged_count = acknowledged_count + 1 where id = $1")
-                    .bind(notification.0)
-                    .execute(&mut *transaction)
-                    .await?;
-                at
-            }
-            None => {
-                sqlx::query_scalar("select acknowledged_at from acknowledgements where notification_id = $1 and recipient_id = $2")
-                    .bind(notification.0)
-                    .bind(recipient.0)
-                    .fetch_one(&mut *transaction)
-                    .await?
-            }
+        let newly_counted = match inserted {
+            Some(_) => countable,
+            // Pressed again, now from where it counts (e.g. the delivery was
+            // recorded after the first press): count it, once.
+            None if countable => sqlx::query(
+                "update acknowledgements set counted = true                  where notification_id = $1 and recipient_id = $2 and not counted",
+            )
+            .bind(notification.0)
+            .bind(person)
+            .execute(&mut *transaction)
+            .await?
+            .rows_affected()
+                == 1,
+            None => false,
         };
+        if newly_counted {
+            sqlx::query(
+                "update notifications set acknowledged_count = acknowledged_count + 1 where id = $1",
+            )
+            .bind(notification.0)
+            .execute(&mut *transaction)
+            .await?;
+        }
+        let row = sqlx::query(
+            "select acknowledged_at, counted from acknowledgements where notification_id = $1 and recipient_id = $2",
+        )
+        .bind(notification.0)
+        .bind(person)
+        .fetch_one(&mut *transaction)
+        .await?;
         transaction.commit().await?;
-        Ok(at)
+        Ok(Acknowledged {
+            at: row.try_get("acknowledged_at")?,
+            counted: row.try_get("counted")?,
+        })
     }
+}
 
+impl Store {
     /// The card a recipient got, by its activity id (any notification).
     pub async fn posted_card(&self, activity_id: &str) -> Result<Option<PostedCard>> {
         let row = sqlx::query(
@@ -382,6 +423,16 @@ impl Store {
         .fetch_all(&self.pool)
         .await?;
         Ok(ids.into_iter().map(herald_domain::RecipientId).collect())
+    }
+
+    /// The Entra object ids of the people who acknowledged an announcement.
+    pub async fn acknowledged_by(&self, notification: NotificationId) -> Result<Vec<uuid::Uuid>> {
+        Ok(sqlx::query_scalar(
+            "select recipient_id from acknowledgements where notification_id = $1 order by recipient_id",
+        )
+        .bind(notification.0)
+        .fetch_all(&self.pool)
+        .await?)
     }
 
     pub async fn record_reaction(

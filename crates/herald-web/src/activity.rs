@@ -101,6 +101,29 @@ impl Activity {
         })
     }
 
+    /// Every tenant the activity names (conversation and channel data).
+    pub fn named_tenants(&self) -> impl Iterator<Item = &str> {
+        let in_channel_data = self
+            .channel_data
+            .as_ref()
+            .and_then(|d| d.tenant.as_ref())
+            .map(|t| t.id.as_str());
+        self.conversation
+            .tenant_id
+            .as_deref()
+            .into_iter()
+            .chain(in_channel_data)
+    }
+
+    /// The conversation without the thread of a channel post: activities
+    /// about a channel post are addressed to `{channel};messageid={post}`,
+    /// and the post belongs to the channel.
+    pub fn conversation_without_thread(&self) -> &str {
+        let id = self.conversation.id.as_str();
+        id.split_once(";messageid=")
+            .map_or(id, |(channel, _)| channel)
+    }
+
     /// The sender's Entra object id.
     pub fn person(&self) -> Option<uuid::Uuid> {
         self.from.as_ref()?.aad_object_id.as_deref()?.parse().ok()

@@ -5,9 +5,11 @@
 use std::sync::Arc;
 
 use actix_web::HttpResponse;
+use actix_web::http::StatusCode;
 use herald_microsoft::BotConnector;
-use herald_store::{InstallRecord, Store};
+use herald_store::{InstallRecord, NotificationRecord, Store};
 use serde_json::json;
+use tracing::Instrument;
 
 use crate::activity::Activity;
 use crate::auth::{AuthFailure, BotAuthenticator};
@@ -17,7 +19,12 @@ pub struct BotSettings {
     /// Welcome people who install the app themselves (never those Herald
     /// installed it for in order to deliver an announcement).
     pub welcome: bool,
+    /// The organisation's tenant: activities from any other change nothing.
+    pub tenant_id: String,
 }
+
+/// The only channel Herald serves.
+const TEAMS: &str = "msteams";
 
 pub struct Bot {
     pub auth: BotAuthenticator,
@@ -41,50 +48,99 @@ const STARTED: &str =
 const TEAM_WELCOME: &str = "Herald was added to this team. Your organisation's announcements for this team will be posted \
 in this channel. Nothing else is needed from anyone here.";
 
-fn problem(status: actix_web::http::StatusCode, message: &str) -> HttpResponse {
+const ACKNOWLEDGED: &str = "Thank you: your acknowledgement was recorded.";
+
+fn problem(status: StatusCode, message: &str) -> HttpResponse {
     HttpResponse::build(status).json(json!({"error": message}))
 }
 
-impl Bot {
-    /// Authenticates, then handles. Nothing is stored for a request that
-    /// fails authentication or cannot be read.
-    pub async fn receive(&self, authorization: Option<&str>, body: &[u8]) -> HttpResponse {
-        let activity: Activity = match serde_json::from_slice(body) {
-            Ok(activity) => activity,
-            Err(error) => {
-                return problem(
-                    actix_web::http::StatusCode::BAD_REQUEST,
-                    &format!("the body is not a valid activity: {error}"),
-                );
-            }
-        };
-        match self
-            .auth
-            .authenticate(authorization, &activity.service_url, &activity.channel_id)
-            .await
-        {
-            Ok(()) => {}
-            Err(AuthFailure::Unauthorized(why)) => {
+/// Why a request is refused; the one place refusals become responses.
+enum Refusal {
+    Auth(AuthFailure),
+    /// Authenticated, but not an activity.
+    Unreadable(serde_json::Error),
+    /// A valid activity from outside Teams or from another tenant.
+    NotServed(String),
+}
+
+impl Refusal {
+    fn response(self) -> HttpResponse {
+        match self {
+            Refusal::Auth(AuthFailure::Unauthorized(why)) => {
                 tracing::warn!(%why, "refused an unauthenticated activity");
-                return problem(actix_web::http::StatusCode::UNAUTHORIZED, "unauthorized");
+                problem(StatusCode::UNAUTHORIZED, "unauthorized")
             }
-            Err(AuthFailure::Forbidden(why)) => {
+            Refusal::Auth(AuthFailure::Forbidden(why)) => {
                 tracing::warn!(%why, "refused an activity from an unendorsed channel");
-                return problem(actix_web::http::StatusCode::FORBIDDEN, "forbidden");
+                problem(StatusCode::FORBIDDEN, "forbidden")
+            }
+            Refusal::Unreadable(error) => problem(
+                StatusCode::BAD_REQUEST,
+                &format!("the body is not a valid activity: {error}"),
+            ),
+            Refusal::NotServed(why) => {
+                tracing::warn!(%why, "ignored an activity Herald does not serve");
+                problem(
+                    StatusCode::FORBIDDEN,
+                    "Herald serves Microsoft Teams in its own organisation only",
+                )
             }
         }
+    }
+}
+
+impl Bot {
+    /// Authenticates, reads, checks, then handles. Nothing of a request is
+    /// read before its token is verified, and nothing is stored for a
+    /// request that is refused.
+    pub async fn receive(&self, authorization: Option<&str>, body: &[u8]) -> HttpResponse {
+        let activity = match self.admit(authorization, body).await {
+            Ok(activity) => activity,
+            Err(refusal) => return refusal.response(),
+        };
         match self.handle(&activity).await {
             Ok(Some(body)) => HttpResponse::Ok().json(body),
             Ok(None) => HttpResponse::Ok().finish(),
             Err(error) => {
                 // Teams retries a failed delivery; everything here is safe to repeat.
                 tracing::error!(%error, kind = %activity.kind, "cannot handle an activity");
-                problem(
-                    actix_web::http::StatusCode::INTERNAL_SERVER_ERROR,
-                    "try again",
-                )
+                problem(StatusCode::INTERNAL_SERVER_ERROR, "try again")
             }
         }
+    }
+
+    /// The token first (so an unauthenticated body is never parsed), then
+    /// the body, then what the token says of it, then whether Herald
+    /// serves it at all.
+    async fn admit(&self, authorization: Option<&str>, body: &[u8]) -> Result<Activity, Refusal> {
+        let token = self
+            .auth
+            .verify(authorization)
+            .await
+            .map_err(Refusal::Auth)?;
+        let activity: Activity = serde_json::from_slice(body).map_err(Refusal::Unreadable)?;
+        token
+            .admits(&activity.service_url, &activity.channel_id)
+            .map_err(Refusal::Auth)?;
+        self.serves(&activity).map_err(Refusal::NotServed)?;
+        Ok(activity)
+    }
+
+    /// Herald serves Teams in its own tenant. A key may endorse other
+    /// channels (webchat, ...) and a multi-tenant app may be added in
+    /// other organisations; what they send must not change the directory.
+    fn serves(&self, activity: &Activity) -> Result<(), String> {
+        if activity.channel_id != TEAMS {
+            return Err(format!("channel {:?} is not Teams", activity.channel_id));
+        }
+        let tenants: Vec<&str> = activity.named_tenants().collect();
+        if tenants.is_empty() || tenants.iter().any(|t| *t != self.settings.tenant_id) {
+            return Err(format!(
+                "tenant {tenants:?} is not the organisation's ({})",
+                self.settings.tenant_id
+            ));
+        }
+        Ok(())
     }
 
     /// Handles an activity; `Some` is the body of an invoke's answer.
@@ -115,55 +171,76 @@ impl Bot {
         Ok(None)
     }
 
-    /// An Acknowledge press: recorded once however often it comes, and the
-    /// pressed card is replaced by one that shows it.
+    /// An Acknowledge press: recorded once however often it comes, from
+    /// whoever presses it (in a channel, every member sees the button).
     async fn card_action(
         &self,
         activity: &Activity,
     ) -> Result<serde_json::Value, herald_store::StoreError> {
-        let action = activity.value.as_ref().map(|v| &v["action"]);
-        let verb = action.and_then(|a| a["verb"].as_str());
-        let notification = action
-            .and_then(|a| a["data"]["notificationId"].as_str())
-            .and_then(|id| id.parse::<herald_domain::NotificationId>().ok());
-        let person = activity.person();
-        let (Some(herald_domain::ACKNOWLEDGE_VERB), Some(notification), Some(person)) =
-            (verb, notification, person)
-        else {
+        let Some((notification, person)) = acknowledge_press(activity) else {
             return Ok(invoke_answer("Sorry, Herald does not know this button."));
         };
         let Some(record) = self.store.notification(notification).await? else {
             return Ok(invoke_answer("This announcement no longer exists."));
         };
-        let at = self
+        let acknowledged = self
             .store
-            .acknowledge(notification, herald_domain::RecipientId(person))
+            .acknowledge(notification, person, activity.conversation_without_thread())
             .await?;
-        if let Some(pressed) = &activity.reply_to_id {
-            let when = at
-                .format(time::macros::format_description!(
-                    "[day] [month repr:short] [year] [hour]:[minute] UTC"
-                ))
-                .unwrap_or_default();
-            let done = herald_domain::Acknowledgement::Done(when);
-            if let Ok(card) =
-                herald_domain::build_activity(&record.content, &record.audience.reason(), &done)
-                && let Err(error) = self
-                    .connector
-                    .update(
-                        &activity.service_url,
-                        &activity.conversation.id,
-                        pressed,
-                        &card,
-                    )
-                    .await
-            {
-                tracing::warn!(%error, "cannot update the acknowledged card");
-            }
+        if !acknowledged.counted {
+            tracing::info!(%notification, %person, "an acknowledgement from outside the audience: kept, not counted");
         }
-        Ok(invoke_answer(
-            "Thank you: your acknowledgement was recorded.",
-        ))
+        // A card in a channel or group chat is everyone's: replacing it would
+        // show one person's acknowledgement to all and take the button from
+        // the rest. There, the invoke's answer tells the presser alone.
+        if activity.is_personal() {
+            self.show_acknowledged(activity, &record, acknowledged.at);
+        }
+        Ok(invoke_answer(ACKNOWLEDGED))
+    }
+
+    /// Replaces the pressed card in the person's own chat by one that shows
+    /// the acknowledgement. Teams waits only seconds for an invoke's answer
+    /// and the Bot Connector may be slow or throttling, so this runs after
+    /// the answer; a failure is logged, the acknowledgement is stored.
+    fn show_acknowledged(
+        &self,
+        activity: &Activity,
+        record: &NotificationRecord,
+        at: time::OffsetDateTime,
+    ) {
+        let Some(pressed) = activity.reply_to_id.clone() else {
+            return;
+        };
+        let when = at
+            .format(time::macros::format_description!(
+                "[day] [month repr:short] [year] [hour]:[minute] UTC"
+            ))
+            .unwrap_or_default();
+        let done = herald_domain::Acknowledgement::Done(when);
+        let card = match herald_domain::build_activity(
+            &record.content,
+            &record.audience.reason(),
+            &done,
+        ) {
+            Ok(card) => card,
+            Err(error) => {
+                tracing::warn!(%error, "cannot build the acknowledged card");
+                return;
+            }
+        };
+        let connector = self.connector.clone();
+        let service_url = activity.service_url.clone();
+        let conversation = activity.conversation.id.clone();
+        let update = async move {
+            if let Err(error) = connector
+                .update(&service_url, &conversation, &pressed, &card)
+                .await
+            {
+                tracing::warn!(%error, %conversation, activity = %pressed, "cannot show the acknowledgement on the card");
+            }
+        };
+        tokio::spawn(update.instrument(tracing::Span::current()));
     }
 
     async fn reaction(&self, activity: &Activity) -> Result<(), herald_store::StoreError> {
@@ -300,6 +377,16 @@ fn install_record(activity: &Activity) -> Option<InstallRecord> {
         tenant_id: activity.tenant()?.to_owned(),
         at: activity.at(),
     })
+}
+
+/// The announcement and the person of an Acknowledge press.
+fn acknowledge_press(activity: &Activity) -> Option<(herald_domain::NotificationId, uuid::Uuid)> {
+    let action = &activity.value.as_ref()?["action"];
+    if action["verb"].as_str()? != herald_domain::ACKNOWLEDGE_VERB {
+        return None;
+    }
+    let notification = action["data"]["notificationId"].as_str()?.parse().ok()?;
+    Some((notification, activity.person()?))
 }
 
 /// The body answering an `adaptiveCard/action` invoke.

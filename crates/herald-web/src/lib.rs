@@ -6,14 +6,16 @@
 mod activity;
 mod auth;
 mod bot;
+mod keys;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 
 use actix_web::{App, HttpRequest, HttpResponse, HttpServer, dev::ServerHandle, web};
 
-pub use auth::{AuthFailure, BotAuthenticator};
+pub use auth::{AuthFailure, BotAuthenticator, PUBLIC_CLOUD_ISSUER, VerifiedToken};
 pub use bot::{Bot, BotSettings};
+pub use keys::KeyRefresh;
 
 /// Bodies larger than this are refused with 413; activities are small.
 pub const MAX_ACTIVITY_BYTES: usize = 256 * 1024;

@@ -34,8 +34,10 @@ async fn metadata(emulator: web::Data<Emulator>) -> HttpResponse {
 }
 
 async fn keys(emulator: web::Data<Emulator>) -> HttpResponse {
+    let endorsements = emulator.behaviour().bot_key_endorsements;
+    let endorsements: Vec<&str> = endorsements.iter().map(String::as_str).collect();
     HttpResponse::Ok().json(json!({
-        "keys": [emulator.keys.botframework.jwk(Some(&["msteams"]))]
+        "keys": [emulator.keys.botframework.jwk(Some(&endorsements))]
     }))
 }
 
@@ -189,6 +191,33 @@ pub fn user_activity(emulator: &Emulator, user: usize, extra: Value) -> Value {
         activity.remove("textFormat");
         activity.extend(extra);
     }
+    activity
+}
+
+/// An activity from a member of a team in one of its channels, about the
+/// channel post `root` (a press on its card, a reaction): Teams addresses
+/// it to the post's thread, `{channel};messageid={root}`.
+pub fn channel_activity(
+    emulator: &Emulator,
+    user: usize,
+    (group, channel): (usize, &str),
+    root: &str,
+    extra: Value,
+) -> Value {
+    let mut activity = user_activity(emulator, user, extra);
+    let world = emulator.world();
+    let group = &world.directory.groups[group];
+    let thread = group.team.as_ref().map(|t| t.thread_id.as_str());
+    let tenant = emulator.tenant_id();
+    activity["conversation"] = json!({
+        "id": format!("{channel};messageid={root}"),
+        "isGroup": true, "conversationType": "channel", "tenantId": tenant,
+    });
+    activity["channelData"] = json!({
+        "tenant": {"id": tenant},
+        "team": {"id": thread, "name": group.display_name, "aadGroupId": group.id},
+        "channel": {"id": channel},
+    });
     activity
 }
 

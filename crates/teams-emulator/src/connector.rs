@@ -373,7 +373,8 @@ async fn change_activity(
         let hash = content_hash(&b);
         world.intern(hash, b)
     });
-    let Some(stored) = world.conversations.get_mut(id.as_str()).and_then(|c| {
+    let home = activity_home(&world, id, activity_id);
+    let Some(stored) = world.conversations.get_mut(home).and_then(|c| {
         c.activities
             .iter_mut()
             .find(|a| a.id == *activity_id && !a.deleted)
@@ -403,6 +404,23 @@ async fn change_activity(
         Reply::empty(200)
     } else {
         Reply::json(200, json!({"id": activity_id}))
+    }
+}
+
+/// The conversation that holds an activity. A channel post is addressed
+/// either in the channel or in its own thread
+/// (`{channel};messageid={root}`, the id its replies and invokes carry),
+/// and Teams updates the same post either way.
+fn activity_home<'a>(world: &World, id: &'a str, activity_id: &str) -> &'a str {
+    let holds = |key: &str| {
+        world
+            .conversations
+            .get(key)
+            .is_some_and(|c| c.activities.iter().any(|a| a.id == activity_id))
+    };
+    match id.split_once(";messageid=") {
+        Some((channel, _)) if !holds(id) && holds(channel) => channel,
+        _ => id,
     }
 }
 

@@ -7,7 +7,7 @@ use serde_json::{Value, json};
 
 use crate::botframework;
 use crate::directory::{Directory, MemberRef, UserType};
-use crate::state::{BehaviourPatch, Emulator};
+use crate::state::{BehaviourPatch, Emulator, World};
 
 pub fn routes(config: &mut web::ServiceConfig) {
     config.service(
@@ -21,6 +21,7 @@ pub fn routes(config: &mut web::ServiceConfig) {
             .route("/directory/users/{id}", web::patch().to(change_user))
             .route("/directory/users/{id}", web::delete().to(remove_user))
             .route("/users/{id}/messages", web::get().to(messages))
+            .route("/channels/{id}/messages", web::get().to(channel_messages))
             .route("/users/{id}/install", web::post().to(user_installs))
             .route("/users/{id}/say", web::post().to(user_says))
             .route("/users/{id}/press", web::post().to(user_presses))
@@ -208,9 +209,24 @@ async fn messages(emulator: web::Data<Emulator>, id: web::Path<String>) -> HttpR
         return problem(404, format!("no user {id}"));
     };
     let chat_id = world.directory.chat_id_for(world.directory.user(user));
-    let messages: Vec<Value> = world
+    let messages = conversation_messages(&world, &chat_id);
+    HttpResponse::Ok().json(json!({"userId": world.directory.user(user).id, "conversationId": chat_id, "messages": messages}))
+}
+
+/// The posts in a team channel, as its members see them.
+async fn channel_messages(emulator: web::Data<Emulator>, id: web::Path<String>) -> HttpResponse {
+    let world = emulator.world();
+    if team_of_channel(&world.directory, &id).is_none() {
+        return problem(404, format!("no channel {id}"));
+    }
+    let messages = conversation_messages(&world, &id);
+    HttpResponse::Ok().json(json!({"conversationId": *id, "messages": messages}))
+}
+
+fn conversation_messages(world: &World, conversation: &str) -> Vec<Value> {
+    world
         .conversations
-        .get(&chat_id)
+        .get(conversation)
         .map(|c| {
             c.activities
                 .iter()
@@ -224,8 +240,16 @@ async fn messages(emulator: web::Data<Emulator>, id: web::Path<String>) -> HttpR
                 })
                 .collect()
         })
-        .unwrap_or_default();
-    HttpResponse::Ok().json(json!({"userId": world.directory.user(user).id, "conversationId": chat_id, "messages": messages}))
+        .unwrap_or_default()
+}
+
+/// The team (group index) a channel belongs to.
+fn team_of_channel(directory: &Directory, channel: &str) -> Option<usize> {
+    directory.groups.iter().position(|g| {
+        g.team
+            .as_ref()
+            .is_some_and(|t| t.channels.iter().any(|c| c.id == channel))
+    })
 }
 
 /// The user adds the app themselves (from the Teams store), so Teams tells
@@ -308,6 +332,9 @@ struct Press {
     verb: String,
     #[serde(default)]
     data: Value,
+    /// The team channel the card was posted in; none for the user's 1:1 chat.
+    #[serde(default)]
+    channel_id: Option<String>,
 }
 
 /// The user presses an `Action.Execute` button on a card: Teams sends the
@@ -323,7 +350,12 @@ async fn user_presses(
         "replyToId": body.activity_id,
         "value": {"action": {"type": "Action.Execute", "verb": body.verb, "data": body.data}, "trigger": "manual"},
     });
-    to_bot(emulator, &id, extra).await
+    match &body.channel_id {
+        None => to_bot(emulator, &id, extra).await,
+        Some(channel) => {
+            to_bot_from_channel(emulator, &id, channel, &body.activity_id, extra).await
+        }
+    }
 }
 
 #[derive(Deserialize)]
@@ -362,6 +394,51 @@ async fn to_bot(emulator: web::Data<Emulator>, id: &str, extra: Value) -> HttpRe
         return problem(404, format!("no user {id}"));
     };
     let activity = botframework::user_activity(&emulator, user, extra);
+    let answer = botframework::post_to_bot_answer(&emulator, &endpoint, &activity).await;
+    HttpResponse::Ok().json(json!({"delivered": answer.is_some(), "answer": answer}))
+}
+
+/// Posts what a team member does in a channel. Only members see a
+/// channel's posts, so only members can act on them.
+async fn to_bot_from_channel(
+    emulator: web::Data<Emulator>,
+    id: &str,
+    channel: &str,
+    root: &str,
+    extra: Value,
+) -> HttpResponse {
+    let endpoint = emulator.behaviour().bot_endpoint;
+    if endpoint.is_empty() {
+        return problem(409, "no bot_endpoint is configured");
+    }
+    let found = {
+        let world = emulator.world();
+        let directory = &world.directory;
+        let user = directory.find_user(id);
+        let group = team_of_channel(directory, channel);
+        match (user, group) {
+            (None, _) => Err(problem(404, format!("no user {id}"))),
+            (_, None) => Err(problem(404, format!("no channel {channel}"))),
+            (Some(user), Some(group)) => {
+                if directory.groups[group]
+                    .members
+                    .contains(&MemberRef::User(user))
+                {
+                    Ok((user, group))
+                } else {
+                    Err(problem(
+                        403,
+                        format!("user {id} is not a member of the team of {channel}"),
+                    ))
+                }
+            }
+        }
+    };
+    let (user, group) = match found {
+        Ok(found) => found,
+        Err(response) => return response,
+    };
+    let activity = botframework::channel_activity(&emulator, user, (group, channel), root, extra);
     let answer = botframework::post_to_bot_answer(&emulator, &endpoint, &activity).await;
     HttpResponse::Ok().json(json!({"delivered": answer.is_some(), "answer": answer}))
 }

@@ -36,6 +36,11 @@ pub struct Behaviour {
     pub app_in_catalog: bool,
     /// How long a delta token stays usable before Graph answers 410.
     pub delta_token_lifetime_secs: u64,
+    /// Channels the Bot Framework signing key endorses. Microsoft's keys
+    /// endorse many channels (`msteams`, `webchat`, ...); the default is
+    /// Teams alone, and tests widen it to check that a bot serving Teams
+    /// ignores what other channels send with a valid signature.
+    pub bot_key_endorsements: Vec<String>,
 }
 
 impl Default for Behaviour {
@@ -49,6 +54,7 @@ impl Default for Behaviour {
             bot_endpoint: String::new(),
             app_in_catalog: true,
             delta_token_lifetime_secs: 7 * 24 * 3600,
+            bot_key_endorsements: vec!["msteams".to_owned()],
         }
     }
 }
@@ -69,6 +75,13 @@ impl Behaviour {
         }
         if p50 == 0 && p99 > 0 {
             return Err("latency_ms needs a p50 above zero when p99 is set".to_owned());
+        }
+        if self
+            .bot_key_endorsements
+            .iter()
+            .any(|c| c.trim().is_empty())
+        {
+            return Err("bot_key_endorsements must not contain empty channel ids".to_owned());
         }
         if !self.bot_endpoint.is_empty() {
             let url = url::Url::parse(&self.bot_endpoint)
@@ -93,6 +106,7 @@ pub struct BehaviourPatch {
     pub bot_endpoint: Option<String>,
     pub app_in_catalog: Option<bool>,
     pub delta_token_lifetime_secs: Option<u64>,
+    pub bot_key_endorsements: Option<Vec<String>>,
 }
 
 impl BehaviourPatch {
@@ -109,7 +123,8 @@ impl BehaviourPatch {
             fault_rate,
             bot_endpoint,
             app_in_catalog,
-            delta_token_lifetime_secs
+            delta_token_lifetime_secs,
+            bot_key_endorsements
         );
         next.validate()?;
         Ok(next)
