@@ -225,6 +225,7 @@ impl Running {
         if let Some(web) = self.web {
             web.stop().await;
         }
+        self.infrastructure.broker.close().await;
         if let Some(emulator) = self.emulator {
             emulator.stop().await;
         }
@@ -246,15 +247,16 @@ pub async fn start(settings: &Settings, roles: Roles) -> Result<Running, AppErro
             settings: microsoft.prepare.clone(),
             bot_misses: Default::default(),
         });
-        let subscription = infrastructure
+        let mut subscription = infrastructure
             .broker
             .subscribe(infrastructure.broker.topology().prepare_queue(), 4);
         let mut stop = stop.clone();
         tasks.push(tokio::spawn(async move {
             tokio::select! {
-                () = preparer.run(subscription) => {}
+                () = preparer.run(&mut subscription) => {}
                 _ = stop.wait_for(|s| *s) => {}
             }
+            subscription.close().await;
         }));
     }
     if roles.send {

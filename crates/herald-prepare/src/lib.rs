@@ -53,7 +53,7 @@ pub struct Preparer {
 
 impl Preparer {
     /// Consumes prepare messages until the subscription ends.
-    pub async fn run(self: Arc<Self>, mut subscription: Subscription) {
+    pub async fn run(self: Arc<Self>, subscription: &mut Subscription) {
         while let Some(incoming) = subscription.next().await {
             let Ok(message) = serde_json::from_slice::<PrepareMessage>(&incoming.data) else {
                 tracing::error!("undecodable prepare message; dead-lettering it");

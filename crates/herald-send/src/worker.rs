@@ -143,7 +143,9 @@ impl SendWorker {
         drop(settled);
         let _ = recording.await;
         coordinator.abort();
-        drop(subscription);
+        // Closed, not dropped: the connection must be gone cleanly before
+        // the process exits (see herald-queue's `consume_once`).
+        subscription.close().await;
         if let Err(error) = self.store.remove_worker(self.id).await {
             tracing::warn!(%error, "cannot deregister the worker");
         }
