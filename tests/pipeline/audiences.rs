@@ -187,6 +187,40 @@ async fn a_team_gets_one_post_in_its_general_channel() {
 }
 
 #[tokio::test]
+async fn an_excel_csv_with_quoted_names_reaches_exactly_its_people() {
+    let herald = start().await;
+    let directory = directory(&herald).await;
+    let people: Vec<&Value> = directory["users"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .take(12)
+        .collect();
+    // As Excel saves "CSV UTF-8": a byte order mark, CRLF line ends, and
+    // quotes around fields holding commas or line breaks.
+    let mut csv = String::from("\u{feff}User principal name,Display name,Notes\r\n");
+    for (index, person) in people.iter().enumerate() {
+        let key = if index % 3 == 0 {
+            person["id"].as_str().unwrap()
+        } else {
+            person["userPrincipalName"].as_str().unwrap()
+        };
+        let name = person["displayName"].as_str().unwrap();
+        csv.push_str(&format!(
+            "{key},\"{name}, Contoso\",\"Office: Oslo, 2nd floor\r\nDesk {index}\"\r\n"
+        ));
+    }
+    let target = Target::users_from_csv("people.csv", &csv).unwrap();
+    let id = send(&herald, vec![target]).await;
+    let expected: HashSet<String> = people
+        .iter()
+        .map(|p| p["id"].as_str().unwrap().to_owned())
+        .collect();
+    check_people(&herald, id, &expected, &directory).await;
+    herald.stop().await;
+}
+
+#[tokio::test]
 async fn everyone_uses_the_delta_link_the_second_time() {
     let herald = start().await;
     let first = send(&herald, vec![Target::Everyone]).await;
