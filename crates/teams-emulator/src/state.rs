@@ -36,6 +36,30 @@ pub struct Behaviour {
     pub app_in_catalog: bool,
     /// How long a delta token stays usable before Graph answers 410.
     pub delta_token_lifetime_secs: u64,
+    /// Time Entra ID takes to answer a token request, per scope.
+    pub token_latency_ms: TokenLatency,
+}
+
+/// Milliseconds Entra ID takes to issue a token, by scope: a slow identity
+/// service is one of the things a client must survive.
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TokenLatency {
+    /// `https://graph.microsoft.com/.default`
+    pub graph: u64,
+    /// `https://api.botframework.com/.default`
+    pub bot: u64,
+}
+
+impl TokenLatency {
+    pub fn for_scope(&self, scope: &str) -> Duration {
+        let millis = match scope {
+            "https://graph.microsoft.com/.default" => self.graph,
+            "https://api.botframework.com/.default" => self.bot,
+            _ => 0,
+        };
+        Duration::from_millis(millis)
+    }
 }
 
 impl Default for Behaviour {
@@ -49,6 +73,7 @@ impl Default for Behaviour {
             bot_endpoint: String::new(),
             app_in_catalog: true,
             delta_token_lifetime_secs: 7 * 24 * 3600,
+            token_latency_ms: TokenLatency::default(),
         }
     }
 }
@@ -93,6 +118,7 @@ pub struct BehaviourPatch {
     pub bot_endpoint: Option<String>,
     pub app_in_catalog: Option<bool>,
     pub delta_token_lifetime_secs: Option<u64>,
+    pub token_latency_ms: Option<TokenLatency>,
 }
 
 impl BehaviourPatch {
@@ -109,7 +135,8 @@ impl BehaviourPatch {
             fault_rate,
             bot_endpoint,
             app_in_catalog,
-            delta_token_lifetime_secs
+            delta_token_lifetime_secs,
+            token_latency_ms
         );
         next.validate()?;
         Ok(next)
@@ -220,6 +247,8 @@ pub struct StatsSnapshot {
     pub faults_injected: u64,
     pub graph_requests: u64,
     pub connector_requests: u64,
+    /// Token requests by the scope they asked for.
+    pub token_requests_by_scope: BTreeMap<String, u64>,
 }
 
 #[derive(Default)]
