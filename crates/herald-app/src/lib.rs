@@ -102,6 +102,7 @@ pub fn microsoft(settings: &Settings) -> Result<Microsoft, AppError> {
             tenant_id: tenant_id.clone(),
             graph_concurrency: settings.prepare.graph_concurrency,
             publish_batch: settings.prepare.publish_batch,
+            delta_page_size: settings.prepare.delta_page_size,
         },
     })
 }

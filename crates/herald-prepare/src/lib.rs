@@ -28,6 +28,8 @@ pub struct PrepareSettings {
     pub graph_concurrency: usize,
     /// Send messages published per batch.
     pub publish_batch: usize,
+    /// Users per page of the directory sync (1 to 999).
+    pub delta_page_size: u16,
 }
 
 /// Why preparing stopped.
