@@ -54,7 +54,6 @@ pub enum AuthError {
     Unreachable { url: String, message: String },
 }
 
-#[derive(Clone)]
 struct Cached {
     token: String,
     refresh_at: Instant,
