@@ -7,12 +7,16 @@ use herald_testkit::{TestHerald, content, emulator_config};
 use serde_json::Value;
 
 async fn start() -> TestHerald {
+    start_with(|_| {}).await
+}
+
+async fn start_with(tweak: impl FnOnce(&mut herald_config::Settings)) -> TestHerald {
     let mut config = emulator_config(150);
     config.directory.guest_fraction = 0.06;
     config.directory.disabled_fraction = 0.06;
     config.directory.teams = 3;
     config.directory.groups = 6;
-    TestHerald::start(config, |_| {}).await
+    TestHerald::start(config, tweak).await
 }
 
 async fn send(herald: &TestHerald, targets: Vec<Target>) -> NotificationId {
@@ -187,8 +191,44 @@ async fn a_team_gets_one_post_in_its_general_channel() {
 }
 
 #[tokio::test]
-async fn everyone_uses_the_delta_link_the_second_time() {
+async fn an_excel_csv_with_quoted_names_reaches_exactly_its_people() {
     let herald = start().await;
+    let directory = directory(&herald).await;
+    let people: Vec<&Value> = directory["users"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .take(12)
+        .collect();
+    // As Excel saves "CSV UTF-8": a byte order mark, CRLF line ends, and
+    // quotes around fields holding commas or line breaks.
+    let mut csv = String::from("\u{feff}User principal name,Display name,Notes\r\n");
+    for (index, person) in people.iter().enumerate() {
+        let key = if index % 3 == 0 {
+            person["id"].as_str().unwrap()
+        } else {
+            person["userPrincipalName"].as_str().unwrap()
+        };
+        let name = person["displayName"].as_str().unwrap();
+        csv.push_str(&format!(
+            "{key},\"{name}, Contoso\",\"Office: Oslo, 2nd floor\r\nDesk {index}\"\r\n"
+        ));
+    }
+    let target = Target::users_from_csv("people.csv", &csv).unwrap();
+    let id = send(&herald, vec![target]).await;
+    let expected: HashSet<String> = people
+        .iter()
+        .map(|p| p["id"].as_str().unwrap().to_owned())
+        .collect();
+    check_people(&herald, id, &expected, &directory).await;
+    herald.stop().await;
+}
+
+#[tokio::test]
+async fn everyone_uses_the_delta_link_the_second_time() {
+    // Small pages, so that the first sync takes several and the second
+    // shows it asks for the changes only.
+    let herald = start_with(|s| s.prepare.delta_page_size = 50).await;
     let first = send(&herald, vec![Target::Everyone]).await;
     let before = directory(&herald).await;
     let present: HashSet<String> = before["users"]
@@ -205,7 +245,7 @@ async fn everyone_uses_the_delta_link_the_second_time() {
             .unwrap_or(0)
     };
     let first_calls = delta_calls(&herald.emulator_stats().await);
-    assert!(first_calls >= 2, "150 users take more than one page");
+    assert_eq!(first_calls, 3, "150 people at 50 a page");
 
     // Three changes: a hire, a departure, a rename.
     let control = &herald.emulator.urls.control;

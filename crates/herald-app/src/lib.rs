@@ -119,6 +119,7 @@ pub fn microsoft(settings: &Settings) -> Result<Microsoft, AppError> {
             tenant_id: tenant_id.clone(),
             graph_concurrency: settings.prepare.graph_concurrency,
             publish_batch: settings.prepare.publish_batch,
+            delta_page_size: settings.prepare.delta_page_size,
         },
     })
 }
@@ -252,6 +253,7 @@ impl Running {
         if let Some(web) = self.web {
             web.stop().await;
         }
+        self.infrastructure.broker.close().await;
         if let Some(emulator) = self.emulator {
             emulator.stop().await;
         }
@@ -282,15 +284,16 @@ pub async fn start(settings: &Settings, roles: Roles) -> Result<Running, AppErro
             bot_misses: Default::default(),
             catalog: Default::default(),
         });
-        let subscription = infrastructure
+        let mut subscription = infrastructure
             .broker
             .subscribe(infrastructure.broker.topology().prepare_queue(), 4);
         let mut stop = stop.clone();
         tasks.push(tokio::spawn(async move {
             tokio::select! {
-                () = preparer.run(subscription) => {}
+                () = preparer.run(&mut subscription) => {}
                 _ = stop.wait_for(|s| *s) => {}
             }
+            subscription.close().await;
         }));
     }
     if roles.send {

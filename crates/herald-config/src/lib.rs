@@ -146,13 +146,20 @@ pub struct PrepareSettings {
     pub graph_concurrency: usize,
     /// Send messages published per batch.
     pub publish_batch: usize,
+    /// Users per page of Graph's users/delta (`Prefer: odata.maxpagesize`):
+    /// Graph's largest, 999, syncs 100,000 people in about 101 calls.
+    pub delta_page_size: u16,
 }
+
+/// The largest page Graph serves.
+pub const GRAPH_MAX_PAGE: u16 = 999;
 
 impl Default for PrepareSettings {
     fn default() -> Self {
         Self {
             graph_concurrency: 8,
             publish_batch: 1_000,
+            delta_page_size: GRAPH_MAX_PAGE,
         }
     }
 }
@@ -411,6 +418,12 @@ impl Settings {
                 "prepare.graph_concurrency and prepare.publish_batch must be at least 1".to_owned(),
             );
         }
+        if !(1..=GRAPH_MAX_PAGE).contains(&self.prepare.delta_page_size) {
+            return Err(format!(
+                "prepare.delta_page_size must be from 1 to {GRAPH_MAX_PAGE} (Graph's largest page), got {}",
+                self.prepare.delta_page_size
+            ));
+        }
         self.graph.check()?;
         let issuer = &self.microsoft.bot_issuer;
         // Compared with the tokens' `iss` as is, so a trailing slash would refuse them all.
@@ -529,6 +542,7 @@ mod tests {
         let settings = load(None, env(&[])).unwrap();
         assert_eq!(settings.emulator.users, 1_000);
         assert_eq!(settings.log.format, LogFormat::Pretty);
+        assert_eq!(settings.prepare.delta_page_size, 999);
     }
 
     #[test]
@@ -613,6 +627,15 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(error.contains("all three"), "{error}");
+        for size in ["0", "1000"] {
+            let error = load(None, env(&[("HERALD_PREPARE__DELTA_PAGE_SIZE", size)]))
+                .unwrap_err()
+                .to_string();
+            assert!(
+                error.contains("prepare.delta_page_size must be from 1 to 999"),
+                "{error}"
+            );
+        }
     }
 
     #[test]

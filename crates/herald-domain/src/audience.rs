@@ -38,9 +38,13 @@ impl UserRef {
             return Some(Self::ObjectId(id));
         }
         let (local, domain) = text.split_once('@')?;
+        // A semicolon means a file written with another list separator; no
+        // UPN holds one (nor a comma or a space).
         let plausible = !local.is_empty()
             && domain.contains('.')
-            && !text.chars().any(|c| c.is_whitespace() || c == ',');
+            && !text
+                .chars()
+                .any(|c| c.is_whitespace() || c == ',' || c == ';');
         plausible.then(|| Self::Upn(text.to_lowercase()))
     }
 }
@@ -88,26 +92,37 @@ pub enum Target {
 
 impl Target {
     /// Reads a CSV of people: the first column of each row is a UPN or an
-    /// Entra object id; blank lines, `#` comments and a header row are
-    /// skipped; repeats count once.
+    /// Entra object id; other columns are ignored and rows may have any
+    /// number of them. Fields may be quoted (`"Doe, Jane"`, line breaks
+    /// inside quotes), as Excel writes them, with or without a byte order
+    /// mark and CRLF line ends. Blank lines, `#` comments and a header row
+    /// (a first row that names nobody) are skipped; repeats count once.
     pub fn users_from_csv(source: &str, text: &str) -> Result<Self, AudienceError> {
         let mut users = Vec::new();
         let mut seen = HashSet::new();
         let mut bad = Vec::new();
-        for (index, line) in text.lines().enumerate() {
-            let first = line.split(',').next().unwrap_or_default().trim();
+        let mut first_row = true;
+        for row in csv_rows(text) {
+            let (line, first) = match row {
+                Ok(row) => row,
+                Err(problem) => {
+                    bad.push(problem);
+                    continue;
+                }
+            };
             if first.is_empty() || first.starts_with('#') {
                 continue;
             }
-            match UserRef::parse(first) {
+            match UserRef::parse(&first) {
                 Some(user) => {
                     if seen.insert(user.clone()) {
                         users.push(user);
                     }
                 }
-                None if index == 0 && users.is_empty() => {} // a header row
-                None => bad.push(format!("line {}: {first:?}", index + 1)),
+                None if first_row => {} // a header row
+                None => bad.push(format!("line {line}: {:?}", shorten(&first))),
             }
+            first_row = false;
         }
         if !bad.is_empty() {
             let shown: Vec<String> = bad.iter().take(10).cloned().collect();
@@ -185,6 +200,60 @@ impl Target {
     }
 }
 
+/// The line and trimmed first field of each CSV row, or a problem naming
+/// the line. Rows may have any number of fields; comment lines (`#` first)
+/// and empty lines are skipped by the reader.
+fn csv_rows(text: &str) -> impl Iterator<Item = Result<(usize, String), String>> + '_ {
+    // Excel's "CSV UTF-8" starts with a byte order mark.
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
+    let reader = csv::ReaderBuilder::new()
+        .has_headers(false)
+        .flexible(true)
+        .trim(csv::Trim::All)
+        .comment(Some(b'#'))
+        .from_reader(text.as_bytes());
+    reader.into_records().map(move |record| match record {
+        Ok(record) => {
+            let line = line_at(text, record.position());
+            Ok((line, record.get(0).unwrap_or_default().to_owned()))
+        }
+        Err(error) => {
+            let line = line_at(text, error.position());
+            Err(format!("line {line}: cannot read the row ({error})"))
+        }
+    })
+}
+
+/// The line a record starts on, as a text editor numbers it. The reader
+/// counts records rather than line breaks inside quotes, and its position
+/// is where it began looking: before the line ends, blank lines and
+/// comment lines it skipped.
+fn line_at(text: &str, position: Option<&csv::Position>) -> usize {
+    let bytes = text.as_bytes();
+    let mut start = position.map_or(0, |p| p.byte() as usize).min(bytes.len());
+    loop {
+        match bytes.get(start) {
+            Some(b'\r' | b'\n') => start += 1,
+            Some(b'#') => {
+                let rest = &bytes[start..];
+                start += rest.iter().position(|&b| b == b'\n').unwrap_or(rest.len());
+            }
+            _ => break,
+        }
+    }
+    1 + bytes[..start].iter().filter(|&&b| b == b'\n').count()
+}
+
+/// A field as shown in an error: an unclosed quote can swallow the rest of
+/// the file into one field.
+fn shorten(field: &str) -> String {
+    const SHOWN: usize = 60;
+    match field.char_indices().nth(SHOWN) {
+        Some((end, _)) => format!("{}...", &field[..end]),
+        None => field.to_owned(),
+    }
+}
+
 /// One or more targets; recipients are de-duplicated across them.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Audience {
@@ -228,6 +297,94 @@ mod tests {
                 UserRef::ObjectId(id.parse().unwrap())
             ]
         );
+    }
+
+    fn users(text: &str) -> Vec<UserRef> {
+        match Target::users_from_csv("people.csv", text).unwrap() {
+            Target::Users { users, .. } => users,
+            other => panic!("a users target, got {other:?}"),
+        }
+    }
+
+    fn upns(list: &[&str]) -> Vec<UserRef> {
+        list.iter().map(|u| UserRef::Upn((*u).to_owned())).collect()
+    }
+
+    #[test]
+    fn quoted_fields_keep_their_commas_and_line_breaks() {
+        let text = "userPrincipalName,displayName,notes\n\
+            \"alex@contoso.example\",\"Doe, Alex\",\"first line\nsecond, line\"\n\
+            jane@contoso.example,\"Doe, Jane\",\n\
+            \" sam@contoso.example \",\"Roe, Sam \"\"Sammy\"\"\"\n";
+        assert_eq!(
+            users(text),
+            upns(&[
+                "alex@contoso.example",
+                "jane@contoso.example",
+                "sam@contoso.example"
+            ])
+        );
+    }
+
+    #[test]
+    fn an_excel_export_with_a_byte_order_mark_and_crlf_reads() {
+        let id = "6b1f0d4e-3f7a-4a8e-9d2c-1a2b3c4d5e6f";
+        let text = format!(
+            "\u{feff}User principal name,Display name,Department,,\r\n\
+             Alex@Contoso.example,\"Doe, Alex\",Sales,,\r\n\
+             \r\n\
+             {id},\"Roe, Jane\",\"R&D, Lab\",,\r\n"
+        );
+        assert_eq!(
+            users(&text),
+            vec![
+                UserRef::Upn("alex@contoso.example".into()),
+                UserRef::ObjectId(id.parse().unwrap())
+            ]
+        );
+    }
+
+    #[test]
+    fn a_byte_order_mark_is_not_part_of_the_first_person() {
+        let id = "6b1f0d4e-3f7a-4a8e-9d2c-1a2b3c4d5e6f";
+        assert_eq!(
+            users("\u{feff}alex@contoso.example\r\nsam@contoso.example\r\n"),
+            upns(&["alex@contoso.example", "sam@contoso.example"])
+        );
+        assert_eq!(
+            users(&format!("\u{feff}{id}\r\n")),
+            vec![UserRef::ObjectId(id.parse().unwrap())]
+        );
+    }
+
+    #[test]
+    fn bad_rows_are_named_by_their_line_in_the_file() {
+        // The quoted line break makes the bad row the file's fourth line.
+        let text = "upn,notes\r\na@contoso.example,\"two\r\nlines\"\r\n\"Doe, Jane\",jane@contoso.example\r\n\r\n# a comment\r\nnobody\r\n";
+        let error = Target::users_from_csv("people.csv", text).unwrap_err();
+        assert_eq!(
+            error.to_string(),
+            "people.csv has rows that are neither a UPN nor an Entra object id: line 4: \"Doe, Jane\", line 7: \"nobody\""
+        );
+    }
+
+    #[test]
+    fn a_header_may_follow_comments_and_a_semicolon_file_is_refused() {
+        assert_eq!(
+            users("# exported from the HR system\nupn;name\nalex@contoso.example\n"),
+            upns(&["alex@contoso.example"])
+        );
+        let error = Target::users_from_csv("people.csv", "upn;name\nalex@contoso.example;Alex\n")
+            .unwrap_err();
+        assert!(error.to_string().contains("line 2"), "{error}");
+    }
+
+    #[test]
+    fn a_runaway_quote_is_shown_shortened() {
+        let text = format!("a@contoso.example\n\"oops, {}\n", "x".repeat(200));
+        let error = Target::users_from_csv("people.csv", &text).unwrap_err();
+        assert!(error.to_string().contains("line 2"), "{error}");
+        assert!(error.to_string().len() < 200, "{error}");
     }
 
     #[test]

@@ -285,7 +285,7 @@ impl Graph {
         let mut next = Some(self.url(path));
         while let Some(url) = next {
             let page: Page<T> = self
-                .call_url(kind, reqwest::Method::GET, &url, None)
+                .call_url(kind, reqwest::Method::GET, &url, None, None)
                 .await?
                 .json_or_error()
                 .await?;
@@ -302,7 +302,8 @@ impl Graph {
         path: &str,
         body: Option<&serde_json::Value>,
     ) -> Result<Answer, GraphError> {
-        self.call_url(kind, method, &self.url(path), body).await
+        self.call_url(kind, method, &self.url(path), body, None)
+            .await
     }
 
     /// One Graph call with retries, each paced under the limit of its kind.
@@ -316,6 +317,7 @@ impl Graph {
         method: reqwest::Method,
         url: &str,
         body: Option<&serde_json::Value>,
+        prefer: Option<&str>,
     ) -> Result<Answer, GraphError> {
         let throttle = self.pacing.throttle(kind);
         let mut backoff = Duration::from_millis(200);
@@ -327,6 +329,9 @@ impl Graph {
             let mut request = self.http.request(method.clone(), url).bearer_auth(token);
             if let Some(body) = body {
                 request = request.json(body);
+            }
+            if let Some(prefer) = prefer {
+                request = request.header("Prefer", prefer);
             }
             let response = match request.send().await {
                 Ok(response) => response,
@@ -494,13 +499,26 @@ impl Graph {
     }
 
     /// One page of `users/delta`: from a link Graph gave (next or delta),
-    /// or from the start.
-    pub async fn users_delta_page(&self, link: Option<&str>) -> Result<DeltaStep, GraphError> {
+    /// or from the start. `page_size` (1 to 999) goes in `Prefer:
+    /// odata.maxpagesize`; Graph keeps it in its links, and asking on every
+    /// page is harmless and survives a link from an older round.
+    pub async fn users_delta_page(
+        &self,
+        link: Option<&str>,
+        page_size: u16,
+    ) -> Result<DeltaStep, GraphError> {
         let url = link
             .map(str::to_owned)
             .unwrap_or_else(|| self.url(&format!("/users/delta?$select={USER_SELECT}")));
+        let prefer = format!("odata.maxpagesize={page_size}");
         let page: DeltaPage = self
-            .call_url(GraphCall::Directory(1), reqwest::Method::GET, &url, None)
+            .call_url(
+                GraphCall::Directory(1),
+                reqwest::Method::GET,
+                &url,
+                None,
+                Some(&prefer),
+            )
             .await?
             .json_or_error()
             .await?;

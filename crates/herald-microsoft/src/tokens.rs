@@ -1,12 +1,11 @@
 //! OAuth2 client credentials against Entra ID, cached and refreshed five
 //! minutes before they expire. Tokens and secrets are never logged.
 
-use std::collections::HashMap;
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
-use tokio::sync::Mutex;
 
 #[derive(Clone)]
 pub struct Credentials {
@@ -60,10 +59,83 @@ struct Cached {
     refresh_at: Instant,
 }
 
+/// One scope's token.
+///
+/// Two locks, on purpose. `state` is a `std::sync::Mutex`: it is held only
+/// to copy a token out or store one, never across an `.await`, so an async
+/// mutex would add cost and no safety (the reasoning of mini-redis'
+/// `db.rs`). `refreshing` is a `tokio::sync::Mutex`, held across the token
+/// request (up to 30 s): it keeps one request per scope in flight, and
+/// callers that queue behind it take its outcome instead of asking again.
+/// Each scope has its own pair, so a slow Graph token never holds up the
+/// Bot Framework token that every send needs, nor the other way round.
+#[derive(Default)]
+struct Slot {
+    state: Mutex<SlotState>,
+    refreshing: tokio::sync::Mutex<()>,
+}
+
+#[derive(Default)]
+struct SlotState {
+    cached: Option<Cached>,
+    /// Token requests finished, so that a caller that waited for one can
+    /// tell that it happened.
+    refreshes: u64,
+    /// Why the latest request failed, for the callers that waited on it.
+    failure: Option<AuthError>,
+}
+
+impl Slot {
+    fn state(&self) -> std::sync::MutexGuard<'_, SlotState> {
+        // Nothing panics while holding it; a poisoned lock still holds a
+        // consistent token.
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// A token that is still good, or how many refreshes have finished.
+    fn fresh(&self) -> Result<String, u64> {
+        let state = self.state();
+        match &state.cached {
+            Some(cached) if cached.refresh_at > Instant::now() => Ok(cached.token.clone()),
+            _ => Err(state.refreshes),
+        }
+    }
+
+    /// The outcome of a refresh that finished after `seen`, if one did.
+    fn refreshed_since(&self, seen: u64) -> Option<Result<String, AuthError>> {
+        let state = self.state();
+        if state.refreshes == seen {
+            return None;
+        }
+        match (&state.failure, &state.cached) {
+            (Some(failure), _) => Some(Err(failure.clone())),
+            (None, Some(cached)) => Some(Ok(cached.token.clone())),
+            (None, None) => None,
+        }
+    }
+
+    fn store(&self, outcome: &Result<(String, Duration), AuthError>) {
+        let mut state = self.state();
+        state.refreshes += 1;
+        match outcome {
+            Ok((token, lifetime)) => {
+                let margin = Duration::from_secs(300).min(*lifetime / 2);
+                state.cached = Some(Cached {
+                    token: token.clone(),
+                    refresh_at: Instant::now() + *lifetime - margin,
+                });
+                state.failure = None;
+            }
+            Err(error) => state.failure = Some(error.clone()),
+        }
+    }
+}
+
 pub struct TokenCache {
     http: reqwest::Client,
     credentials: Credentials,
-    cache: Mutex<HashMap<Scope, Cached>>,
+    graph: Slot,
+    bot_framework: Slot,
 }
 
 #[derive(Deserialize)]
@@ -84,7 +156,8 @@ impl TokenCache {
         Self {
             http,
             credentials,
-            cache: Mutex::new(HashMap::new()),
+            graph: Slot::default(),
+            bot_framework: Slot::default(),
         }
     }
 
@@ -92,28 +165,33 @@ impl TokenCache {
         &self.credentials
     }
 
-    pub async fn token(&self, scope: Scope) -> Result<String, AuthError> {
-        let mut cache = self.cache.lock().await;
-        if let Some(cached) = cache.get(&scope)
-            && cached.refresh_at > Instant::now()
-        {
-            return Ok(cached.token.clone());
+    fn slot(&self, scope: Scope) -> &Slot {
+        match scope {
+            Scope::Graph => &self.graph,
+            Scope::BotFramework => &self.bot_framework,
         }
-        let (token, lifetime) = self.fetch(scope).await?;
-        let margin = Duration::from_secs(300).min(lifetime / 2);
-        cache.insert(
-            scope,
-            Cached {
-                token: token.clone(),
-                refresh_at: Instant::now() + lifetime - margin,
-            },
-        );
-        Ok(token)
+    }
+
+    /// A token for the scope: the cached one while it is good, otherwise
+    /// the outcome of one token request shared by everyone asking now.
+    pub async fn token(&self, scope: Scope) -> Result<String, AuthError> {
+        let slot = self.slot(scope);
+        let seen = match slot.fresh() {
+            Ok(token) => return Ok(token),
+            Err(refreshes) => refreshes,
+        };
+        let _refreshing = slot.refreshing.lock().await;
+        if let Some(outcome) = slot.refreshed_since(seen) {
+            return outcome;
+        }
+        let outcome = self.fetch(scope).await;
+        slot.store(&outcome);
+        outcome.map(|(token, _)| token)
     }
 
     /// Forgets a token the service refused, so the next call fetches anew.
     pub async fn invalidate(&self, scope: Scope) {
-        self.cache.lock().await.remove(&scope);
+        self.slot(scope).state().cached = None;
     }
 
     async fn fetch(&self, scope: Scope) -> Result<(String, Duration), AuthError> {

@@ -35,6 +35,8 @@ pub struct PrepareSettings {
     pub graph_concurrency: usize,
     /// Send messages published per batch.
     pub publish_batch: usize,
+    /// Users per page of the directory sync (1 to 999).
+    pub delta_page_size: u16,
 }
 
 /// Why preparing stopped.
@@ -62,7 +64,7 @@ pub struct Preparer {
 
 impl Preparer {
     /// Consumes prepare messages until the subscription ends.
-    pub async fn run(self: Arc<Self>, mut subscription: Subscription) {
+    pub async fn run(self: Arc<Self>, subscription: &mut Subscription) {
         // The first install of the first broadcast need not wait for it.
         let early = self.clone();
         tokio::spawn(async move {

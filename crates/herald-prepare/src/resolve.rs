@@ -105,7 +105,12 @@ impl Preparer {
         let tenant = &self.settings.tenant_id;
         let link = self.store.delta_link(tenant).await.map_err(transient)?;
         let mut full_sync = link.is_none();
-        let mut page = match self.graph.users_delta_page(link.as_deref()).await {
+        let page_size = self.settings.delta_page_size;
+        let mut page = match self
+            .graph
+            .users_delta_page(link.as_deref(), page_size)
+            .await
+        {
             Err(GraphError::Status { status: 410, .. }) => {
                 tracing::info!("the directory delta link went stale; syncing everyone again");
                 full_sync = true;
@@ -113,7 +118,7 @@ impl Preparer {
                     .set_delta_link(tenant, None)
                     .await
                     .map_err(transient)?;
-                self.graph.users_delta_page(None).await
+                self.graph.users_delta_page(None, page_size).await
             }
             other => other,
         }
@@ -130,7 +135,7 @@ impl Preparer {
                 DeltaNext::More(next) => {
                     page = self
                         .graph
-                        .users_delta_page(Some(&next))
+                        .users_delta_page(Some(&next), page_size)
                         .await
                         .map_err(graph_failure)?
                 }

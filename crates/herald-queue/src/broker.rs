@@ -7,10 +7,11 @@ use std::time::Duration;
 use futures_util::StreamExt;
 use lapin::message::Delivery;
 use lapin::options::{
-    BasicAckOptions, BasicConsumeOptions, BasicNackOptions, BasicPublishOptions, BasicQosOptions,
-    BasicRejectOptions, ConfirmSelectOptions, ExchangeDeleteOptions, QueueDeclareOptions,
-    QueueDeleteOptions,
+    BasicAckOptions, BasicCancelOptions, BasicConsumeOptions, BasicNackOptions,
+    BasicPublishOptions, BasicQosOptions, BasicRejectOptions, ConfirmSelectOptions,
+    ExchangeDeleteOptions, QueueDeclareOptions, QueueDeleteOptions,
 };
+use lapin::protocol::constants::REPLY_SUCCESS;
 use lapin::types::FieldTable;
 use lapin::{BasicProperties, Channel, Confirmation, Connection, ConnectionProperties};
 use serde::Serialize;
@@ -50,8 +51,15 @@ impl Broker {
         &self.topology
     }
 
+    /// Names connections after the topology and the process, so that
+    /// RabbitMQ's log and management UI tell whose connection is whose.
+    fn connection_name(&self) -> String {
+        format!("herald {} pid {}", self.topology.prefix, std::process::id())
+    }
+
     async fn connect(&self) -> Result<(Connection, Channel), QueueError> {
-        let properties = ConnectionProperties::default().with_connection_name("herald".into());
+        let properties =
+            ConnectionProperties::default().with_connection_name(self.connection_name().into());
         let connection = Connection::connect(&self.url, properties).await?;
         let channel = connection.create_channel().await?;
         self.topology.declare(&channel).await?;
@@ -170,6 +178,16 @@ impl Broker {
         self.publish_channel().await.is_ok()
     }
 
+    /// Closes the publishing connection cleanly, for a process about to
+    /// exit; a later call that needs it opens a new one. Subscriptions
+    /// close their own connections (`Subscription::close`).
+    pub async fn close(&self) {
+        let publisher = self.publisher.lock().await.take();
+        if let Some((connection, _channel)) = publisher {
+            close(&connection).await;
+        }
+    }
+
     /// Removes every queue and exchange of the topology (for tests).
     pub async fn delete_topology(&self) -> Result<(), QueueError> {
         let channel = self.publish_channel().await?;
@@ -188,7 +206,9 @@ impl Broker {
 
     /// Consumes `queue` with `prefetch` unacknowledged messages at most.
     /// The subscription reconnects by itself after a broker restart; the
-    /// broker then redelivers whatever was not acknowledged.
+    /// broker then redelivers whatever was not acknowledged. Dropping the
+    /// subscription stops the consumer; `Subscription::close` also waits
+    /// until its connection is closed.
     pub fn subscribe(self: &Arc<Self>, queue: String, prefetch: u16) -> Subscription {
         let (sender, receiver) = mpsc::channel(usize::from(prefetch.max(1)));
         let broker = self.clone();
@@ -201,19 +221,33 @@ impl Broker {
         let mut delay = Duration::from_millis(100);
         while !sender.is_closed() {
             match self.consume_once(&queue, prefetch, &sender).await {
+                Ok(()) if sender.is_closed() => break,
                 Ok(()) => tracing::warn!(%queue, "the broker closed the consumer; reconnecting"),
                 Err(error) => {
                     tracing::warn!(%queue, %error, "consumer lost its connection; reconnecting")
                 }
             }
-            if sender.is_closed() {
-                break;
+            tokio::select! {
+                () = sender.closed() => break,
+                () = tokio::time::sleep(delay) => {}
             }
-            tokio::time::sleep(delay).await;
             delay = (delay * 2).min(Duration::from_secs(5));
         }
     }
 
+    /// One connection's worth of consuming. It ends when the subscriber
+    /// goes, the broker cancels the consumer, or the connection fails; then
+    /// it cancels the consumer and closes the connection, in that order,
+    /// each time waiting for RabbitMQ's answer.
+    ///
+    /// This function is never cancelled from outside, on purpose: dropping
+    /// lapin's consumer, channel and connection mid-way makes each of them
+    /// send its own basic.cancel, channel.close and connection.close as
+    /// independent background tasks, which race. A cancel-ok could then
+    /// arrive after the connection close had dropped the reply it answers,
+    /// which lapin treats as an UNEXPECTED-FRAME hard error; and a process
+    /// that exits right after never sends them at all, which RabbitMQ logs
+    /// as a client that closed its TCP connection unexpectedly.
     async fn consume_once(
         &self,
         queue: &str,
@@ -221,6 +255,17 @@ impl Broker {
         sender: &mpsc::Sender<Incoming>,
     ) -> Result<(), QueueError> {
         let (connection, channel) = self.connect().await?;
+        let consumed = Self::consume(&channel, queue, prefetch, sender).await;
+        close(&connection).await;
+        consumed
+    }
+
+    async fn consume(
+        channel: &Channel,
+        queue: &str,
+        prefetch: u16,
+        sender: &mpsc::Sender<Incoming>,
+    ) -> Result<(), QueueError> {
         channel
             .basic_qos(prefetch, BasicQosOptions::default())
             .await?;
@@ -234,20 +279,47 @@ impl Broker {
             .await?;
         tracing::info!(%queue, prefetch, "consuming");
         let alive = Alive(Arc::new(AtomicBool::new(true)));
-        while let Some(delivery) = consumer.next().await {
-            let delivery = delivery?;
-            if sender
-                .send(Incoming::new(delivery, alive.0.clone()))
-                .await
-                .is_err()
-            {
+        loop {
+            let delivery = tokio::select! {
+                () = sender.closed() => break,
+                delivery = consumer.next() => delivery,
+            };
+            let Some(delivery) = delivery else {
+                // The broker cancelled the consumer (its queue was deleted).
+                return Ok(());
+            };
+            let incoming = Incoming::new(delivery?, alive.0.clone());
+            if sender.send(incoming).await.is_err() {
                 break;
             }
         }
-        drop(connection);
+        // The subscriber is gone. Cancel and wait for the cancel-ok, so that
+        // the consumer's drop has nothing left to cancel.
+        channel
+            .basic_cancel(consumer.tag(), BasicCancelOptions::default())
+            .await?;
         Ok(())
     }
 }
+
+/// Closes a connection and waits for RabbitMQ's close-ok. Closing the
+/// connection closes its channels and cancels their consumers on both
+/// sides (lapin marks them closing first, so their own drops send
+/// nothing more), and RabbitMQ requeues every unacknowledged message.
+async fn close(connection: &Connection) {
+    if !connection.status().connected() {
+        return;
+    }
+    let closing = connection.close(REPLY_SUCCESS, "OK".into());
+    match tokio::time::timeout(CLOSE_TIMEOUT, closing).await {
+        Ok(Ok(())) => {}
+        Ok(Err(error)) => tracing::debug!(%error, "closing a RabbitMQ connection failed"),
+        Err(_) => tracing::debug!("RabbitMQ did not confirm the connection close in time"),
+    }
+}
+
+/// How long a clean close may take before Herald stops waiting for it.
+const CLOSE_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// A stream of messages from one queue.
 pub struct Subscription {
@@ -260,15 +332,20 @@ impl Subscription {
         self.receiver.recv().await
     }
 
-    /// Takes whatever is already waiting, up to `limit`, without waiting.
+    /// Takes a message that is already waiting, without waiting.
     pub fn try_next(&mut self) -> Option<Incoming> {
         self.receiver.try_recv().ok()
     }
-}
 
-impl Drop for Subscription {
-    fn drop(&mut self) {
-        self.task.abort();
+    /// Stops consuming and waits until the consumer's connection is closed.
+    /// Messages received but not yet handed out are dropped unacknowledged,
+    /// so RabbitMQ gives them to another consumer.
+    pub async fn close(self) {
+        let Self { receiver, task } = self;
+        drop(receiver);
+        if tokio::time::timeout(CLOSE_TIMEOUT * 2, task).await.is_err() {
+            tracing::debug!("the consumer did not stop in time");
+        }
     }
 }
 

@@ -136,7 +136,9 @@ impl SendWorker {
         drop(settled);
         let _ = recording.await;
         coordinator.abort();
-        drop(subscription);
+        // Closed, not dropped: the connection must be gone cleanly before
+        // the process exits (see herald-queue's `consume_once`).
+        subscription.close().await;
     }
 
     async fn dispatch(self: &Arc<Self>, batch: Vec<Incoming>, settled: &mpsc::Sender<Settled>) {

@@ -62,6 +62,7 @@ pub async fn send(settings: &Settings, args: SendArgs) -> anyhow::Result<()> {
         &args.created_by,
     )
     .await?;
+    infrastructure.broker.close().await;
     println!("{id}");
     if args.no_wait {
         return Ok(());
@@ -143,6 +144,7 @@ pub async fn remind(settings: &Settings, id: &str, created_by: &str) -> anyhow::
         created_by,
     )
     .await?;
+    infrastructure.broker.close().await;
     println!("{reminder}");
     Ok(())
 }

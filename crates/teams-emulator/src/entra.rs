@@ -65,6 +65,15 @@ async fn token(
     request: HttpRequest,
     form: web::Form<HashMap<String, String>>,
 ) -> HttpResponse {
+    if let Some(scope) = form.get("scope") {
+        emulator.stats.update(|s| {
+            *s.token_requests_by_scope.entry(scope.clone()).or_default() += 1;
+        });
+        let latency = emulator.behaviour().token_latency_ms.for_scope(scope);
+        if !latency.is_zero() {
+            tokio::time::sleep(latency).await;
+        }
+    }
     let response = issue_token(&emulator, &tenant, &request, &form);
     emulator.stats.request(
         "POST /{tenant}/oauth2/v2.0/token",

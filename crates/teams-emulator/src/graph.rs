@@ -305,6 +305,11 @@ struct Cursor {
     /// For a delta token: when it was issued (seconds since the epoch).
     #[serde(default)]
     issued: u64,
+    /// For delta: the page size the round began with (0 = none asked for).
+    /// Graph keeps `Prefer: odata.maxpagesize` in its links, so only the
+    /// first request needs the header.
+    #[serde(default)]
+    page: usize,
 }
 
 impl Cursor {
@@ -599,18 +604,23 @@ fn users_delta(emulator: &Emulator, call: &Call) -> Reply {
                 since: delta.round,
                 round: world.directory.version,
                 issued: 0,
+                page: delta.page,
             }
         }
         (Ok(None), Ok(None)) => Cursor {
-            at: 0,
-            since: 0,
             round: world.directory.version,
-            issued: 0,
+            ..Cursor::default()
         },
     };
+    let asked = call.max_page_size.is_some() || call.query.contains_key("$top");
     let size = match page_size(call) {
+        Ok(_) if !asked && cursor.page > 0 => cursor.page,
         Ok(size) => size,
         Err(reply) => return reply,
+    };
+    let cursor = Cursor {
+        page: size,
+        ..cursor
     };
     delta_page(emulator, call, &world.directory, cursor, size)
 }
@@ -648,10 +658,10 @@ fn delta_page(
         body["@odata.nextLink"] = json!(link(emulator, call, "$skiptoken", &next.encode()));
     } else {
         let token = Cursor {
-            at: 0,
-            since: 0,
             round: cursor.round,
             issued: now_secs(),
+            page: cursor.page,
+            ..Cursor::default()
         };
         let path = Call {
             path: "/users/delta",

@@ -41,6 +41,30 @@ pub struct Behaviour {
     /// Teams alone, and tests widen it to check that a bot serving Teams
     /// ignores what other channels send with a valid signature.
     pub bot_key_endorsements: Vec<String>,
+    /// Time Entra ID takes to answer a token request, per scope.
+    pub token_latency_ms: TokenLatency,
+}
+
+/// Milliseconds Entra ID takes to issue a token, by scope: a slow identity
+/// service is one of the things a client must survive.
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TokenLatency {
+    /// `https://graph.microsoft.com/.default`
+    pub graph: u64,
+    /// `https://api.botframework.com/.default`
+    pub bot: u64,
+}
+
+impl TokenLatency {
+    pub fn for_scope(&self, scope: &str) -> Duration {
+        let millis = match scope {
+            "https://graph.microsoft.com/.default" => self.graph,
+            "https://api.botframework.com/.default" => self.bot,
+            _ => 0,
+        };
+        Duration::from_millis(millis)
+    }
 }
 
 impl Default for Behaviour {
@@ -55,6 +79,7 @@ impl Default for Behaviour {
             app_in_catalog: true,
             delta_token_lifetime_secs: 7 * 24 * 3600,
             bot_key_endorsements: vec!["msteams".to_owned()],
+            token_latency_ms: TokenLatency::default(),
         }
     }
 }
@@ -107,6 +132,7 @@ pub struct BehaviourPatch {
     pub app_in_catalog: Option<bool>,
     pub delta_token_lifetime_secs: Option<u64>,
     pub bot_key_endorsements: Option<Vec<String>>,
+    pub token_latency_ms: Option<TokenLatency>,
 }
 
 impl BehaviourPatch {
@@ -124,7 +150,8 @@ impl BehaviourPatch {
             bot_endpoint,
             app_in_catalog,
             delta_token_lifetime_secs,
-            bot_key_endorsements
+            bot_key_endorsements,
+            token_latency_ms
         );
         next.validate()?;
         Ok(next)
@@ -235,6 +262,8 @@ pub struct StatsSnapshot {
     pub faults_injected: u64,
     pub graph_requests: u64,
     pub connector_requests: u64,
+    /// Token requests by the scope they asked for.
+    pub token_requests_by_scope: BTreeMap<String, u64>,
 }
 
 #[derive(Default)]

@@ -42,6 +42,30 @@ async fn client_credentials_give_an_rs256_token_for_the_scope() {
 }
 
 #[tokio::test]
+async fn token_latency_slows_only_the_scope_it_names() {
+    let t = TestEmulator::start(10).await;
+    let response = t
+        .configure(serde_json::json!({"token_latency_ms": {"graph": 400}}))
+        .await;
+    assert_eq!(response.status(), 200);
+    let started = std::time::Instant::now();
+    t.token(BOT_SCOPE).await;
+    let bot = started.elapsed();
+    let started = std::time::Instant::now();
+    t.token(GRAPH_SCOPE).await;
+    let graph = started.elapsed();
+    assert!(graph >= std::time::Duration::from_millis(400), "{graph:?}");
+    assert!(bot < graph, "bot {bot:?}, graph {graph:?}");
+    let stats = t.stats().await;
+    assert_eq!(stats["token_requests_by_scope"][GRAPH_SCOPE], 1);
+    assert_eq!(stats["token_requests_by_scope"][BOT_SCOPE], 1);
+    let refused = t
+        .configure(serde_json::json!({"token_latency_ms": {"graf": 1}}))
+        .await;
+    assert_eq!(refused.status(), 400);
+}
+
+#[tokio::test]
 async fn the_botframework_tenant_issues_bot_tokens() {
     let t = TestEmulator::start(10).await;
     let response = t

@@ -122,6 +122,43 @@ async fn delta_round(t: &TestEmulator, start: &str) -> (Vec<Value>, String) {
     }
 }
 
+/// Items per page of a delta round that asked `Prefer: odata.maxpagesize`
+/// on its first request only, as Graph's documentation allows.
+async fn delta_page_sizes(t: &TestEmulator, start: &str, prefer: &str) -> Vec<usize> {
+    let token = t.token(GRAPH_SCOPE).await;
+    let mut sizes = Vec::new();
+    let mut link = format!("{}/v1.0{start}", t.urls().graph);
+    let mut header = Some(prefer.to_owned());
+    loop {
+        let mut request = t.http.get(&link).bearer_auth(&token);
+        if let Some(prefer) = header.take() {
+            request = request.header("Prefer", prefer);
+        }
+        let (status, body) = status_and_json(request.send().await.unwrap()).await;
+        assert_eq!(status, 200, "{body}");
+        sizes.push(body["value"].as_array().unwrap().len());
+        match body["@odata.nextLink"].as_str() {
+            Some(next) => link = next.to_owned(),
+            None => return sizes,
+        }
+    }
+}
+
+#[tokio::test]
+async fn delta_keeps_the_page_size_the_first_request_asked_for() {
+    let t = TestEmulator::start(250).await;
+    let start = "/users/delta?$select=id,displayName";
+    let sizes = delta_page_sizes(&t, start, "odata.maxpagesize=40").await;
+    assert!(sizes.len() > 2, "{sizes:?}");
+    let (last, full) = sizes.split_last().unwrap();
+    assert!(full.iter().all(|&n| n == 40), "{sizes:?}");
+    assert!(*last <= 40, "{sizes:?}");
+    let sizes = delta_page_sizes(&t, start, "odata.maxpagesize=999").await;
+    assert_eq!(sizes.len(), 1, "{sizes:?}");
+    let sizes = delta_page_sizes(&t, start, "return=minimal").await;
+    assert_eq!(sizes[0], 100, "Graph's default page: {sizes:?}");
+}
+
 #[tokio::test]
 async fn delta_returns_only_what_changed_and_removals() {
     let t = TestEmulator::start(500).await;
