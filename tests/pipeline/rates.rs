@@ -148,7 +148,8 @@ async fn installing_starts_with_the_first_page_of_people() {
     config.directory.installed_fraction = 0.0;
     // Each Graph page takes 100 ms, so the directory takes seconds to read.
     config.behaviour.latency_ms = [100, 100];
-    let herald = TestHerald::start(config, |_| {}).await;
+    // Pages of 100: thirty of them.
+    let herald = TestHerald::start(config, |s| s.prepare.delta_page_size = 100).await;
     let audience = Audience::new(vec![Target::Everyone]).unwrap();
     let id = herald_prepare::submit(
         herald.store(),
