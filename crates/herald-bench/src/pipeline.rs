@@ -283,9 +283,8 @@ pub async fn run(scenario: &Scenario, herald: &std::path::Path) -> anyhow::Resul
             n.error
         );
     }
-    for mut worker in workers {
-        let _ = worker.start_kill();
-        let _ = worker.wait().await;
+    for worker in workers {
+        stop_worker(worker).await;
     }
     let broker = running.infrastructure.broker.clone();
     running.stop().await;
@@ -578,6 +577,24 @@ fn spawn_worker(herald: &std::path::Path, settings: &Settings) -> anyhow::Result
     Ok(child)
 }
 
+/// Stops a worker as an operator would, with SIGTERM (so that it closes its
+/// connections cleanly), and kills it if it has not stopped within 30 s.
+async fn stop_worker(mut worker: Child) {
+    if let Some(pid) = worker.id() {
+        let _ = Command::new("kill")
+            .args(["-TERM", &pid.to_string()])
+            .status()
+            .await;
+    }
+    if tokio::time::timeout(Duration::from_secs(30), worker.wait())
+        .await
+        .is_err()
+    {
+        let _ = worker.start_kill();
+        let _ = worker.wait().await;
+    }
+}
+
 /// Peak resident set (VmHWM) of a child, in KiB.
 fn peak_rss_kb(child: &Child) -> Option<u64> {
     let status = std::fs::read_to_string(format!("/proc/{}/status", child.id()?)).ok()?;
@@ -701,8 +718,7 @@ pub async fn run_storm(herald: &std::path::Path, recipients: usize) -> anyhow::R
     report_storm_phase("20/s", &samples, first, raised_at, f64::from(LOW));
     let end = samples.last().map_or(raised_at, |s| s.at);
     report_storm_phase("50/s", &samples, raised_at, end, f64::from(HIGH));
-    let _ = worker.start_kill();
-    let _ = worker.wait().await;
+    stop_worker(worker).await;
     let broker = running.infrastructure.broker.clone();
     running.stop().await;
     let _ = broker.delete_topology().await;
