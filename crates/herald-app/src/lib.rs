@@ -283,6 +283,7 @@ pub async fn start(settings: &Settings, roles: Roles) -> Result<Running, AppErro
             settings: microsoft.prepare.clone(),
             bot_misses: Default::default(),
             catalog: Default::default(),
+            publishing: Default::default(),
         });
         let mut subscription = infrastructure
             .broker

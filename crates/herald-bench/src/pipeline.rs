@@ -656,7 +656,7 @@ pub async fn run_storm(herald: &std::path::Path, recipients: usize) -> anyhow::R
     let running = herald_app::start(&settings, roles).await?;
     let store = running.infrastructure.store.clone();
     let people = seed_known_conversations(&store, &emulator.urls, recipients).await?;
-    let mut worker = spawn_worker(herald, &settings)?;
+    let worker = spawn_worker(herald, &settings)?;
     tokio::time::sleep(Duration::from_secs(2)).await;
     let control = emulator.urls.control.clone();
     let http = reqwest::Client::new();

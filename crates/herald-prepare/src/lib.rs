@@ -60,6 +60,11 @@ pub struct Preparer {
     pub bot_misses: std::sync::atomic::AtomicU32,
     /// The app's id in the tenant catalog, looked up once (see `catalog_app`).
     pub catalog: tokio::sync::OnceCell<String>,
+    /// Held while publishing: resolving and installing both queue what is
+    /// ready, and two publishers reading the same unpublished rows would
+    /// queue them twice (two copies of a message posted at once leave a
+    /// retried delivery behind as stale).
+    pub publishing: tokio::sync::Mutex<()>,
 }
 
 impl Preparer {
@@ -292,6 +297,7 @@ impl Preparer {
     /// Publishes a send message for every queued delivery not yet confirmed
     /// published, in batches, marking each batch once RabbitMQ confirmed it.
     async fn enqueue(&self, notification: NotificationId) -> Result<(), PrepareError> {
+        let _publishing = self.publishing.lock().await;
         loop {
             let batch = self
                 .store
