@@ -13,6 +13,11 @@
 //! - once above the remembered point without a 429, the limit has moved up:
 //!   the step doubles every second, so a lifted limit is found in seconds.
 //!
+//! The constants trade the 429 share under a lower limit (one 429 or two
+//! per cycle of about ten seconds) against how fast a lifted limit is found
+//! (about fifteen seconds from 20/s to 50/s); `herald bench pipeline storm`
+//! measures both.
+//!
 //! Pure arithmetic, unit-tested here; the store shares the state between
 //! workers and the throttles apply it.
 
@@ -21,12 +26,14 @@ pub const DECREASE: f64 = 0.85;
 /// Fast recovery stops this far below the last congestion point.
 const NEAR: f64 = 0.97;
 /// The careful probe near the last congestion point: a share of it a second.
-const PROBE: f64 = 0.004;
+const PROBE: f64 = 0.003;
 /// The fast step back to the last congestion point: a share of the
 /// ceiling a second.
 const FAST: f64 = 0.05;
-/// The largest step above it, once the limit was found lifted.
-const LIFTED: f64 = 0.10;
+/// Once past it without a 429 the limit was lifted: the first step above
+/// it (a share of it), doubling every second up to a share of the ceiling.
+const LIFTED_FIRST: f64 = 0.02;
+const LIFTED: f64 = 0.20;
 
 /// A shared rate and what it remembers of the last congestion.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -96,7 +103,7 @@ impl RatePolicy {
             (state.rate + congested_at * PROBE, 0.0)
         } else {
             // Past the old limit without a 429: it was lifted.
-            let step = (state.step * 2.0).clamp(congested_at * PROBE, self.ceiling * LIFTED);
+            let step = (state.step * 2.0).clamp(congested_at * LIFTED_FIRST, self.ceiling * LIFTED);
             (state.rate + step, step)
         };
         let rate = rate.min(self.ceiling);

@@ -198,24 +198,39 @@ impl Preparer {
             return Ok(());
         };
         let app = self.catalog_app().await?;
+        let app = app.as_str();
         let people = stream::once(async move { first })
             .chain(stream::poll_fn(move |cx| found.poll_recv(cx)));
-        let ready = people
-            .map(|user| {
-                let app = &app;
-                async move { (user.0, self.chat_for(user.0, app).await) }
-            })
-            .buffer_unordered(self.settings.graph_concurrency.max(1))
-            .ready_chunks(1_000);
-        let mut ready = std::pin::pin!(ready);
-        while let Some(chats) = ready.next().await {
-            let rows = self.chat_rows(chats).await?;
-            self.store
-                .settle_pending(notification, &rows)
-                .await
-                .map_err(anyhow::Error::from)?;
-            self.enqueue(notification).await?;
-        }
+        // Installing and settling run side by side: a stream is only driven
+        // while polled, and installs must not wait for each commit.
+        let (done, mut chats) = mpsc::unbounded_channel();
+        let installing = async move {
+            people
+                .map(|user| async move { (user.0, self.chat_for(user.0, app).await) })
+                .buffer_unordered(self.settings.graph_concurrency.max(1))
+                .for_each(|chat| {
+                    let _ = done.send(chat);
+                    async {}
+                })
+                .await;
+            Ok::<(), PrepareError>(())
+        };
+        let settling = async {
+            while let Some(first) = chats.recv().await {
+                let mut ready = vec![first];
+                while let Ok(chat) = chats.try_recv() {
+                    ready.push(chat);
+                }
+                let rows = self.chat_rows(ready).await?;
+                self.store
+                    .settle_pending(notification, &rows)
+                    .await
+                    .map_err(anyhow::Error::from)?;
+                self.enqueue(notification).await?;
+            }
+            Ok(())
+        };
+        tokio::try_join!(installing, settling)?;
         Ok(())
     }
 
