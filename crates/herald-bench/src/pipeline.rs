@@ -286,11 +286,7 @@ pub async fn run(scenario: &Scenario, herald: &std::path::Path) -> anyhow::Resul
     for worker in workers {
         stop_worker(worker).await;
     }
-    let broker = running.infrastructure.broker.clone();
-    running.stop().await;
-    let _ = broker.delete_topology().await;
-    drop_database(&mut settings).await;
-    emulator.stop().await;
+    tear_down(running, &mut settings, emulator).await;
     Ok(figures)
 }
 
@@ -497,11 +493,7 @@ pub async fn run_delta(recipients: usize) -> anyhow::Result<()> {
         "   the second round made {} delta call(s) against {} for the first",
         rounds[1], rounds[0]
     );
-    let broker = running.infrastructure.broker.clone();
-    running.stop().await;
-    let _ = broker.delete_topology().await;
-    drop_database(&mut settings).await;
-    emulator.stop().await;
+    tear_down(running, &mut settings, emulator).await;
     Ok(())
 }
 
@@ -575,6 +567,19 @@ fn spawn_worker(herald: &std::path::Path, settings: &Settings) -> anyhow::Result
         .spawn()
         .context("starting a send-worker process")?;
     Ok(child)
+}
+
+/// Stops Herald and the emulator, and removes the run's queues and database.
+async fn tear_down(
+    running: herald_app::Running,
+    settings: &mut Settings,
+    emulator: teams_emulator::RunningEmulator,
+) {
+    let broker = running.infrastructure.broker.clone();
+    running.stop().await;
+    let _ = broker.delete_topology().await;
+    drop_database(settings).await;
+    emulator.stop().await;
 }
 
 /// Stops a worker as an operator would, with SIGTERM (so that it closes its
@@ -719,11 +724,7 @@ pub async fn run_storm(herald: &std::path::Path, recipients: usize) -> anyhow::R
     let end = samples.last().map_or(raised_at, |s| s.at);
     report_storm_phase("50/s", &samples, raised_at, end, f64::from(HIGH));
     stop_worker(worker).await;
-    let broker = running.infrastructure.broker.clone();
-    running.stop().await;
-    let _ = broker.delete_topology().await;
-    drop_database(&mut settings).await;
-    emulator.stop().await;
+    tear_down(running, &mut settings, emulator).await;
     Ok(())
 }
 
