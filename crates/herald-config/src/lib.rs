@@ -189,7 +189,7 @@ impl Default for GraphSettings {
             team_reads_per_second: 30.0,
             team_member_reads_per_second: 60.0,
             directory_units_per_second: 800.0,
-            headroom: 0.0,
+            headroom: 0.01,
         }
     }
 }

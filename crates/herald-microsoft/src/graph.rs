@@ -73,7 +73,7 @@ impl Default for GraphLimits {
             team_reads: 30.0,
             team_member_reads: 60.0,
             directory_units: 800.0,
-            headroom: 0.0,
+            headroom: 0.01,
         }
     }
 }
