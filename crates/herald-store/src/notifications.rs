@@ -252,7 +252,33 @@ impl Store {
         .await
     }
 
+    /// Ending races the prepare and send stages, which update the same
+    /// delivery rows in another order: PostgreSQL then aborts one side as
+    /// a deadlock. Ending is safe to run again, so it is, a few times.
     async fn end_notification(
+        &self,
+        id: NotificationId,
+        status: NotificationStatus,
+        error: Option<&str>,
+        deliveries: DeliveryStatus,
+        code: Option<&str>,
+    ) -> Result<bool> {
+        let mut attempts = 0;
+        loop {
+            attempts += 1;
+            match self
+                .try_end_notification(id, status, error, deliveries, code)
+                .await
+            {
+                Err(StoreError::Database(failure)) if attempts < 5 && is_deadlock(&failure) => {
+                    tracing::debug!(%id, "ending a notification met a deadlock; again");
+                }
+                other => return other,
+            }
+        }
+    }
+
+    async fn try_end_notification(
         &self,
         id: NotificationId,
         status: NotificationStatus,
@@ -464,4 +490,12 @@ impl Store {
             .map(|r| Ok((r.try_get("reaction")?, r.try_get("n")?)))
             .collect()
     }
+}
+
+/// PostgreSQL aborted the transaction to break a deadlock (40P01).
+fn is_deadlock(error: &sqlx::Error) -> bool {
+    error
+        .as_database_error()
+        .and_then(|e| e.code())
+        .is_some_and(|code| code == "40P01")
 }
