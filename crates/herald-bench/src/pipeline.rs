@@ -178,16 +178,7 @@ pub async fn run(scenario: &Scenario, herald: &std::path::Path) -> anyhow::Resul
     } else {
         Target::users_from_csv("bench.csv", &people.join("\n"))?
     };
-    let audience = Audience::new(vec![target])?;
-    let content = Content::new(Title::parse(&format!("Benchmark {}", scenario.name))?);
-    let id = herald_prepare::submit(
-        &store,
-        &running.infrastructure.broker,
-        &content,
-        &audience,
-        "bench",
-    )
-    .await?;
+    let id = submit(&running, &format!("Benchmark {}", scenario.name), target).await?;
     let mut peak_rss = vec![0u64; workers.len()];
     let mut prepared_at = None;
     let progress = loop {
@@ -453,14 +444,10 @@ pub async fn run_delta(recipients: usize) -> anyhow::Result<()> {
         http.post(format!("{control}/stats/reset")).send().await?;
         let before = delta_calls().await?;
         let started = Instant::now();
-        let audience = Audience::new(vec![Target::Everyone])?;
-        let content = Content::new(Title::parse(&format!("Everyone, round {round}"))?);
-        let id = herald_prepare::submit(
-            &store,
-            &running.infrastructure.broker,
-            &content,
-            &audience,
-            "bench",
+        let id = submit(
+            &running,
+            &format!("Everyone, round {round}"),
+            Target::Everyone,
         )
         .await?;
         let progress = loop {
@@ -569,6 +556,25 @@ fn spawn_worker(herald: &std::path::Path, settings: &Settings) -> anyhow::Result
     Ok(child)
 }
 
+/// Submits a benchmark announcement to one target.
+async fn submit(
+    running: &herald_app::Running,
+    title: &str,
+    target: Target,
+) -> anyhow::Result<herald_domain::NotificationId> {
+    let content = Content::new(Title::parse(title)?);
+    let audience = Audience::new(vec![target])?;
+    let infrastructure = &running.infrastructure;
+    Ok(herald_prepare::submit(
+        &infrastructure.store,
+        &infrastructure.broker,
+        &content,
+        &audience,
+        "bench",
+    )
+    .await?)
+}
+
 /// Stops Herald and the emulator, and removes the run's queues and database.
 async fn tear_down(
     running: herald_app::Running,
@@ -665,19 +671,8 @@ pub async fn run_storm(herald: &std::path::Path, recipients: usize) -> anyhow::R
     tokio::time::sleep(Duration::from_secs(2)).await;
     let control = emulator.urls.control.clone();
     let http = reqwest::Client::new();
-    let audience = Audience::new(vec![Target::users_from_csv(
-        "storm.csv",
-        &people.join("\n"),
-    )?])?;
-    let content = Content::new(Title::parse("Benchmark storm")?);
-    let id = herald_prepare::submit(
-        &store,
-        &running.infrastructure.broker,
-        &content,
-        &audience,
-        "bench",
-    )
-    .await?;
+    let target = Target::users_from_csv("storm.csv", &people.join("\n"))?;
+    let id = submit(&running, "Benchmark storm", target).await?;
     let started = Instant::now();
     let mut samples: Vec<StormSample> = Vec::new();
     let mut raised_at = None;
