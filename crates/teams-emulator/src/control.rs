@@ -119,7 +119,7 @@ fn directory_json(emulator: &Emulator, directory: &Directory) -> Value {
                     "threadId": t.thread_id,
                     "hasApp": t.installation.is_some(),
                     "owners": t.owners.iter().map(|&o| directory.user(o).id).collect::<Vec<_>>(),
-                    "channels": t.channels.iter().map(|c| json!({"id": c.id, "displayName": c.display_name})).collect::<Vec<_>>(),
+                    "channels": t.channels.iter().map(|c| json!({"id": c.id, "displayName": c.display_name, "membershipType": c.membership.as_graph()})).collect::<Vec<_>>(),
                 })),
             })
         })

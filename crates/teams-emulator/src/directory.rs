@@ -114,6 +114,27 @@ pub struct Team {
 pub struct Channel {
     pub id: String,
     pub display_name: String,
+    pub membership: ChannelMembership,
+}
+
+/// Graph's `membershipType`: who sees a channel. An audience picker must
+/// tell them apart, since a post in a private or shared channel does not
+/// reach the whole team.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ChannelMembership {
+    Standard,
+    Private,
+    Shared,
+}
+
+impl ChannelMembership {
+    pub fn as_graph(self) -> &'static str {
+        match self {
+            Self::Standard => "standard",
+            Self::Private => "private",
+            Self::Shared => "shared",
+        }
+    }
 }
 
 /// What an install or uninstall did, so the caller can tell the bot.
@@ -553,14 +574,20 @@ fn generate_team(rng: &mut SplitMix64, members: &[usize], number: usize) -> Team
     let mut channels = vec![Channel {
         id: thread_id.clone(),
         display_name: "General".to_owned(),
+        membership: ChannelMembership::Standard,
     }];
-    for extra in ["Announcements", "Random", "Projects"]
-        .iter()
-        .take(1 + number % 3)
-    {
+    // Some teams get a private and a shared channel, so that every
+    // membership type Graph reports is there to be listed.
+    let extras = [
+        ("Announcements", ChannelMembership::Standard),
+        ("Projects", ChannelMembership::Private),
+        ("Partners", ChannelMembership::Shared),
+    ];
+    for (name, membership) in extras.into_iter().take(1 + number % 3) {
         channels.push(Channel {
             id: format!("19:{}@thread.tacv2", rng.hex(32)),
-            display_name: (*extra).to_owned(),
+            display_name: name.to_owned(),
+            membership,
         });
     }
     Team {

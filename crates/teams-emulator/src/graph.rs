@@ -1125,7 +1125,7 @@ fn team_channels(emulator: &Emulator, id: &str) -> Reply {
                     "id": c.id,
                     "displayName": c.display_name,
                     "description": null,
-                    "membershipType": "standard",
+                    "membershipType": c.membership.as_graph(),
                     "isFavoriteByDefault": c.id == team.thread_id,
                 })
             })

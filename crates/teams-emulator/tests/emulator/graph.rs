@@ -380,6 +380,34 @@ async fn teams_members_and_channels() {
     assert_eq!(status, 404);
 }
 
+#[tokio::test]
+async fn channels_say_who_can_see_them() {
+    let t = TestEmulator::start(50).await;
+    let directory = t.directory().await;
+    let mut kinds = HashSet::new();
+    for team in directory["groups"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|g| g["team"].is_object())
+    {
+        let id = team["id"].as_str().unwrap();
+        let (status, body) = t.graph_get(&format!("/teams/{id}/channels")).await;
+        assert_eq!(status, 200);
+        let listed = body["value"].as_array().unwrap();
+        let seeded = team["team"]["channels"].as_array().unwrap();
+        assert_eq!(listed.len(), seeded.len());
+        assert_eq!(listed[0]["membershipType"], "standard", "General");
+        for (channel, expected) in listed.iter().zip(seeded) {
+            assert_eq!(channel["id"], expected["id"]);
+            assert_eq!(channel["membershipType"], expected["membershipType"]);
+            kinds.insert(channel["membershipType"].as_str().unwrap().to_owned());
+        }
+    }
+    let expected: HashSet<String> = ["standard", "private", "shared"].map(String::from).into();
+    assert_eq!(kinds, expected);
+}
+
 async fn catalog_app_id(t: &TestEmulator) -> String {
     let manifest = t.urls().manifest_id.clone();
     let (status, body) = t
