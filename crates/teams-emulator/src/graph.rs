@@ -4,6 +4,7 @@
 //! `$batch` can run its inner requests exactly as top-level ones, limits and
 //! all.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
@@ -18,6 +19,7 @@ use crate::botframework;
 use crate::directory::{Directory, Group, InstallError, MemberRef, User, UserType};
 use crate::entra::GRAPH_AUDIENCE;
 use crate::keys::{TokenProblem, now_secs};
+use crate::search::{Search, SearchError};
 use crate::state::{Emulator, World};
 use crate::wire::{Reply, header};
 
@@ -133,6 +135,7 @@ fn dispatch(emulator: &web::Data<Emulator>, call: &Call) -> (String, Reply) {
     let parts: Vec<&str> = segments.iter().map(String::as_str).collect();
     let (pattern, reply) = match (call.method, parts.as_slice()) {
         ("GET", ["users"]) => ("/users", list_users(emulator, call)),
+        ("GET", ["users", "$count"]) => ("/users/$count", count_users(emulator, call)),
         ("GET", ["users", "delta" | "delta()"]) => ("/users/delta", users_delta(emulator, call)),
         ("GET", ["users", id]) => ("/users/{id}", get_user(emulator, call, id)),
         ("GET", ["users", id, "teamwork", "installedApps"]) => (
@@ -167,14 +170,18 @@ fn dispatch(emulator: &web::Data<Emulator>, call: &Call) -> (String, Reply) {
         ),
         ("GET", ["groups"]) => ("/groups", list_groups(emulator, call)),
         ("GET", ["groups", id]) => ("/groups/{id}", get_group(emulator, call, id)),
-        ("GET", ["groups", id, kind @ ("members" | "transitiveMembers")]) => (
-            if *kind == "members" {
-                "/groups/{id}/members"
-            } else {
-                "/groups/{id}/transitiveMembers"
-            },
-            group_members(emulator, call, id, *kind == "transitiveMembers"),
-        ),
+        (
+            "GET",
+            [
+                "groups",
+                id,
+                kind @ ("members" | "transitiveMembers"),
+                tail @ ..,
+            ],
+        ) => match Members::parse(kind, tail) {
+            Some(members) => (members.label(), group_members(emulator, call, id, members)),
+            None => unknown_segment(call),
+        },
         ("GET", ["teams", id]) => ("/teams/{id}", get_team(emulator, id)),
         ("GET", ["teams", id, "members"]) => {
             ("/teams/{id}/members", team_members(emulator, call, id))
@@ -196,19 +203,23 @@ fn dispatch(emulator: &web::Data<Emulator>, call: &Call) -> (String, Reply) {
             ("/appCatalogs/teamsApps", catalog(emulator, call))
         }
         ("POST", ["$batch"]) => ("/$batch", batch(emulator, call)),
-        _ => (
-            "/(unknown)",
-            Reply::graph_error(
-                400,
-                "BadRequest",
-                format!(
-                    "Resource not found for the segment '{}'.",
-                    call.path.trim_matches('/')
-                ),
-            ),
-        ),
+        _ => unknown_segment(call),
     };
     (format!("{} {PREFIX}{pattern}", call.method), reply)
+}
+
+fn unknown_segment(call: &Call) -> (&'static str, Reply) {
+    (
+        "/(unknown)",
+        Reply::graph_error(
+            400,
+            "BadRequest",
+            format!(
+                "Resource not found for the segment '{}'.",
+                call.path.trim_matches('/')
+            ),
+        ),
+    )
 }
 
 // ---- limits ----
@@ -393,6 +404,100 @@ fn page_of<T>(
     collection(context, page.iter().map(render).collect(), next)
 }
 
+/// Adds `@odata.count` when `$count=true` asked for it: the matches in all
+/// pages, not this page's.
+fn counted(mut reply: Reply, count: bool, total: usize) -> Reply {
+    let ok = reply.status == 200;
+    if let Some(body) = reply.body.as_mut().filter(|_| count && ok) {
+        body["@odata.count"] = json!(total);
+    }
+    reply
+}
+
+// ---- advanced queries ----
+
+/// A directory list's advanced query parameters (teams-platform.md §10).
+#[derive(Default)]
+struct Advanced {
+    search: Option<Search>,
+    /// `$count=true`: the answer carries `@odata.count`.
+    count: bool,
+}
+
+impl Advanced {
+    fn finds<'a>(&self, value_of: impl Fn(&str) -> Option<Cow<'a, str>>) -> bool {
+        self.search.as_ref().is_none_or(|s| s.matches(value_of))
+    }
+}
+
+/// Reads `$search` and `$count`, which Graph serves only with
+/// `ConsistencyLevel: eventual`, as it does a path ending in `/$count`
+/// (`count_path`). `searchable` names what `$search` may look in; empty
+/// where the emulator does not search.
+fn advanced(call: &Call, searchable: &[&'static str], count_path: bool) -> Result<Advanced, Reply> {
+    if count_path {
+        needs_eventual(call, "the $count segment")?;
+    }
+    let count = match call.query.get("$count").map(String::as_str) {
+        None => false,
+        Some(value) => {
+            needs_eventual(call, "$count query parameter")?;
+            value.parse::<bool>().map_err(|_| {
+                Reply::graph_error(
+                    400,
+                    "Request_BadRequest",
+                    format!("Invalid $count value '{value}': use true or false."),
+                )
+            })?
+        }
+    };
+    let search = match call.query.get("$search") {
+        None => None,
+        Some(text) => {
+            needs_eventual(call, "$search query parameter")?;
+            Some(search_of(text, searchable)?)
+        }
+    };
+    Ok(Advanced { search, count })
+}
+
+fn needs_eventual(call: &Call, what: &str) -> Result<(), Reply> {
+    if call.consistency_eventual {
+        return Ok(());
+    }
+    Err(Reply::graph_error(
+        400,
+        "Request_UnsupportedQuery",
+        format!(
+            "Request with {what} only works through MSGraph with a special request header: 'ConsistencyLevel: eventual'"
+        ),
+    ))
+}
+
+fn search_of(text: &str, searchable: &[&'static str]) -> Result<Search, Reply> {
+    if searchable.is_empty() {
+        return Err(Reply::graph_error(
+            400,
+            "Request_UnsupportedQuery",
+            "The emulator does not support $search on this collection.",
+        ));
+    }
+    Search::parse(text, searchable).map_err(|problem| match problem {
+        SearchError::Malformed(why) => Reply::graph_error(
+            400,
+            "Request_BadRequest",
+            format!(
+                "Invalid $search {text}: {why}. Write \"property:text\" in double quotes, clauses joined by AND or OR; inside, \\\" is a quote and \\\\ a backslash."
+            ),
+        ),
+        SearchError::Unsearchable(why) => Reply::graph_error(
+            400,
+            "Request_UnsupportedQuery",
+            format!("Unsupported $search {text}: {why}."),
+        ),
+    })
+}
+
 // ---- rendering ----
 
 const USER_PROPERTIES: &[&str] = &[
@@ -452,21 +557,38 @@ fn user_json(user: &User, select: Option<&[String]>) -> Value {
     let property = |name: &str| -> Value {
         match name {
             "id" => json!(user.id),
-            "displayName" => json!(user.display_name),
-            "givenName" => json!(user.given_name),
-            "surname" => json!(user.surname),
-            "userPrincipalName" => json!(user.user_principal_name),
-            "mail" => json!(user.mail),
             "userType" => json!(match user.user_type {
                 UserType::Member => "Member",
                 UserType::Guest => "Guest",
             }),
             "accountEnabled" => json!(user.account_enabled),
             "businessPhones" => json!([]),
-            _ => Value::Null,
+            text => json!(user_text(user, text)),
         }
     };
     project(select, USER_DEFAULT, property)
+}
+
+/// What `$search` may name on a user (teams-platform.md §10).
+const USER_SEARCHABLE: &[&str] = &[
+    "displayName",
+    "givenName",
+    "surname",
+    "mail",
+    "userPrincipalName",
+];
+
+/// A user's text properties, for rendering and for `$search`.
+fn user_text<'a>(user: &'a User, property: &str) -> Option<Cow<'a, str>> {
+    let text = match property {
+        "displayName" => &user.display_name,
+        "givenName" => &user.given_name,
+        "surname" => &user.surname,
+        "userPrincipalName" => &user.user_principal_name,
+        "mail" => &user.mail,
+        _ => return None,
+    };
+    Some(Cow::Borrowed(text))
 }
 
 fn project(select: Option<&[String]>, default: &[&str], property: impl Fn(&str) -> Value) -> Value {
@@ -502,29 +624,38 @@ fn group_json(group: &Group, domain: &str, select: Option<&[String]>) -> Value {
     let property = |name: &str| -> Value {
         match name {
             "id" => json!(group.id),
-            "displayName" => json!(group.display_name),
-            "description" => json!(format!(
-                "{} (seeded by the Teams emulator)",
-                group.display_name
-            )),
-            "groupTypes" => json!(group.group_types),
             "mailEnabled" => json!(group.mail_enabled),
             "securityEnabled" => json!(group.security_enabled),
-            "mail" if group.mail_enabled => json!(format!(
-                "{}@{domain}",
-                group.display_name.to_lowercase().replace(' ', "-")
-            )),
-            "resourceProvisioningOptions" => {
-                json!(if group.team.is_some() {
-                    vec!["Team"]
-                } else {
-                    Vec::new()
-                })
-            }
-            _ => Value::Null,
+            "groupTypes" | "resourceProvisioningOptions" => json!(group_collection(group, name)),
+            text => json!(group_text(group, domain, text)),
         }
     };
     project(select, GROUP_DEFAULT, property)
+}
+
+/// A group's text properties, for rendering and for `$search`.
+fn group_text<'a>(group: &'a Group, domain: &str, property: &str) -> Option<Cow<'a, str>> {
+    match property {
+        "displayName" => Some(Cow::Borrowed(&group.display_name)),
+        "description" => Some(Cow::Owned(format!(
+            "{} (seeded by the Teams emulator)",
+            group.display_name
+        ))),
+        "mail" if group.mail_enabled => Some(Cow::Owned(format!(
+            "{}@{domain}",
+            group.display_name.to_lowercase().replace(' ', "-")
+        ))),
+        _ => None,
+    }
+}
+
+/// A group's string collections, for rendering and for `$filter`.
+fn group_collection<'a>(group: &'a Group, property: &str) -> Vec<&'a str> {
+    match property {
+        "groupTypes" => group.group_types.iter().map(String::as_str).collect(),
+        "resourceProvisioningOptions" if group.team.is_some() => vec!["Team"],
+        _ => Vec::new(),
+    }
 }
 
 fn not_found(what: &str, id: &str) -> Reply {
@@ -540,23 +671,45 @@ fn not_found(what: &str, id: &str) -> Reply {
 // ---- users ----
 
 fn list_users(emulator: &Emulator, call: &Call) -> Reply {
-    if let Err(reply) = check_user_selection(call) {
-        return reply;
-    }
+    let query =
+        match check_user_selection(call).and_then(|()| advanced(call, USER_SEARCHABLE, false)) {
+            Ok(query) => query,
+            Err(reply) => return reply,
+        };
     let mut world = emulator.world();
     if let Err(reply) = limit(emulator, &mut world, directory_cost(call, 2)) {
         return reply;
     }
     let select = selection(call);
-    let present: Vec<&User> = world
-        .directory
+    let found = users_matching(&world.directory, &query);
+    let reply = page_of(emulator, call, "users", &found, |u| {
+        user_json(u, select.as_deref())
+    });
+    counted(reply, query.count, found.len())
+}
+
+/// `GET /users/$count`: a bare number, narrowed by `$search` if given.
+fn count_users(emulator: &Emulator, call: &Call) -> Reply {
+    let query = match advanced(call, USER_SEARCHABLE, true) {
+        Ok(query) => query,
+        Err(reply) => return reply,
+    };
+    let mut world = emulator.world();
+    // Counted as the listing it stands for (GET users, 2 units): Graph
+    // documents no cost of its own for `$count` (teams-platform.md §3).
+    if let Err(reply) = limit(emulator, &mut world, directory_cost(call, 2)) {
+        return reply;
+    }
+    let found = users_matching(&world.directory, &query).len();
+    Reply::text(200, found.to_string())
+}
+
+fn users_matching<'a>(directory: &'a Directory, query: &Advanced) -> Vec<&'a User> {
+    directory
         .users
         .iter()
-        .filter(|u| !u.removed)
-        .collect();
-    page_of(emulator, call, "users", &present, |u| {
-        user_json(u, select.as_deref())
-    })
+        .filter(|u| !u.removed && query.finds(|p| user_text(u, p)))
+        .collect()
 }
 
 fn get_user(emulator: &Emulator, call: &Call, id: &str) -> Reply {
@@ -919,62 +1072,88 @@ fn get_chat(emulator: &Emulator, id: &str, installation: &str) -> Reply {
 
 // ---- groups ----
 
+/// What `$search` may name on a group (teams-platform.md §10).
+const GROUP_SEARCHABLE: &[&str] = &["displayName", "description", "mail"];
+
 fn list_groups(emulator: &Emulator, call: &Call) -> Reply {
-    let search = match call.query.get("$search") {
-        Some(search) if !call.consistency_eventual => {
-            let _ = search;
-            return Reply::graph_error(
-                400,
-                "Request_UnsupportedQuery",
-                "Request with $search query parameter only works through MSGraph with a special request header: 'ConsistencyLevel: eventual'",
-            );
-        }
-        Some(search) => match parse_search(search) {
-            Some(term) => Some(term),
-            None => {
-                return Reply::graph_error(
-                    400,
-                    "Request_UnsupportedQuery",
-                    format!(
-                        "Unsupported $search {search}: use \"displayName:term\" in double quotes."
-                    ),
-                );
-            }
-        },
-        None => None,
+    let (query, filter) = match advanced(call, GROUP_SEARCHABLE, false)
+        .and_then(|query| Ok((query, group_filter(call)?)))
+    {
+        Ok(asked) => asked,
+        Err(reply) => return reply,
     };
     let mut world = emulator.world();
     if let Err(reply) = limit(emulator, &mut world, directory_cost(call, 2)) {
         return reply;
     }
     let directory = &world.directory;
-    let select = selection(call);
     let found: Vec<&Group> = directory
         .groups
         .iter()
-        .filter(|g| {
-            search
-                .as_ref()
-                .is_none_or(|term| word_prefix_match(&g.display_name, term))
-        })
+        .filter(|g| filter.as_ref().is_none_or(|f| f.matches(g)))
+        .filter(|g| query.finds(|p| group_text(g, &directory.domain, p)))
         .collect();
-    page_of(emulator, call, "groups", &found, |g| {
+    let select = selection(call);
+    let reply = page_of(emulator, call, "groups", &found, |g| {
         group_json(g, &directory.domain, select.as_deref())
-    })
+    });
+    counted(reply, query.count, found.len())
 }
 
-/// `"displayName:eng"` -> `eng`.
-fn parse_search(search: &str) -> Option<String> {
-    let inner = search.trim().strip_prefix('"')?.strip_suffix('"')?;
-    let (property, term) = inner.split_once(':')?;
-    (property == "displayName").then(|| term.to_lowercase())
+/// A lambda over one of a group's collections, `property/any(x:x eq 'value')`.
+struct AnyFilter {
+    property: &'static str,
+    value: String,
 }
 
-/// Graph's `$search` matches the start of any word.
-fn word_prefix_match(text: &str, term: &str) -> bool {
-    text.to_lowercase()
-        .split(|c: char| !c.is_alphanumeric())
-        .any(|word| word.starts_with(term))
+impl AnyFilter {
+    fn matches(&self, group: &Group) -> bool {
+        group_collection(group, self.property)
+            .iter()
+            .any(|v| v.eq_ignore_ascii_case(&self.value))
+    }
+}
+
+/// `$filter` on groups: `resourceProvisioningOptions/Any(x:x eq 'Team')`
+/// lists the teams (an advanced query, teams-platform.md §10), and
+/// `groupTypes/any(c:c eq 'Unified')` the Microsoft 365 groups. Any other
+/// filter is refused rather than ignored, so that a caller never mistakes
+/// every group for the ones it asked for.
+fn group_filter(call: &Call) -> Result<Option<AnyFilter>, Reply> {
+    let Some(filter) = call.query.get("$filter") else {
+        return Ok(None);
+    };
+    let unsupported = || {
+        Reply::graph_error(
+            400,
+            "Request_UnsupportedQuery",
+            format!(
+                "Unsupported or invalid query filter clause specified: {filter}. Groups filter on resourceProvisioningOptions/Any(x:x eq 'Team') or groupTypes/any(c:c eq 'Unified')."
+            ),
+        )
+    };
+    let (property, value) = parse_any(filter).ok_or_else(unsupported)?;
+    let property = ["resourceProvisioningOptions", "groupTypes"]
+        .into_iter()
+        .find(|p| p.eq_ignore_ascii_case(property))
+        .ok_or_else(unsupported)?;
+    if property == "resourceProvisioningOptions" {
+        needs_eventual(call, "a $filter on resourceProvisioningOptions")?;
+    }
+    Ok(Some(AnyFilter {
+        property,
+        value: value.to_owned(),
+    }))
+}
+
+/// `property/any(x:x eq 'value')` -> (property, value).
+fn parse_any(filter: &str) -> Option<(&str, &str)> {
+    let (property, lambda) = filter.trim().split_once('/')?;
+    let (any, body) = lambda.split_once('(')?;
+    let (variable, condition) = body.trim_end().strip_suffix(')')?.split_once(':')?;
+    let (left, value) = parse_filter(condition)?;
+    (any.trim().eq_ignore_ascii_case("any") && left == variable.trim())
+        .then_some((property.trim(), value))
 }
 
 fn get_group(emulator: &Emulator, call: &Call, id: &str) -> Reply {
@@ -996,9 +1175,52 @@ fn get_group(emulator: &Emulator, call: &Call, id: &str) -> Reply {
     }
 }
 
-fn group_members(emulator: &Emulator, call: &Call, id: &str, transitive: bool) -> Reply {
+/// A group's member collection as a path names it: direct or transitive,
+/// maybe cast to users (`/microsoft.graph.user`), listed or counted
+/// (`/$count`).
+#[derive(Clone, Copy)]
+struct Members {
+    transitive: bool,
+    users_only: bool,
+    count: bool,
+}
+
+impl Members {
+    fn parse(kind: &str, tail: &[&str]) -> Option<Self> {
+        let (users_only, count) = match tail {
+            [] => (false, false),
+            ["$count"] => (false, true),
+            ["microsoft.graph.user"] => (true, false),
+            ["microsoft.graph.user", "$count"] => (true, true),
+            _ => return None,
+        };
+        Some(Self {
+            transitive: kind == "transitiveMembers",
+            users_only,
+            count,
+        })
+    }
+
+    /// The endpoint in the stats; a cast is the same endpoint.
+    fn label(self) -> &'static str {
+        match (self.transitive, self.count) {
+            (false, false) => "/groups/{id}/members",
+            (false, true) => "/groups/{id}/members/$count",
+            (true, false) => "/groups/{id}/transitiveMembers",
+            (true, true) => "/groups/{id}/transitiveMembers/$count",
+        }
+    }
+}
+
+fn group_members(emulator: &Emulator, call: &Call, id: &str, asked: Members) -> Reply {
+    let query = match advanced(call, &[], asked.count) {
+        Ok(query) => query,
+        Err(reply) => return reply,
+    };
     let mut world = emulator.world();
-    let cost = if transitive { 5 } else { 3 };
+    // A count costs what listing the collection costs: Graph documents no
+    // cost of its own for `$count` (teams-platform.md §3).
+    let cost = if asked.transitive { 5 } else { 3 };
     if let Err(reply) = limit(emulator, &mut world, directory_cost(call, cost)) {
         return reply;
     }
@@ -1006,18 +1228,12 @@ fn group_members(emulator: &Emulator, call: &Call, id: &str, transitive: bool) -
     let Some(group) = directory.find_group(id) else {
         return not_found("group", id);
     };
-    let members: Vec<MemberRef> = if transitive {
-        directory.transitive_members(group)
-    } else {
-        directory.groups[group]
-            .members
-            .iter()
-            .copied()
-            .filter(|m| !matches!(m, MemberRef::User(u) if directory.user(*u).removed))
-            .collect()
-    };
+    let members = member_refs(directory, group, asked);
+    if asked.count {
+        return Reply::text(200, members.len().to_string());
+    }
     let select = selection(call);
-    page_of(emulator, call, "directoryObjects", &members, |member| {
+    let reply = page_of(emulator, call, "directoryObjects", &members, |member| {
         let (kind, mut item) = match *member {
             MemberRef::User(u) => (
                 "#microsoft.graph.user",
@@ -1033,7 +1249,27 @@ fn group_members(emulator: &Emulator, call: &Call, id: &str, transitive: bool) -
             map.insert("@odata.type".to_owned(), json!(kind));
         }
         item
-    })
+    });
+    counted(reply, query.count, members.len())
+}
+
+/// The present members a path names: nested groups flattened when
+/// transitive, only users when cast to them.
+fn member_refs(directory: &Directory, group: usize, asked: Members) -> Vec<MemberRef> {
+    let mut members: Vec<MemberRef> = if asked.transitive {
+        directory.transitive_members(group)
+    } else {
+        directory.groups[group]
+            .members
+            .iter()
+            .copied()
+            .filter(|m| !matches!(m, MemberRef::User(u) if directory.user(*u).removed))
+            .collect()
+    };
+    if asked.users_only {
+        members.retain(|m| matches!(m, MemberRef::User(_)));
+    }
+    members
 }
 
 // ---- teams ----

@@ -14,6 +14,7 @@ mod graph;
 mod keys;
 pub mod limits;
 mod rng;
+mod search;
 mod state;
 mod wire;
 

@@ -10,6 +10,8 @@ use serde_json::{Value, json};
 use crate::limits::retry_after_header;
 use crate::state::{Emulator, Fault};
 
+const TEXT_PLAIN: &str = "text/plain";
+
 #[derive(Debug, Clone)]
 pub struct Reply {
     pub status: u16,
@@ -32,6 +34,18 @@ impl Reply {
             headers: Vec::new(),
             body: None,
         }
+    }
+
+    /// A bare value as `text/plain`, as Graph answers `$count` paths. The
+    /// body stays a JSON string so that `$batch` can embed it as Graph does.
+    pub fn text(status: u16, body: String) -> Self {
+        Self::json(status, Value::String(body)).with_header("Content-Type", TEXT_PLAIN.to_owned())
+    }
+
+    fn is_text(&self) -> bool {
+        self.headers
+            .iter()
+            .any(|(name, value)| *name == "Content-Type" && value == TEXT_PLAIN)
     }
 
     pub fn with_header(mut self, name: &'static str, value: String) -> Self {
@@ -97,12 +111,14 @@ impl Reply {
     /// Counts the answer under `endpoint` and turns it into a response.
     pub fn respond(self, emulator: &Emulator, endpoint: &str) -> HttpResponse {
         emulator.stats.request(endpoint, self.status);
+        let text = self.is_text();
         let status = StatusCode::from_u16(self.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
         let mut response = HttpResponse::build(status);
         for (name, value) in self.headers {
             response.insert_header((name, value));
         }
         match self.body {
+            Some(Value::String(body)) if text => response.body(body),
             Some(body) => response.json(body),
             None => response.finish(),
         }

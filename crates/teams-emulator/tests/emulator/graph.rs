@@ -268,7 +268,7 @@ async fn group_search_needs_eventual_consistency() {
 }
 
 /// Flattens a group the slow, obvious way from the emulator's directory.
-fn expected_transitive_users(directory: &Value, group_id: &str) -> HashSet<String> {
+pub fn expected_transitive_users(directory: &Value, group_id: &str) -> HashSet<String> {
     let groups = directory["groups"].as_array().unwrap();
     let removed: HashSet<&str> = directory["users"]
         .as_array()

@@ -202,3 +202,37 @@ async fn directory_reads_spend_a_cost_budget() {
         "first 429 at {first}, refill allowance {refilled}"
     );
 }
+
+#[tokio::test]
+async fn counting_users_spends_what_listing_them_does() {
+    // 3,500 units per 10 s for a small tenant; /users/$count costs 2, as
+    // GET users does.
+    let t = TestEmulator::start(20).await;
+    let token = t.token(GRAPH_SCOPE).await;
+    let url = format!("{}/v1.0/users/$count", t.urls().graph);
+    let mut first_429 = None;
+    let started = Instant::now();
+    for i in 0..3_000 {
+        let response = t
+            .http
+            .get(&url)
+            .bearer_auth(&token)
+            .header("ConsistencyLevel", "eventual")
+            .send()
+            .await
+            .unwrap();
+        if response.status() == 429 {
+            assert!(retry_after(&response) > 0.0);
+            first_429 = Some(i);
+            break;
+        }
+    }
+    // 1,750 counts empty the bucket, plus what it refilled (350 units, 175
+    // counts, a second) while they ran.
+    let refilled = (started.elapsed().as_secs_f64() * 175.0).ceil() as usize;
+    let first = first_429.expect("the budget runs out");
+    assert!(
+        (1_750..=1_750 + refilled + 1).contains(&first),
+        "first 429 at {first}, refill allowance {refilled}"
+    );
+}

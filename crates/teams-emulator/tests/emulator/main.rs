@@ -3,6 +3,7 @@
 
 mod support;
 
+mod advanced;
 mod bot_activities;
 mod connector;
 mod control;

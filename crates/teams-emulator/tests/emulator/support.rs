@@ -70,14 +70,44 @@ impl TestEmulator {
     }
 
     pub async fn graph_get(&self, path_and_query: &str) -> (u16, Value) {
+        status_and_json(self.graph_request(path_and_query, false).await).await
+    }
+
+    /// An advanced query: sent with `ConsistencyLevel: eventual`.
+    pub async fn graph_get_eventual(&self, path_and_query: &str) -> (u16, Value) {
+        status_and_json(self.graph_request(path_and_query, true).await).await
+    }
+
+    /// Status, content type and body text of a GET, `ConsistencyLevel:
+    /// eventual` or not.
+    pub async fn graph_get_text(
+        &self,
+        path_and_query: &str,
+        eventual: bool,
+    ) -> (u16, String, String) {
+        let response = self.graph_request(path_and_query, eventual).await;
+        let status = response.status().as_u16();
+        let content_type = response
+            .headers()
+            .get("Content-Type")
+            .map(|v| v.to_str().unwrap().to_owned())
+            .unwrap_or_default();
+        (status, content_type, response.text().await.unwrap())
+    }
+
+    /// A GET of a path under `/v1.0` or of a full link Graph gave.
+    pub async fn graph_request(&self, path_and_query: &str, eventual: bool) -> reqwest::Response {
         let token = self.token(GRAPH_SCOPE).await;
         let url = if path_and_query.starts_with("http") {
             path_and_query.to_owned()
         } else {
             format!("{}/v1.0{path_and_query}", self.urls().graph)
         };
-        let response = self.http.get(url).bearer_auth(token).send().await.unwrap();
-        status_and_json(response).await
+        let mut request = self.http.get(url).bearer_auth(token);
+        if eventual {
+            request = request.header("ConsistencyLevel", "eventual");
+        }
+        request.send().await.unwrap()
     }
 
     pub async fn graph_post(&self, path: &str, body: &Value) -> (u16, Value) {
