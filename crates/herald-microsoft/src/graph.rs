@@ -156,6 +156,14 @@ struct Page<T> {
     next_link: Option<String>,
 }
 
+/// A page asked with `$count=true`.
+#[derive(Deserialize)]
+struct CountedPage<T> {
+    value: Vec<T>,
+    #[serde(rename = "@odata.count")]
+    count: Option<u64>,
+}
+
 #[derive(Deserialize)]
 struct DeltaPage {
     value: Vec<serde_json::Value>,
@@ -199,6 +207,82 @@ pub struct Channel {
     pub id: String,
     #[serde(default)]
     pub display_name: Option<String>,
+    #[serde(default, deserialize_with = "null_as_default")]
+    pub membership_type: ChannelMembership,
+}
+
+/// Who sees a channel's posts: a post in a private or shared channel does
+/// not reach the whole team. Graph documents `standard` as the default,
+/// so a channel that does not say is standard.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum ChannelMembership {
+    #[default]
+    Standard,
+    Private,
+    Shared,
+    /// A type newer than this code (Graph's `unknownFutureValue` and after).
+    #[serde(other)]
+    Other,
+}
+
+fn null_as_default<'de, D, T>(deserializer: D) -> Result<T, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Default + Deserialize<'de>,
+{
+    Option::<T>::deserialize(deserializer).map(Option::unwrap_or_default)
+}
+
+/// The first page of a group search, and how many groups match in all.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct GroupSearch {
+    pub groups: Vec<FoundGroup>,
+    /// Every match (`@odata.count`); may exceed `groups.len()`.
+    pub total: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FoundGroup {
+    pub id: String,
+    pub display_name: String,
+    /// The group is a team (`resourceProvisioningOptions` holds `Team`).
+    pub is_team: bool,
+    /// A Microsoft 365 group (`groupTypes` holds `Unified`).
+    pub unified: bool,
+    pub mail_enabled: bool,
+    pub security_enabled: bool,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct GroupItem {
+    id: String,
+    #[serde(default)]
+    display_name: Option<String>,
+    #[serde(default)]
+    group_types: Vec<String>,
+    #[serde(default)]
+    mail_enabled: Option<bool>,
+    #[serde(default)]
+    security_enabled: Option<bool>,
+    #[serde(default)]
+    resource_provisioning_options: Vec<String>,
+}
+
+impl From<GroupItem> for FoundGroup {
+    fn from(item: GroupItem) -> Self {
+        let holds =
+            |list: &[String], wanted: &str| list.iter().any(|v| v.eq_ignore_ascii_case(wanted));
+        Self {
+            is_team: holds(&item.resource_provisioning_options, "Team"),
+            unified: holds(&item.group_types, "Unified"),
+            id: item.id,
+            display_name: item.display_name.unwrap_or_default(),
+            mail_enabled: item.mail_enabled.unwrap_or(false),
+            security_enabled: item.security_enabled.unwrap_or(false),
+        }
+    }
 }
 
 #[derive(Deserialize)]
@@ -240,6 +324,15 @@ const MAX_ATTEMPTS: u32 = 6;
 /// load and honoured, so the bound is generous.
 const MAX_THROTTLES: u32 = 60;
 pub const USER_SELECT: &str = "id,displayName,userPrincipalName,userType,accountEnabled";
+const GROUP_SELECT: &str =
+    "id,displayName,groupTypes,mailEnabled,securityEnabled,resourceProvisioningOptions";
+/// Graph's largest page (teams-platform.md §4).
+const MAX_PAGE: usize = 999;
+/// The groups that are teams (teams-platform.md §10).
+const TEAMS_FILTER: &str = "resourceProvisioningOptions/Any(x:x eq 'Team')";
+/// Graph serves `$search`, `$count` and some filters only with this header
+/// (teams-platform.md §10).
+const EVENTUAL: (&str, &str) = ("ConsistencyLevel", "eventual");
 
 pub struct Graph {
     http: reqwest::Client,
@@ -275,6 +368,19 @@ impl Graph {
             .await
     }
 
+    /// A GET that is an advanced query, which Graph answers only with
+    /// `ConsistencyLevel: eventual`.
+    async fn get_advanced(&self, kind: GraphCall, path: &str) -> Result<Answer, GraphError> {
+        self.call_url(
+            kind,
+            reqwest::Method::GET,
+            &self.url(path),
+            None,
+            &[EVENTUAL],
+        )
+        .await
+    }
+
     /// Every item of a paged collection, following `@odata.nextLink`.
     async fn get_all<T: DeserializeOwned>(
         &self,
@@ -285,7 +391,7 @@ impl Graph {
         let mut next = Some(self.url(path));
         while let Some(url) = next {
             let page: Page<T> = self
-                .call_url(kind, reqwest::Method::GET, &url, None, None)
+                .call_url(kind, reqwest::Method::GET, &url, None, &[])
                 .await?
                 .json_or_error()
                 .await?;
@@ -302,7 +408,7 @@ impl Graph {
         path: &str,
         body: Option<&serde_json::Value>,
     ) -> Result<Answer, GraphError> {
-        self.call_url(kind, method, &self.url(path), body, None)
+        self.call_url(kind, method, &self.url(path), body, &[])
             .await
     }
 
@@ -317,7 +423,7 @@ impl Graph {
         method: reqwest::Method,
         url: &str,
         body: Option<&serde_json::Value>,
-        prefer: Option<&str>,
+        headers: &[(&str, &str)],
     ) -> Result<Answer, GraphError> {
         let throttle = self.pacing.throttle(kind);
         let mut backoff = Duration::from_millis(200);
@@ -330,8 +436,8 @@ impl Graph {
             if let Some(body) = body {
                 request = request.json(body);
             }
-            if let Some(prefer) = prefer {
-                request = request.header("Prefer", prefer);
+            for (name, value) in headers {
+                request = request.header(*name, *value);
             }
             let response = match request.send().await {
                 Ok(response) => response,
@@ -517,7 +623,7 @@ impl Graph {
                 reqwest::Method::GET,
                 &url,
                 None,
-                Some(&prefer),
+                &[("Prefer", &prefer)],
             )
             .await?
             .json_or_error()
@@ -580,6 +686,63 @@ impl Graph {
         .await
     }
 
+    /// Groups with words in their name starting with the words of `text`,
+    /// for the audience picker: the first `top` (1 to 999) and how many
+    /// match in all; `teams_only` keeps the teams. Text left blank once
+    /// quotes and backslashes are taken out finds nothing, without a call.
+    pub async fn search_groups(
+        &self,
+        text: &str,
+        teams_only: bool,
+        top: usize,
+    ) -> Result<GroupSearch, GraphError> {
+        let Some(words) = search_words(text) else {
+            return Ok(GroupSearch::default());
+        };
+        let mut path = format!(
+            "/groups?$search={}&$count=true&$select={GROUP_SELECT}&$top={}",
+            encode(&format!("\"displayName:{words}\"")),
+            top.clamp(1, MAX_PAGE)
+        );
+        if teams_only {
+            path.push_str(&format!("&$filter={}", encode(TEAMS_FILTER)));
+        }
+        // A groups list with $select: 2 units less 1 (teams-platform.md §3).
+        let page: CountedPage<GroupItem> = self
+            .get_advanced(GraphCall::Directory(1), &path)
+            .await?
+            .json_or_error()
+            .await?;
+        Ok(GroupSearch {
+            total: page.count.unwrap_or(page.value.len() as u64),
+            groups: page.value.into_iter().map(FoundGroup::from).collect(),
+        })
+    }
+
+    /// The people in a group, nested groups flattened. The cast to users
+    /// leaves out the nested groups themselves, which Graph's plain
+    /// `transitiveMembers/$count` would count too.
+    pub async fn group_member_count(&self, group: &str) -> Result<u64, GraphError> {
+        let path = format!(
+            "/groups/{}/transitiveMembers/microsoft.graph.user/$count",
+            encode(group)
+        );
+        // Costs what listing transitive members costs (5 units; no $select).
+        self.get_advanced(GraphCall::Directory(5), &path)
+            .await?
+            .count_or_error()
+            .await
+    }
+
+    /// Every user in the tenant, guests and disabled accounts included.
+    pub async fn user_count(&self) -> Result<u64, GraphError> {
+        // Costs what listing users costs (2 units; no $select).
+        self.get_advanced(GraphCall::Directory(2), "/users/$count")
+            .await?
+            .count_or_error()
+            .await
+    }
+
     /// Makes sure the app is installed in a team (200, or 409 when it was).
     pub async fn install_for_team(&self, team: &str, teams_app_id: &str) -> Result<(), GraphError> {
         let installed: Vec<IdOnly> = self
@@ -634,6 +797,21 @@ struct Answer {
 
 impl Answer {
     async fn json_or_error<T: DeserializeOwned>(self) -> Result<T, GraphError> {
+        self.read(|bytes| serde_json::from_slice(bytes).map_err(|e| e.to_string()))
+            .await
+    }
+
+    /// A `$count` answer: a bare number as text/plain.
+    async fn count_or_error(self) -> Result<u64, GraphError> {
+        self.read(parse_count).await
+    }
+
+    /// A successful answer's body through `parse`; an error answer as the
+    /// error Graph gave.
+    async fn read<T>(
+        self,
+        parse: impl FnOnce(&[u8]) -> Result<T, String>,
+    ) -> Result<T, GraphError> {
         let status = self.response.status();
         let bytes = self
             .response
@@ -641,10 +819,10 @@ impl Answer {
             .await
             .map_err(|e| GraphError::Unreachable(e.to_string()))?;
         if status.is_success() {
-            return serde_json::from_slice(&bytes).map_err(|e| GraphError::Status {
+            return parse(&bytes).map_err(|message| GraphError::Status {
                 status: status.as_u16(),
                 code: "UnexpectedBody".to_owned(),
-                message: e.to_string(),
+                message,
             });
         }
         let body: ErrorBody = serde_json::from_slice(&bytes).unwrap_or_default();
@@ -656,9 +834,57 @@ impl Answer {
     }
 }
 
+/// A byte order mark before the number is skipped: text/plain answers may
+/// carry one.
+fn parse_count(bytes: &[u8]) -> Result<u64, String> {
+    let text = String::from_utf8_lossy(bytes);
+    let number = text.trim_start_matches('\u{feff}').trim();
+    number
+        .parse()
+        .map_err(|_| format!("expected a count, got {number:?}"))
+}
+
+/// Typed text made safe inside `"displayName:..."`: a quote would end the
+/// clause and a backslash escape what follows, and Graph's tokenizer drops
+/// both anyway, so they split words like spaces. `None` when no word is
+/// left.
+fn search_words(text: &str) -> Option<String> {
+    let words: Vec<&str> = text
+        .split(|c: char| c == '"' || c == '\\' || c.is_whitespace())
+        .filter(|w| !w.is_empty())
+        .collect();
+    (!words.is_empty()).then(|| words.join(" "))
+}
+
 /// Percent-encodes a path segment or a quoted filter value.
 fn encode(text: &str) -> String {
     url::form_urlencoded::byte_serialize(text.as_bytes())
         .collect::<String>()
         .replace('+', "%20")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn typed_search_text_keeps_its_words_and_loses_quotes_and_backslashes() {
+        assert_eq!(
+            search_words("  sales  team "),
+            Some("sales team".to_owned())
+        );
+        assert_eq!(
+            search_words("a\"b\\c OR \"displayName:x"),
+            Some("a b c OR displayName:x".to_owned())
+        );
+        assert_eq!(search_words(" \" \\ "), None);
+        assert_eq!(search_words(""), None);
+    }
+
+    #[test]
+    fn a_count_is_a_bare_number_maybe_after_a_byte_order_mark() {
+        assert_eq!(parse_count(b"42"), Ok(42));
+        assert_eq!(parse_count("\u{feff}7\r\n".as_bytes()), Ok(7));
+        assert!(parse_count(b"{\"value\":1}").is_err());
+    }
 }

@@ -10,8 +10,8 @@ mod tokens;
 
 pub use connector::{BotConnector, SendFailure};
 pub use graph::{
-    Channel, DeltaNext, DeltaStep, Graph, GraphCall, GraphError, GraphLimits, GraphPacing,
-    GraphUser, TeamMember,
+    Channel, ChannelMembership, DeltaNext, DeltaStep, FoundGroup, Graph, GraphCall, GraphError,
+    GraphLimits, GraphPacing, GraphUser, GroupSearch, TeamMember,
 };
 pub use pace::{Limit, Throttle, Throttles};
 pub use tokens::{AuthError, Credentials, Scope, TokenCache};

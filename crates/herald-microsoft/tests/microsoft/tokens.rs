@@ -32,7 +32,7 @@ async fn emulator(latency: Value) -> RunningEmulator {
     emulator
 }
 
-fn tokens(emulator: &RunningEmulator, secret: &str) -> Arc<TokenCache> {
+pub fn tokens(emulator: &RunningEmulator, secret: &str) -> Arc<TokenCache> {
     let urls = &emulator.urls;
     let credentials = Credentials {
         login_url: urls.login.clone(),
