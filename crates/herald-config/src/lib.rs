@@ -32,15 +32,77 @@ pub struct Settings {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct WebSettings {
-    /// Where `herald web` serves the bot endpoint `/api/messages`.
+    /// Where `herald web` serves the pages and the bot endpoint `/api/messages`.
     pub listen: SocketAddr,
+    /// The address people open Herald at (`https://herald.contoso.com`):
+    /// sign-in returns there, and https makes session cookies Secure.
+    /// Unset: `http://` and the listen address.
+    pub public_url: Option<String>,
+    /// A session ends after this many minutes without a request.
+    pub session_idle_minutes: u32,
+    /// A session ends this many hours after sign-in, however busy.
+    pub session_hours: u32,
+    /// Fallback for tokens without Herald's app roles: user principal
+    /// names, or Entra group ids from the token's `groups` claim, that are
+    /// authors or admins.
+    pub authors: Vec<String>,
+    pub admins: Vec<String>,
+    /// Who to ask for access, shown to people without a role.
+    pub access_contact: String,
+    /// Origins allowed to frame the pages (CSP `frame-ancestors`): Teams.
+    pub frame_ancestors: Vec<String>,
 }
 
 impl Default for WebSettings {
     fn default() -> Self {
         Self {
             listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            public_url: None,
+            session_idle_minutes: 8 * 60,
+            session_hours: 24,
+            authors: Vec::new(),
+            admins: Vec::new(),
+            access_contact: "your Microsoft 365 administrator".to_owned(),
+            frame_ancestors: [
+                "https://teams.microsoft.com",
+                "https://*.teams.microsoft.com",
+                "https://*.cloud.microsoft",
+                "https://*.office.com",
+                "https://teams.live.com",
+            ]
+            .map(str::to_owned)
+            .to_vec(),
         }
+    }
+}
+
+impl WebSettings {
+    fn check(&self) -> Result<(), String> {
+        if let Some(url) = &self.public_url {
+            let parsed = url::Url::parse(url).map_err(|e| {
+                format!("web.public_url {url:?} is not a URL ({e}); write it like https://herald.contoso.com")
+            })?;
+            if !matches!(parsed.scheme(), "http" | "https") || parsed.host_str().is_none() {
+                return Err(format!(
+                    "web.public_url {url:?} must be an http or https address with a host"
+                ));
+            }
+        }
+        if self.session_idle_minutes == 0 || self.session_hours == 0 {
+            return Err(
+                "web.session_idle_minutes and web.session_hours must be at least 1".to_owned(),
+            );
+        }
+        if let Some(bad) = self
+            .frame_ancestors
+            .iter()
+            .find(|o| o.contains([' ', ';', ',', '\'', '"']))
+        {
+            return Err(format!(
+                "web.frame_ancestors entry {bad:?} is not an origin: give one origin per entry, like https://teams.microsoft.com"
+            ));
+        }
+        Ok(())
     }
 }
 
@@ -396,6 +458,7 @@ impl GraphSettings {
 impl Settings {
     /// Values that parse but cannot work.
     fn check(&self) -> Result<(), String> {
+        self.web.check()?;
         let send = &self.send;
         if !send.rate_per_second.is_finite() || send.rate_per_second <= 0.0 {
             return Err(format!(

@@ -187,6 +187,25 @@ impl Target {
         }
     }
 
+    /// The words `parse` reads back; `None` for a list of people, which
+    /// comes from a file.
+    pub fn spec(&self) -> Option<String> {
+        match self {
+            Self::Users { .. } => None,
+            Self::Everyone => Some("everyone".to_owned()),
+            Self::Group { id } => Some(format!("group:{id}")),
+            Self::TeamMembers { team } => Some(format!("team-members:{team}")),
+            Self::Channel {
+                team,
+                channel: None,
+            } => Some(format!("team:{team}")),
+            Self::Channel {
+                team,
+                channel: Some(channel),
+            } => Some(format!("channel:{team}/{channel}")),
+        }
+    }
+
     /// Why a recipient gets the announcement, for the card's footer.
     pub fn reason(&self) -> String {
         match self {
@@ -254,10 +273,27 @@ fn shorten(field: &str) -> String {
     }
 }
 
+impl fmt::Display for Target {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match (self, self.spec()) {
+            (Self::Users { source, users }, _) => {
+                write!(f, "{} people from {source}", users.len())
+            }
+            (_, Some(spec)) => f.write_str(&spec),
+            (_, None) => Ok(()),
+        }
+    }
+}
+
 /// One or more targets; recipients are de-duplicated across them.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Audience {
     pub targets: Vec<Target>,
+    /// What the author saw for each target when picking it in the web UI
+    /// (a group's name, a CSV file's name), in the order of `targets`;
+    /// empty for audiences given as ids on the command line.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub labels: Vec<String>,
 }
 
 impl Audience {
@@ -265,7 +301,31 @@ impl Audience {
         if targets.is_empty() {
             return Err(AudienceError::Empty);
         }
-        Ok(Self { targets })
+        Ok(Self {
+            targets,
+            labels: Vec::new(),
+        })
+    }
+
+    /// A draft's audience, which may still be empty.
+    pub fn draft(targets: Vec<Target>, labels: Vec<String>) -> Self {
+        Self { targets, labels }
+    }
+
+    /// The label of each target: what the author picked, or the target
+    /// itself in the CLI's words.
+    pub fn describe(&self) -> Vec<String> {
+        self.targets
+            .iter()
+            .enumerate()
+            .map(|(index, target)| {
+                self.labels
+                    .get(index)
+                    .filter(|label| !label.is_empty())
+                    .cloned()
+                    .unwrap_or_else(|| target.to_string())
+            })
+            .collect()
     }
 
     pub fn reason(&self) -> String {

@@ -68,17 +68,17 @@ fn card(content: &Content, reason: &str, acknowledgement: &Acknowledgement) -> V
         }));
     }
     body.push(json!({
-        "type": "TextBlock", "text": content.title.as_str(), "style": "heading",
+        "type": "TextBlock", "text": safe_markdown(content.title.as_str()), "style": "heading",
         "size": "Large", "weight": "Bolder", "wrap": true,
     }));
     if let Some(image) = &content.image_url {
         body.push(json!({"type": "Image", "url": image.as_str(), "altText": content.title.as_str(), "size": "Stretch"}));
     }
     if let Some(summary) = &content.summary {
-        body.push(json!({"type": "TextBlock", "text": summary, "wrap": true}));
+        body.push(json!({"type": "TextBlock", "text": safe_markdown(summary), "wrap": true}));
     }
     if let Some(author) = &content.author {
-        body.push(json!({"type": "TextBlock", "text": format!("From {author}"), "isSubtle": true, "size": "Small", "wrap": true}));
+        body.push(json!({"type": "TextBlock", "text": format!("From {}", safe_markdown(author)), "isSubtle": true, "size": "Small", "wrap": true}));
     }
     body.push(json!({
         "type": "TextBlock", "separator": true, "isSubtle": true, "size": "Small", "wrap": true,
@@ -111,6 +111,56 @@ fn card(content: &Content, reason: &str, acknowledgement: &Acknowledgement) -> V
         "actions": actions,
         "msteams": {"width": "Full"},
     })
+}
+
+/// Teams renders Markdown links in every TextBlock. A link must go to an
+/// https or mailto address: `[Pay rise](javascript:...)` or a link to a
+/// look-alike http site keeps its words and loses its target. Teams shows
+/// no HTML, so `<script>` stays visible text and needs nothing here.
+pub fn safe_markdown(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(open) = rest.find('[') {
+        let Some((label, target, after)) = markdown_link(&rest[open..]) else {
+            out.push_str(&rest[..=open]);
+            rest = &rest[open + 1..];
+            continue;
+        };
+        out.push_str(&rest[..open]);
+        let address = target.trim().trim_start_matches('<').to_ascii_lowercase();
+        if address.starts_with("https://") || address.starts_with("mailto:") {
+            out.push_str(&rest[open..open + (rest.len() - open - after.len())]);
+        } else {
+            out.push_str(label);
+        }
+        rest = after;
+    }
+    out.push_str(rest);
+    out
+}
+
+/// `[label](target)` at the start of `text`: the label, the target and what
+/// follows the link.
+fn markdown_link(text: &str) -> Option<(&str, &str, &str)> {
+    let close = text.find("](")?;
+    let label = &text[1..close];
+    if label.contains('[') || label.contains('\n') {
+        return None;
+    }
+    let target_start = close + 2;
+    let mut depth = 0usize;
+    for (offset, c) in text[target_start..].char_indices() {
+        match c {
+            '(' => depth += 1,
+            ')' if depth == 0 => {
+                let end = target_start + offset;
+                return Some((label, &text[target_start..end], &text[end + 1..]));
+            }
+            ')' => depth -= 1,
+            _ => {}
+        }
+    }
+    None
 }
 
 fn footer(content: &Content, reason: &str) -> String {
@@ -193,6 +243,28 @@ mod tests {
             done.contains("You acknowledged this on 27 Nov 2026")
                 && !done.contains("Action.Execute")
         );
+    }
+
+    #[test]
+    fn links_go_only_to_https_or_mail() {
+        assert_eq!(
+            safe_markdown("See [the plan](https://contoso.example/p) now"),
+            "See [the plan](https://contoso.example/p) now"
+        );
+        assert_eq!(
+            safe_markdown("[Pay rise](javascript:alert(1)) and [x](http://evil.example)"),
+            "Pay rise and x"
+        );
+        assert_eq!(
+            safe_markdown("[Mail](mailto:hr@contoso.example)"),
+            "[Mail](mailto:hr@contoso.example)"
+        );
+        assert_eq!(safe_markdown("a [b] (c) [d"), "a [b] (c) [d");
+        assert_eq!(safe_markdown("[x](<JavaScript:alert(1)>)"), "x");
+        let mut content = content();
+        content.summary = Some("[click](javascript:alert(document.cookie))".into());
+        let text = build_activity(&content, "r", &Acknowledgement::NotAsked).unwrap();
+        assert!(!text.contains("javascript:"), "{text}");
     }
 
     #[test]

@@ -2,6 +2,7 @@
 //! and hands the ready ones to the send queue. It resolves people through
 //! Graph and never posts a message.
 
+pub mod authoring;
 mod resolve;
 mod submit;
 
@@ -124,6 +125,16 @@ impl Preparer {
             tracing::warn!(%notification, "prepare message for an unknown notification; dropping it");
             return Ok(());
         };
+        let due = record
+            .scheduled_at
+            .is_some_and(|at| at <= time::OffsetDateTime::now_utc());
+        if record.status == NotificationStatus::Scheduled && due {
+            // The scheduler publishes before it commits (authoring::fire_due),
+            // so the message can arrive first: wait for the commit.
+            return Err(PrepareError::Transient(anyhow::anyhow!(
+                "its schedule fired but is not committed yet"
+            )));
+        }
         if record.status != NotificationStatus::Preparing {
             return Ok(());
         }

@@ -25,6 +25,12 @@ pub enum SubmitError {
     NotAcknowledged(NotificationId),
     #[error("everyone who received notification {0} has acknowledged it: no reminder needed")]
     EveryoneAcknowledged(NotificationId),
+    #[error(
+        "notification {0} is no longer a draft or scheduled: someone sent, canceled or deleted it meanwhile"
+    )]
+    NotADraft(NotificationId),
+    #[error("the draft has no audience yet: pick at least one team, group, channel or list")]
+    NoAudience,
 }
 
 /// Checks the content (the card must fit in a Teams message), stores the
@@ -104,6 +110,16 @@ async fn submit_notification(
     store
         .create_notification(id, content, audience, created_by, reminder_of)
         .await?;
+    queue_for_preparing(store, broker, id).await?;
+    Ok(id)
+}
+
+/// Publishes the prepare message of a notification that is `preparing`.
+pub(crate) async fn queue_for_preparing(
+    store: &Store,
+    broker: &Broker,
+    id: NotificationId,
+) -> Result<(), SubmitError> {
     if let Err(error) = broker
         .publish(Route::Prepare, &[PrepareMessage { notification: id.0 }])
         .await
@@ -119,5 +135,5 @@ async fn submit_notification(
             .await;
         return Err(error.into());
     }
-    Ok(id)
+    Ok(())
 }

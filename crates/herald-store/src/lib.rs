@@ -5,9 +5,12 @@
 //! changes a status moves the counts with it.
 
 mod deliveries;
+#[macro_use]
 mod notifications;
+mod drafts;
 mod rates;
 mod recipients;
+mod sessions;
 
 use std::time::Duration;
 
@@ -15,9 +18,11 @@ use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::{ConnectOptions, PgPool};
 
 pub use deliveries::{DeliveryRow, Outcome, SendTarget};
+pub use drafts::{Due, Owner};
 pub use notifications::{Acknowledged, NotificationRecord, PostedCard, Progress};
 pub use rates::SharedRate;
 pub use recipients::{CachedPerson, InstallChange, InstallRecord, Person, StoredPerson};
+pub use sessions::{PendingSignIn, SessionLifetime, SessionSummary, StaffSession};
 
 pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../../migrations");
 

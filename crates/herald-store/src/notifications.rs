@@ -24,6 +24,12 @@ pub struct NotificationRecord {
     /// The notification this one reminds of, whose acknowledgements it collects.
     pub reminder_of: Option<NotificationId>,
     pub acknowledged: i64,
+    /// Who composed it in the web UI (Entra object id and name).
+    pub owner: Option<(uuid::Uuid, String)>,
+    pub updated_at: OffsetDateTime,
+    pub scheduled_at: Option<OffsetDateTime>,
+    /// The IANA time zone the schedule was picked in.
+    pub time_zone: Option<String>,
 }
 
 impl NotificationRecord {
@@ -62,15 +68,16 @@ impl Progress {
     }
 }
 
-macro_rules! columns {
+macro_rules! notification_columns {
     () => {
         "id, title, summary, image_url, author, buttons, feed_text, critical, \
     acknowledgement_required, audience, status, prepared, created_by, created_at, send_started_at, \
-    first_delivery_at, last_delivery_at, completed_at, error, reminder_of, acknowledged_count"
+    first_delivery_at, last_delivery_at, completed_at, error, reminder_of, acknowledged_count, \
+    owner_id, owner_name, updated_at, scheduled_at, time_zone"
     };
 }
 
-fn record(row: &sqlx::postgres::PgRow) -> Result<NotificationRecord> {
+pub(crate) fn record(row: &sqlx::postgres::PgRow) -> Result<NotificationRecord> {
     let corrupt = |what: &str, e: String| StoreError::Corrupt(format!("notification {what}: {e}"));
     let content = serde_json::from_value::<Content>(serde_json::json!({
         "title": row.try_get::<String, _>("title")?,
@@ -102,6 +109,12 @@ fn record(row: &sqlx::postgres::PgRow) -> Result<NotificationRecord> {
             .try_get::<Option<uuid::Uuid>, _>("reminder_of")?
             .map(NotificationId),
         acknowledged: row.try_get("acknowledged_count")?,
+        owner: row
+            .try_get::<Option<uuid::Uuid>, _>("owner_id")?
+            .zip(row.try_get::<Option<String>, _>("owner_name")?),
+        updated_at: row.try_get("updated_at")?,
+        scheduled_at: row.try_get("scheduled_at")?,
+        time_zone: row.try_get("time_zone")?,
     })
 }
 
@@ -144,7 +157,7 @@ impl Store {
     pub async fn notification(&self, id: NotificationId) -> Result<Option<NotificationRecord>> {
         let row = sqlx::query(concat!(
             "select ",
-            columns!(),
+            notification_columns!(),
             " from notifications where id = $1"
         ))
         .bind(id.0)

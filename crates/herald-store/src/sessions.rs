@@ -1,0 +1,172 @@
+//! Staff sessions of the web UI and sign-ins under way. Only a hash of a
+//! session's cookie token is stored.
+
+use time::{Duration, OffsetDateTime};
+use uuid::Uuid;
+
+use crate::{Result, Store};
+
+/// A signed-in member of staff.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct StaffSession {
+    pub user_id: Uuid,
+    pub user_name: String,
+    pub user_principal_name: String,
+    pub roles: Vec<String>,
+    pub csrf_token: String,
+    pub created_at: OffsetDateTime,
+    pub last_seen_at: OffsetDateTime,
+}
+
+/// What the sign-in callback needs, kept between the redirect and it.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct PendingSignIn {
+    pub pkce_verifier: String,
+    pub nonce: String,
+    pub return_to: String,
+}
+
+/// How long a session lives: since its last use, and at most.
+#[derive(Debug, Clone, Copy)]
+pub struct SessionLifetime {
+    pub idle: Duration,
+    pub absolute: Duration,
+}
+
+/// Sign-ins not finished in this time are forgotten.
+const SIGN_IN_TIMEOUT_SECONDS: i64 = 600;
+
+impl Store {
+    pub async fn create_session(&self, token_hash: &[u8], session: &StaffSession) -> Result<()> {
+        sqlx::query(
+            "insert into web_sessions (token_hash, user_id, user_name, user_principal_name, roles, csrf_token) \
+             values ($1, $2, $3, $4, $5, $6)",
+        )
+        .bind(token_hash)
+        .bind(session.user_id)
+        .bind(&session.user_name)
+        .bind(&session.user_principal_name)
+        .bind(&session.roles)
+        .bind(&session.csrf_token)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// The live session with this token hash. Its last use is written at
+    /// most once a minute, so browsing costs reads, not writes.
+    pub async fn session(
+        &self,
+        token_hash: &[u8],
+        lifetime: SessionLifetime,
+    ) -> Result<Option<StaffSession>> {
+        let session: Option<StaffSession> = sqlx::query_as(
+            "select user_id, user_name, user_principal_name, roles, csrf_token, created_at, last_seen_at \
+             from web_sessions where token_hash = $1 \
+             and last_seen_at > now() - make_interval(secs => $2) \
+             and created_at > now() - make_interval(secs => $3)",
+        )
+        .bind(token_hash)
+        .bind(lifetime.idle.as_seconds_f64())
+        .bind(lifetime.absolute.as_seconds_f64())
+        .fetch_optional(&self.pool)
+        .await?;
+        if let Some(session) = &session
+            && OffsetDateTime::now_utc() - session.last_seen_at > Duration::MINUTE
+        {
+            sqlx::query("update web_sessions set last_seen_at = now() where token_hash = $1")
+                .bind(token_hash)
+                .execute(&self.pool)
+                .await?;
+        }
+        Ok(session)
+    }
+
+    pub async fn delete_session(&self, token_hash: &[u8]) -> Result<()> {
+        sqlx::query("delete from web_sessions where token_hash = $1")
+            .bind(token_hash)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// Forgets sessions past their lifetime and stale sign-ins.
+    pub async fn purge_sessions(&self, lifetime: SessionLifetime) -> Result<()> {
+        sqlx::query(
+            "delete from web_sessions where last_seen_at < now() - make_interval(secs => $1) \
+             or created_at < now() - make_interval(secs => $2)",
+        )
+        .bind(lifetime.idle.as_seconds_f64())
+        .bind(lifetime.absolute.as_seconds_f64())
+        .execute(&self.pool)
+        .await?;
+        sqlx::query(
+            "delete from web_sign_ins where created_at < now() - make_interval(secs => $1)",
+        )
+        .bind(SIGN_IN_TIMEOUT_SECONDS as f64)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    pub async fn start_sign_in(&self, state: &str, pending: &PendingSignIn) -> Result<()> {
+        sqlx::query(
+            "insert into web_sign_ins (state, pkce_verifier, nonce, return_to) values ($1, $2, $3, $4)",
+        )
+        .bind(state)
+        .bind(&pending.pkce_verifier)
+        .bind(&pending.nonce)
+        .bind(&pending.return_to)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// Takes the sign-in with this state: it can be finished once.
+    pub async fn finish_sign_in(&self, state: &str) -> Result<Option<PendingSignIn>> {
+        Ok(sqlx::query_as(
+            "delete from web_sign_ins where state = $1 \
+             and created_at > now() - make_interval(secs => $2) \
+             returning pkce_verifier, nonce, return_to",
+        )
+        .bind(state)
+        .bind(SIGN_IN_TIMEOUT_SECONDS as f64)
+        .fetch_optional(&self.pool)
+        .await?)
+    }
+}
+
+/// A live session, as admins see it.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct SessionSummary {
+    pub user_id: Uuid,
+    pub user_name: String,
+    pub user_principal_name: String,
+    pub roles: Vec<String>,
+    pub created_at: OffsetDateTime,
+    pub last_seen_at: OffsetDateTime,
+}
+
+impl Store {
+    /// Live sessions, most recently used first.
+    pub async fn sessions(&self, lifetime: SessionLifetime) -> Result<Vec<SessionSummary>> {
+        Ok(sqlx::query_as(
+            "select user_id, user_name, user_principal_name, roles, created_at, last_seen_at \
+             from web_sessions where last_seen_at > now() - make_interval(secs => $1) \
+             and created_at > now() - make_interval(secs => $2) order by last_seen_at desc limit 500",
+        )
+        .bind(lifetime.idle.as_seconds_f64())
+        .bind(lifetime.absolute.as_seconds_f64())
+        .fetch_all(&self.pool)
+        .await?)
+    }
+
+    /// Ends every session of one person; how many there were.
+    pub async fn end_sessions_of(&self, user_id: Uuid) -> Result<u64> {
+        Ok(sqlx::query("delete from web_sessions where user_id = $1")
+            .bind(user_id)
+            .execute(&self.pool)
+            .await?
+            .rows_affected())
+    }
+}
