@@ -135,6 +135,39 @@ fn graph_limits(graph: &herald_config::GraphSettings) -> GraphLimits {
     }
 }
 
+/// The web UI's settings: staff sign in with the app's own registration.
+pub fn ui_settings(
+    settings: &Settings,
+    address: std::net::SocketAddr,
+) -> Result<herald_web::ui::UiSettings, AppError> {
+    let ms = &settings.microsoft;
+    let (Some(tenant_id), Some(app_id), Some(secret)) = (&ms.tenant_id, &ms.app_id, &ms.app_secret)
+    else {
+        return Err(AppError::NoCredentials);
+    };
+    let web = &settings.web;
+    Ok(herald_web::ui::UiSettings {
+        public_url: match &web.public_url {
+            Some(url) => url.trim_end_matches('/').to_owned(),
+            None => format!("http://{address}"),
+        },
+        lifetime: herald_store::SessionLifetime {
+            idle: time::Duration::minutes(i64::from(web.session_idle_minutes)),
+            absolute: time::Duration::hours(i64::from(web.session_hours)),
+        },
+        authors: web.authors.clone(),
+        admins: web.admins.clone(),
+        access_contact: web.access_contact.clone(),
+        frame_ancestors: web.frame_ancestors.clone(),
+        sign_in: herald_web::ui::SignInSettings {
+            issuer: format!("{}/{tenant_id}/v2.0", ms.login_url.trim_end_matches('/')),
+            client_id: app_id.clone(),
+            client_secret: secret.clone(),
+        },
+        send_rate_per_second: settings.send.rate_per_second * (1.0 - settings.send.headroom),
+    })
+}
+
 /// Points the Microsoft settings at a running emulator.
 pub fn use_emulator(settings: &mut MicrosoftSettings, urls: &teams_emulator::EmulatorUrls) {
     settings.tenant_id = Some(urls.tenant_id.clone());
@@ -285,6 +318,11 @@ pub async fn start(settings: &Settings, roles: Roles) -> Result<Running, AppErro
             catalog: Default::default(),
             publishing: Default::default(),
         });
+        tasks.push(tokio::spawn(herald_prepare::authoring::run_scheduler(
+            infrastructure.store.clone(),
+            infrastructure.broker.clone(),
+            stop.clone(),
+        )));
         let mut subscription = infrastructure
             .broker
             .subscribe(infrastructure.broker.topology().prepare_queue(), 4);
@@ -339,11 +377,20 @@ pub async fn start(settings: &Settings, roles: Roles) -> Result<Running, AppErro
                 tenant_id: microsoft.prepare.tenant_id.clone(),
             },
         });
-        let server =
-            herald_web::serve(settings.web.listen, bot).map_err(|source| AppError::Web {
-                address: settings.web.listen,
-                source,
-            })?;
+        let web_error = |source| AppError::Web {
+            address: settings.web.listen,
+            source,
+        };
+        // Bound first, so that sign-in knows the port when it was 0.
+        let listener = std::net::TcpListener::bind(settings.web.listen).map_err(web_error)?;
+        let address = listener.local_addr().map_err(web_error)?;
+        let ui = Arc::new(herald_web::ui::Ui::new(
+            infrastructure.store.clone(),
+            infrastructure.broker.clone(),
+            microsoft.graph.clone(),
+            ui_settings(settings, address)?,
+        ));
+        let server = herald_web::serve(listener, bot, Some(ui)).map_err(web_error)?;
         Some(server)
     } else {
         None

@@ -1,12 +1,14 @@
-//! Herald's HTTP face. Today: the bot endpoint `POST /api/messages`, which
+//! Herald's HTTP face: the bot endpoint `POST /api/messages`, which
 //! authenticates every request as the Bot Framework requires, keeps the
 //! conversation directory current from install activities, welcomes new
-//! users and answers their commands. It never calls Graph.
+//! users and answers their commands; and the staff web UI (`ui`). Its
+//! handlers call library functions; none calls Graph or SQL itself.
 
 mod activity;
 mod auth;
 mod bot;
 mod keys;
+pub mod ui;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -31,18 +33,38 @@ impl WebServer {
     }
 }
 
-pub fn serve(listen: SocketAddr, bot: Arc<Bot>) -> std::io::Result<WebServer> {
+/// Serves the bot endpoint, and the UI when given one.
+pub fn serve(
+    listener: std::net::TcpListener,
+    bot: Arc<Bot>,
+    ui: Option<Arc<ui::Ui>>,
+) -> std::io::Result<WebServer> {
+    let listen = listener.local_addr()?;
     let bot = web::Data::from(bot);
+    let ui = ui.map(web::Data::from);
     let server = HttpServer::new(move || {
-        App::new()
+        let app = App::new()
             .wrap(tracing_actix_web::TracingLogger::default())
             .app_data(bot.clone())
-            .app_data(web::PayloadConfig::new(MAX_ACTIVITY_BYTES))
-            .route("/api/messages", web::post().to(messages))
+            .service(
+                web::resource("/api/messages")
+                    .app_data(web::PayloadConfig::new(MAX_ACTIVITY_BYTES))
+                    .route(web::post().to(messages)),
+            );
+        match &ui {
+            Some(ui) => app.service(
+                web::scope("")
+                    .app_data(ui.clone())
+                    .wrap(actix_web::middleware::Compress::default())
+                    .wrap(actix_web::middleware::from_fn(ui::guard))
+                    .configure(ui::configure),
+            ),
+            None => app,
+        }
     })
-    .workers(2)
+    .workers(4)
     .disable_signals()
-    .bind(listen)?;
+    .listen(listener)?;
     let address = server.addrs().first().copied().unwrap_or(listen);
     let server = server.run();
     let handle = server.handle();

@@ -1,0 +1,121 @@
+//! The staff web UI: sign-in, drafts, the audience picker, sending and
+//! scheduling. Pages are askama templates under `web/templates`, assets
+//! under `web/static`, both compiled into the binary. Handlers call the
+//! store and the prepare stage's library functions, never SQL or Graph.
+//!
+//! Every route but sign-in and the assets needs a session, checked by
+//! `session::guard` before any handler runs; each handler names the role
+//! it needs by the extractor it takes (`Author`, `Admin`).
+
+mod admin;
+mod assets;
+mod audience;
+mod compose;
+mod error;
+mod pages;
+mod session;
+mod signin;
+mod views;
+
+use std::sync::Arc;
+
+use actix_web::web;
+use herald_microsoft::Graph;
+use herald_queue::Broker;
+use herald_store::{SessionLifetime, Store};
+use secrecy::SecretString;
+
+pub use session::{Role, Staff, guard};
+
+/// Largest form body the UI takes: a CSV of a few thousand people.
+pub const MAX_FORM_BYTES: usize = 2 * 1024 * 1024;
+
+#[derive(Debug, Clone)]
+pub struct UiSettings {
+    /// Where people open Herald, without a trailing slash.
+    pub public_url: String,
+    pub lifetime: SessionLifetime,
+    /// Fallback role grants: UPNs or group ids.
+    pub authors: Vec<String>,
+    pub admins: Vec<String>,
+    pub access_contact: String,
+    pub frame_ancestors: Vec<String>,
+    pub sign_in: SignInSettings,
+    /// The tenant's send rate, for estimates of how long a send takes.
+    pub send_rate_per_second: f64,
+}
+
+impl UiSettings {
+    /// Session cookies are Secure when people reach Herald over https.
+    pub fn secure_cookies(&self) -> bool {
+        self.public_url.starts_with("https://")
+    }
+}
+
+/// The Entra ID app staff sign in with (the bot's app registration).
+#[derive(Debug, Clone)]
+pub struct SignInSettings {
+    /// `https://login.microsoftonline.com/{tenant}/v2.0`.
+    pub issuer: String,
+    pub client_id: String,
+    pub client_secret: SecretString,
+}
+
+pub struct Ui {
+    pub store: Store,
+    pub broker: Arc<Broker>,
+    pub graph: Arc<Graph>,
+    pub settings: UiSettings,
+    sign_in: signin::SignIn,
+}
+
+impl Ui {
+    pub fn new(store: Store, broker: Arc<Broker>, graph: Arc<Graph>, settings: UiSettings) -> Self {
+        Self {
+            sign_in: signin::SignIn::new(settings.sign_in.clone()),
+            store,
+            broker,
+            graph,
+            settings,
+        }
+    }
+}
+
+/// The UI's routes, to mount on the web server's `App`.
+pub fn configure(config: &mut web::ServiceConfig) {
+    config
+        .app_data(web::FormConfig::default().limit(MAX_FORM_BYTES))
+        .service(assets::serve)
+        .route("/sign-in", web::get().to(signin::page))
+        .route("/sign-in/start", web::get().to(signin::start))
+        .route("/auth/callback", web::get().to(signin::callback))
+        .route("/sign-out", web::post().to(signin::sign_out))
+        .route("/", web::get().to(pages::home))
+        .route("/drafts/new", web::get().to(pages::new_draft))
+        .route("/drafts", web::post().to(pages::create_draft))
+        .route("/drafts/{id}", web::get().to(pages::edit_draft))
+        .route("/drafts/{id}", web::post().to(pages::update_draft))
+        .route("/drafts/{id}/duplicate", web::post().to(pages::duplicate))
+        .route("/drafts/{id}/delete", web::post().to(pages::delete))
+        .route("/drafts/{id}/send", web::get().to(pages::confirm_send))
+        .route("/drafts/{id}/send", web::post().to(pages::send_now))
+        .route("/drafts/{id}/schedule", web::post().to(pages::schedule))
+        .route("/announcements/{id}", web::get().to(pages::announcement))
+        .route("/announcements/{id}/cancel", web::post().to(pages::cancel))
+        .route("/admin/staff", web::get().to(admin::staff))
+        .route(
+            "/admin/staff/{user}/sign-out",
+            web::post().to(admin::end_sessions),
+        )
+        .route("/ui/preview", web::post().to(compose::preview))
+        .route("/ui/audience/search", web::get().to(audience::search))
+        .route("/ui/audience/channels", web::get().to(audience::channels))
+        .route("/ui/audience/people", web::post().to(audience::people));
+}
+
+/// Paths anyone may open: signing in, and what the sign-in page needs.
+pub(crate) fn is_public(path: &str) -> bool {
+    matches!(path, "/sign-in" | "/sign-in/start" | "/auth/callback")
+        || path.starts_with("/static/")
+        || path == "/api/messages"
+}

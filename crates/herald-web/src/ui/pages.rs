@@ -1,0 +1,450 @@
+//! The pages: the announcements list, composing, confirming, scheduling,
+//! and an announcement's progress. Each handler names the role it needs.
+
+use actix_web::{HttpResponse, web};
+use herald_domain::{Audience, Content, NotificationId, NotificationStatus};
+use herald_prepare::authoring;
+use herald_store::{NotificationRecord, Owner};
+use serde::Deserialize;
+use time::{OffsetDateTime, PrimitiveDateTime, UtcOffset};
+
+use super::Ui;
+use super::compose::{DraftForm, FieldErrors};
+use super::error::UiError;
+use super::session::{Author, Staff, see_other};
+use super::signin::html;
+use super::views::{self, AnnouncementPage, Chrome, ComposePage, ConfirmPage, HomePage, Row};
+
+type Page = Result<HttpResponse, UiError>;
+type Form = web::Form<Vec<(String, String)>>;
+
+/// Announcements shown on the home page.
+const LISTED: i64 = 200;
+
+pub async fn home(Author(staff): Author, ui: web::Data<Ui>) -> Page {
+    let everyone = staff.is_admin();
+    let owner = (!everyone).then_some(staff.id);
+    let records = ui.store.announcements(owner, LISTED).await?;
+    html(&HomePage {
+        chrome: Chrome::new("Announcements", &staff, "home"),
+        rows: records.iter().map(Row::new).collect(),
+        everyone,
+    })
+}
+
+fn parse_id(text: &str) -> Result<NotificationId, UiError> {
+    text.parse::<uuid::Uuid>()
+        .map(NotificationId)
+        .map_err(|_| UiError::NotFound)
+}
+
+/// The notification, if this person may see it; others' look missing.
+async fn visible(ui: &Ui, staff: &Staff, id: &str) -> Result<NotificationRecord, UiError> {
+    let record = ui
+        .store
+        .notification(parse_id(id)?)
+        .await?
+        .ok_or(UiError::NotFound)?;
+    if staff.may_see(&record) {
+        Ok(record)
+    } else {
+        Err(UiError::NotFound)
+    }
+}
+
+#[derive(Deserialize)]
+pub struct Notice {
+    #[serde(default)]
+    done: Option<String>,
+}
+
+/// Fixed messages only: nothing typed into a URL is shown back.
+fn notice(query: &Notice) -> Option<String> {
+    let text = match query.done.as_deref()? {
+        "saved" => "Saved.",
+        "tested" => {
+            "Saved, and a test was sent to you in Teams: look for it in your chat with Herald."
+        }
+        "unscheduled" => "The schedule was canceled; the announcement is a draft again.",
+        "duplicated" => "This is a copy. Change what you need and save it.",
+        _ => return None,
+    };
+    Some(text.to_owned())
+}
+
+fn compose_page(
+    staff: &Staff,
+    id: Option<String>,
+    form: DraftForm,
+    errors: FieldErrors,
+    notice: Option<String>,
+) -> Page {
+    let title = if id.is_some() {
+        "Edit announcement"
+    } else {
+        "New announcement"
+    };
+    let status = if errors.is_empty() {
+        actix_web::http::StatusCode::OK
+    } else {
+        actix_web::http::StatusCode::UNPROCESSABLE_ENTITY
+    };
+    let mut response = html(&ComposePage {
+        chrome: Chrome::new(title, staff, "new"),
+        id,
+        form,
+        errors,
+        notice,
+    })?;
+    *response.status_mut() = status;
+    Ok(response)
+}
+
+pub async fn new_draft(Author(staff): Author) -> Page {
+    let form = DraftForm {
+        author: staff.name.clone(),
+        ..DraftForm::default()
+    };
+    compose_page(&staff, None, form, FieldErrors::default(), None)
+}
+
+pub async fn edit_draft(
+    Author(staff): Author,
+    ui: web::Data<Ui>,
+    id: web::Path<String>,
+    query: web::Query<Notice>,
+) -> Page {
+    let record = visible(&ui, &staff, &id).await?;
+    if record.status != NotificationStatus::Draft {
+        return Ok(see_other(&format!("/announcements/{}", record.id)));
+    }
+    let form = DraftForm::from_record(&record);
+    compose_page(
+        &staff,
+        Some(record.id.to_string()),
+        form,
+        FieldErrors::default(),
+        notice(&query),
+    )
+}
+
+/// The content and audience of a form, every field checked, and the
+/// people of a list looked up: rows that match nobody are an error on
+/// the list, before anything is stored or sent.
+async fn checked(ui: &Ui, form: &DraftForm) -> Result<(Content, Audience), FieldErrors> {
+    let content = form.content();
+    let audience = form.audience();
+    let (content, audience) = match (content, audience) {
+        (Ok(content), Ok(audience)) => (content, audience),
+        (content, audience) => {
+            let mut errors = FieldErrors::default();
+            for found in [content.err(), audience.err()].into_iter().flatten() {
+                errors.0.extend(found.0);
+            }
+            return Err(errors);
+        }
+    };
+    let people = DraftForm::listed_people(&audience);
+    if !people.is_empty() {
+        let mut errors = FieldErrors::default();
+        match authoring::check_people(&ui.graph, &people).await {
+            Ok(check) if check.unknown.is_empty() => {}
+            Ok(check) => errors.add(
+                "csv",
+                format!(
+                    "{} of {} rows match nobody in the directory: {}. Remove or correct them, then save again.",
+                    check.unknown.len(),
+                    people.len(),
+                    check.unknown.join(", ")
+                ),
+            ),
+            Err(error) => errors.add("csv", UiError::Graph(error)),
+        }
+        if !errors.is_empty() {
+            return Err(errors);
+        }
+    }
+    Ok((content, audience))
+}
+
+fn owner(staff: &Staff) -> Owner {
+    Owner {
+        id: staff.id,
+        name: staff.name.clone(),
+        upn: staff.upn.clone(),
+    }
+}
+
+/// What the author asked for with the button they pressed.
+fn action(pairs: &[(String, String)]) -> &str {
+    pairs
+        .iter()
+        .find(|(name, _)| name == "action")
+        .map_or("save", |(_, value)| value.as_str())
+}
+
+pub async fn create_draft(Author(staff): Author, ui: web::Data<Ui>, pairs: Form) -> Page {
+    let form = DraftForm::from_pairs(&pairs);
+    let (content, audience) = match checked(&ui, &form).await {
+        Ok(checked) => checked,
+        Err(errors) => return compose_page(&staff, None, form, errors, None),
+    };
+    let id = NotificationId::new();
+    ui.store
+        .create_draft(id, &content, &audience, &owner(&staff))
+        .await?;
+    after_save(&ui, &staff, id, &content, action(&pairs)).await
+}
+
+pub async fn update_draft(
+    Author(staff): Author,
+    ui: web::Data<Ui>,
+    id: web::Path<String>,
+    pairs: Form,
+) -> Page {
+    let record = visible(&ui, &staff, &id).await?;
+    let form = DraftForm::from_pairs(&pairs);
+    let (content, audience) = match checked(&ui, &form).await {
+        Ok(checked) => checked,
+        Err(errors) => {
+            return compose_page(&staff, Some(record.id.to_string()), form, errors, None);
+        }
+    };
+    if !ui
+        .store
+        .update_draft(record.id, &content, &audience)
+        .await?
+    {
+        return Err(UiError::Conflict(
+            "this announcement was sent or scheduled meanwhile, so it can no longer be changed; duplicate it to send it again".to_owned(),
+        ));
+    }
+    after_save(&ui, &staff, record.id, &content, action(&pairs)).await
+}
+
+async fn after_save(
+    ui: &Ui,
+    staff: &Staff,
+    id: NotificationId,
+    content: &Content,
+    action: &str,
+) -> Page {
+    match action {
+        "test" => {
+            authoring::send_test(&ui.store, &ui.broker, content, staff.id, &staff.upn).await?;
+            Ok(see_other(&format!("/drafts/{id}?done=tested")))
+        }
+        "send" => Ok(see_other(&format!("/drafts/{id}/send"))),
+        _ => Ok(see_other(&format!("/drafts/{id}?done=saved"))),
+    }
+}
+
+pub async fn duplicate(Author(staff): Author, ui: web::Data<Ui>, id: web::Path<String>) -> Page {
+    let record = visible(&ui, &staff, &id).await?;
+    let copy = NotificationId::new();
+    ui.store
+        .create_draft(copy, &record.content, &record.audience, &owner(&staff))
+        .await?;
+    Ok(see_other(&format!("/drafts/{copy}?done=duplicated")))
+}
+
+pub async fn delete(Author(staff): Author, ui: web::Data<Ui>, id: web::Path<String>) -> Page {
+    let record = visible(&ui, &staff, &id).await?;
+    if !ui.store.delete_draft(record.id).await? {
+        return Err(UiError::Conflict(
+            "only drafts can be deleted; this one was sent or scheduled".to_owned(),
+        ));
+    }
+    Ok(see_other("/"))
+}
+
+async fn confirm_page(
+    ui: &Ui,
+    staff: &Staff,
+    record: &NotificationRecord,
+    error: Option<String>,
+    schedule_at: String,
+    time_zone: String,
+) -> Page {
+    let estimate = authoring::estimate(&ui.graph, &record.audience).await?;
+    let rate = ui.settings.send_rate_per_second;
+    let mut response = html(&ConfirmPage {
+        chrome: Chrome::new("Send announcement", staff, "new"),
+        id: record.id.to_string(),
+        title: record.content.title.as_str().to_owned(),
+        audience: record.audience.describe(),
+        people: estimate.people,
+        channel_posts: estimate.channel_posts,
+        duration: views::duration(estimate.seconds_at(rate)),
+        rate: format!("{rate:.0}"),
+        error: error.clone(),
+        schedule_at,
+        time_zone,
+    })?;
+    if error.is_some() {
+        *response.status_mut() = actix_web::http::StatusCode::UNPROCESSABLE_ENTITY;
+    }
+    Ok(response)
+}
+
+pub async fn confirm_send(Author(staff): Author, ui: web::Data<Ui>, id: web::Path<String>) -> Page {
+    let record = visible(&ui, &staff, &id).await?;
+    if record.status != NotificationStatus::Draft {
+        return Ok(see_other(&format!("/announcements/{}", record.id)));
+    }
+    if record.audience.targets.is_empty() {
+        return compose_page(
+            &staff,
+            Some(record.id.to_string()),
+            DraftForm::from_record(&record),
+            missing_audience(),
+            None,
+        );
+    }
+    confirm_page(&ui, &staff, &record, None, String::new(), String::new()).await
+}
+
+fn missing_audience() -> FieldErrors {
+    let mut errors = FieldErrors::default();
+    errors.add(
+        "audience",
+        "Pick at least one team, group, channel or list of people before sending.",
+    );
+    errors
+}
+
+pub async fn send_now(Author(staff): Author, ui: web::Data<Ui>, id: web::Path<String>) -> Page {
+    let record = visible(&ui, &staff, &id).await?;
+    authoring::send_draft(&ui.store, &ui.broker, record.id).await?;
+    tracing::info!(notification = %record.id, by = %staff.upn, "sent from the web UI");
+    Ok(see_other(&format!("/announcements/{}", record.id)))
+}
+
+#[derive(Deserialize)]
+pub struct ScheduleForm {
+    #[serde(default)]
+    at: String,
+    /// The browser's IANA zone name, for showing the time back.
+    #[serde(default)]
+    time_zone: String,
+    /// Minutes to add to the picked local time to get UTC, as the browser
+    /// computed for that date (`Date.getTimezoneOffset`); absent without
+    /// scripts, when the time is taken as UTC.
+    #[serde(default)]
+    offset_minutes: Option<i32>,
+}
+
+/// How far ahead a schedule may be.
+const MAX_DAYS_AHEAD: i64 = 366;
+
+/// The UTC instant of a `datetime-local` value in the author's zone.
+fn scheduled_instant(form: &ScheduleForm) -> Result<OffsetDateTime, String> {
+    let format = time::macros::format_description!("[year]-[month]-[day]T[hour]:[minute]");
+    let local = PrimitiveDateTime::parse(form.at.trim(), &format).map_err(|_| {
+        format!(
+            "{:?} is not a date and time: pick one, like 2026-12-01 09:30",
+            form.at
+        )
+    })?;
+    let minutes = form.offset_minutes.unwrap_or(0);
+    let offset = UtcOffset::from_whole_seconds(-minutes * 60)
+        .map_err(|_| "the browser sent a time zone offset that does not exist".to_owned())?;
+    let at = local.assume_offset(offset).to_offset(UtcOffset::UTC);
+    let now = OffsetDateTime::now_utc();
+    if at <= now {
+        return Err("that time has passed: pick a time in the future".to_owned());
+    }
+    if at > now + time::Duration::days(MAX_DAYS_AHEAD) {
+        return Err("Herald schedules up to a year ahead: pick an earlier date".to_owned());
+    }
+    Ok(at)
+}
+
+pub async fn schedule(
+    Author(staff): Author,
+    ui: web::Data<Ui>,
+    id: web::Path<String>,
+    form: web::Form<ScheduleForm>,
+) -> Page {
+    let record = visible(&ui, &staff, &id).await?;
+    let zone = if form.time_zone.trim().is_empty() || form.offset_minutes.is_none() {
+        "UTC".to_owned()
+    } else {
+        form.time_zone.trim().chars().take(64).collect()
+    };
+    if record.audience.targets.is_empty() {
+        return Err(UiError::Submit(herald_prepare::SubmitError::NoAudience));
+    }
+    let at = match scheduled_instant(&form) {
+        Ok(at) => at,
+        Err(problem) => {
+            return confirm_page(&ui, &staff, &record, Some(problem), form.at.clone(), zone).await;
+        }
+    };
+    if !ui.store.schedule(record.id, at, &zone).await? {
+        return Err(UiError::Conflict(
+            "this announcement is no longer a draft, so it cannot be scheduled".to_owned(),
+        ));
+    }
+    tracing::info!(notification = %record.id, at = %views::iso(at), by = %staff.upn, "scheduled");
+    Ok(see_other(&format!("/announcements/{}", record.id)))
+}
+
+pub async fn announcement(Author(staff): Author, ui: web::Data<Ui>, id: web::Path<String>) -> Page {
+    let record = visible(&ui, &staff, &id).await?;
+    if record.status == NotificationStatus::Draft {
+        return Ok(see_other(&format!("/drafts/{}", record.id)));
+    }
+    let progress = ui
+        .store
+        .progress(record.id)
+        .await?
+        .ok_or(UiError::NotFound)?;
+    let counts = progress
+        .counts
+        .iter()
+        .filter(|(_, count)| **count > 0)
+        .map(|(status, count)| (status.as_str().to_owned(), *count))
+        .collect();
+    let status_label = match (record.status, record.scheduled_at) {
+        (NotificationStatus::Scheduled, Some(at)) => format!("Scheduled for {}", views::when(at)),
+        (status, _) => views::status_label(status).to_owned(),
+    };
+    html(&AnnouncementPage {
+        chrome: Chrome::new(record.content.title.as_str(), &staff, "home"),
+        id: record.id.to_string(),
+        title: record.content.title.as_str().to_owned(),
+        status: record.status.as_str(),
+        status_label,
+        audience: record.audience.describe(),
+        total: progress.total(),
+        counts,
+        can_cancel: matches!(
+            record.status,
+            NotificationStatus::Scheduled
+                | NotificationStatus::Preparing
+                | NotificationStatus::Sending
+        ),
+        scheduled: record.status == NotificationStatus::Scheduled,
+        error: record.error.clone(),
+        started: record.send_started_at.map(views::when),
+        completed: record.completed_at.map(views::when),
+    })
+}
+
+pub async fn cancel(Author(staff): Author, ui: web::Data<Ui>, id: web::Path<String>) -> Page {
+    let record = visible(&ui, &staff, &id).await?;
+    if record.status == NotificationStatus::Scheduled && ui.store.unschedule(record.id).await? {
+        return Ok(see_other(&format!(
+            "/drafts/{}?done=unscheduled",
+            record.id
+        )));
+    }
+    if !ui.store.cancel_notification(record.id).await? {
+        return Err(UiError::Conflict(
+            "this announcement has already finished, so there is nothing to cancel".to_owned(),
+        ));
+    }
+    tracing::info!(notification = %record.id, by = %staff.upn, "canceled from the web UI");
+    Ok(see_other(&format!("/announcements/{}", record.id)))
+}

@@ -1,0 +1,339 @@
+//! Signing staff in with OpenID Connect (authorization code with PKCE)
+//! against Entra ID, through the `openidconnect` crate, and out again.
+//! The provider's metadata is discovered on the first sign-in, so Herald
+//! starts even while Entra ID cannot be reached.
+
+use actix_web::cookie::{Cookie, SameSite, time::Duration as CookieDuration};
+use actix_web::{HttpRequest, HttpResponse, web};
+use askama::Template;
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use openidconnect::core::{CoreAuthenticationFlow, CoreClient, CoreProviderMetadata};
+use openidconnect::{
+    AuthorizationCode, ClientId, ClientSecret, CsrfToken, EndpointMaybeSet, EndpointNotSet,
+    EndpointSet, IssuerUrl, Nonce, PkceCodeChallenge, PkceCodeVerifier, RedirectUrl, Scope,
+    TokenResponse,
+};
+use secrecy::ExposeSecret;
+use serde::Deserialize;
+use tokio::sync::OnceCell;
+
+use super::error::UiError;
+use super::session::{SESSION_COOKIE, Staff, random_token, see_other, token_hash};
+use super::views::{Chrome, SignInPage};
+use super::{SignInSettings, Ui};
+
+type Client = CoreClient<
+    EndpointSet,
+    EndpointNotSet,
+    EndpointNotSet,
+    EndpointNotSet,
+    EndpointMaybeSet,
+    EndpointMaybeSet,
+>;
+
+pub struct SignIn {
+    settings: SignInSettings,
+    /// Never follows redirects: a provider's answer is taken as it is.
+    http: reqwest::Client,
+    client: OnceCell<Client>,
+}
+
+impl SignIn {
+    pub fn new(settings: SignInSettings) -> Self {
+        let http = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .timeout(std::time::Duration::from_secs(15))
+            .build()
+            .unwrap_or_default();
+        Self {
+            settings,
+            http,
+            client: OnceCell::new(),
+        }
+    }
+
+    async fn client(&self, public_url: &str) -> Result<&Client, UiError> {
+        self.client
+            .get_or_try_init(|| async {
+                let issuer = IssuerUrl::new(self.settings.issuer.clone())
+                    .map_err(|e| UiError::SignIn(format!("the issuer URL is not valid: {e}")))?;
+                let metadata = CoreProviderMetadata::discover_async(issuer, &|request| {
+                    self.send(request)
+                })
+                .await
+                .map_err(|e| {
+                    UiError::SignIn(format!(
+                        "cannot read Entra ID's OpenID configuration ({e}); try again in a moment"
+                    ))
+                })?;
+                let redirect = RedirectUrl::new(format!("{public_url}/auth/callback"))
+                    .map_err(|e| UiError::SignIn(format!("web.public_url is not valid: {e}")))?;
+                Ok(CoreClient::from_provider_metadata(
+                    metadata,
+                    ClientId::new(self.settings.client_id.clone()),
+                    Some(ClientSecret::new(
+                        self.settings.client_secret.expose_secret().to_owned(),
+                    )),
+                )
+                .set_redirect_uri(redirect))
+            })
+            .await
+    }
+
+    /// The HTTP client `openidconnect` calls, on Herald's reqwest.
+    async fn send(
+        &self,
+        request: openidconnect::HttpRequest,
+    ) -> Result<openidconnect::HttpResponse, reqwest::Error> {
+        let (parts, body) = request.into_parts();
+        let response = self
+            .http
+            .request(parts.method, parts.uri.to_string())
+            .headers(parts.headers)
+            .body(body)
+            .send()
+            .await?;
+        let mut answer = openidconnect::http::Response::builder().status(response.status());
+        for (name, value) in response.headers() {
+            answer = answer.header(name, value);
+        }
+        let body = response.bytes().await?.to_vec();
+        Ok(answer
+            .body(body)
+            .unwrap_or_else(|_| openidconnect::http::Response::new(Vec::new())))
+    }
+}
+
+#[derive(Deserialize)]
+pub struct ReturnTo {
+    #[serde(default)]
+    return_to: Option<String>,
+    #[serde(default)]
+    signed_out: Option<String>,
+}
+
+/// Only a path on this site: `/drafts/1`, never `//evil.example` or
+/// `https://evil.example`, which would make sign-in an open redirect.
+pub fn safe_return_to(text: Option<&str>) -> Result<String, UiError> {
+    let Some(text) = text.filter(|t| !t.is_empty()) else {
+        return Ok("/".to_owned());
+    };
+    let local = text.starts_with('/')
+        && !text.starts_with("//")
+        && !text.starts_with("/\\")
+        && !text.contains(['\\', '\r', '\n'])
+        && !text.chars().any(char::is_control);
+    if local {
+        Ok(text.to_owned())
+    } else {
+        Err(UiError::SignIn(format!(
+            "after signing in Herald only goes back to its own pages, not to {text:?}"
+        )))
+    }
+}
+
+/// `GET /sign-in`: the page with the button.
+pub async fn page(query: web::Query<ReturnTo>) -> Result<HttpResponse, UiError> {
+    let return_to = safe_return_to(query.return_to.as_deref())?;
+    let page = SignInPage {
+        chrome: Chrome::bare("Sign in"),
+        return_to,
+        signed_out: query.signed_out.is_some(),
+    };
+    html(&page)
+}
+
+pub fn html(page: &impl Template) -> Result<HttpResponse, UiError> {
+    let body = page
+        .render()
+        .map_err(|e| UiError::BadForm(format!("the page could not be drawn: {e}")))?;
+    Ok(HttpResponse::Ok()
+        .content_type("text/html; charset=utf-8")
+        .body(body))
+}
+
+/// `GET /sign-in/start`: off to Entra ID, with PKCE and a nonce.
+pub async fn start(
+    ui: web::Data<Ui>,
+    query: web::Query<ReturnTo>,
+) -> Result<HttpResponse, UiError> {
+    let return_to = safe_return_to(query.return_to.as_deref())?;
+    let client = ui.sign_in.client(&ui.settings.public_url).await?;
+    let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
+    let (url, state, nonce) = client
+        .authorize_url(
+            CoreAuthenticationFlow::AuthorizationCode,
+            CsrfToken::new_random,
+            Nonce::new_random,
+        )
+        .add_scope(Scope::new("profile".to_owned()))
+        .add_scope(Scope::new("email".to_owned()))
+        .set_pkce_challenge(challenge)
+        .url();
+    let pending = herald_store::PendingSignIn {
+        pkce_verifier: verifier.secret().clone(),
+        nonce: nonce.secret().clone(),
+        return_to,
+    };
+    ui.store.start_sign_in(state.secret(), &pending).await?;
+    Ok(see_other(url.as_str()))
+}
+
+#[derive(Deserialize)]
+pub struct Callback {
+    code: Option<String>,
+    state: Option<String>,
+    error: Option<String>,
+    error_description: Option<String>,
+}
+
+/// What Herald reads from a verified ID token besides the standard claims.
+#[derive(Deserialize, Default)]
+struct EntraClaims {
+    oid: Option<uuid::Uuid>,
+    name: Option<String>,
+    preferred_username: Option<String>,
+    #[serde(default)]
+    roles: Vec<String>,
+    #[serde(default)]
+    groups: Vec<String>,
+}
+
+/// `GET /auth/callback`: checks the state, redeems the code with the PKCE
+/// verifier, verifies the ID token (signature, issuer, audience, expiry,
+/// nonce), and starts a new session whatever cookie came in.
+pub async fn callback(
+    ui: web::Data<Ui>,
+    query: web::Query<Callback>,
+    request: HttpRequest,
+) -> Result<HttpResponse, UiError> {
+    if let Some(error) = &query.error {
+        let detail = query.error_description.as_deref().unwrap_or_default();
+        return Err(UiError::SignIn(format!("Entra ID said {error}: {detail}")));
+    }
+    let (Some(code), Some(state)) = (&query.code, &query.state) else {
+        return Err(UiError::SignIn(
+            "the answer from Entra ID had no code; start again from the sign-in page".to_owned(),
+        ));
+    };
+    let pending = ui.store.finish_sign_in(state).await?.ok_or_else(|| {
+        UiError::SignIn(
+            "this sign-in has expired or was already used; start again from the sign-in page"
+                .to_owned(),
+        )
+    })?;
+    let claims = redeem(&ui, code, &pending).await?;
+    let staff = staff_of(&ui, claims)?;
+    let token = random_token();
+    let session = herald_store::StaffSession {
+        user_id: staff.id,
+        user_name: staff.name.clone(),
+        user_principal_name: staff.upn.clone(),
+        roles: staff.role.iter().map(|r| r.as_str().to_owned()).collect(),
+        csrf_token: random_token(),
+        created_at: time::OffsetDateTime::now_utc(),
+        last_seen_at: time::OffsetDateTime::now_utc(),
+    };
+    // A new session at every sign-in: a token planted before it is worthless.
+    if let Some(old) = request.cookie(SESSION_COOKIE) {
+        ui.store.delete_session(&token_hash(old.value())).await?;
+    }
+    ui.store.purge_sessions(ui.settings.lifetime).await?;
+    ui.store
+        .create_session(&token_hash(&token), &session)
+        .await?;
+    tracing::info!(user = %staff.upn, role = ?staff.role, "signed in");
+    let mut response = see_other(&pending.return_to);
+    let _ = response.add_cookie(&session_cookie(&ui, token));
+    Ok(response)
+}
+
+async fn redeem(
+    ui: &Ui,
+    code: &str,
+    pending: &herald_store::PendingSignIn,
+) -> Result<EntraClaims, UiError> {
+    let sign_in = &ui.sign_in;
+    let client = sign_in.client(&ui.settings.public_url).await?;
+    let refused =
+        |e: &dyn std::fmt::Display| UiError::SignIn(format!("Entra ID refused the sign-in: {e}"));
+    let tokens = client
+        .exchange_code(AuthorizationCode::new(code.to_owned()))
+        .map_err(|e| refused(&e))?
+        .set_pkce_verifier(PkceCodeVerifier::new(pending.pkce_verifier.clone()))
+        .request_async(&|request| sign_in.send(request))
+        .await
+        .map_err(|e| refused(&e))?;
+    let id_token = tokens
+        .id_token()
+        .ok_or_else(|| UiError::SignIn("Entra ID sent no ID token".to_owned()))?;
+    id_token
+        .claims(
+            &client.id_token_verifier(),
+            &Nonce::new(pending.nonce.clone()),
+        )
+        .map_err(|e| refused(&e))?;
+    // Verified above; the payload is read again for Entra's own claims.
+    let payload = id_token
+        .to_string()
+        .split('.')
+        .nth(1)
+        .and_then(|part| URL_SAFE_NO_PAD.decode(part).ok())
+        .unwrap_or_default();
+    Ok(serde_json::from_slice(&payload).unwrap_or_default())
+}
+
+/// The person and their role: Herald's app roles in the token, else the
+/// configured lists of people and groups.
+fn staff_of(ui: &Ui, claims: EntraClaims) -> Result<Staff, UiError> {
+    let id = claims
+        .oid
+        .ok_or_else(|| UiError::SignIn("the ID token names no Entra object id (oid)".to_owned()))?;
+    let upn = claims.preferred_username.unwrap_or_default();
+    let listed = |list: &[String]| {
+        list.iter().any(|entry| {
+            entry.eq_ignore_ascii_case(&upn)
+                || claims.groups.iter().any(|g| g.eq_ignore_ascii_case(entry))
+        })
+    };
+    let has = |role: &str| claims.roles.iter().any(|r| r == role);
+    let role = if has("Herald.Admin") || listed(&ui.settings.admins) {
+        Some(super::Role::Admin)
+    } else if has("Herald.Author") || listed(&ui.settings.authors) {
+        Some(super::Role::Author)
+    } else {
+        None
+    };
+    Ok(Staff {
+        id,
+        name: claims.name.unwrap_or_else(|| upn.clone()),
+        upn,
+        role,
+        csrf_token: String::new(),
+    })
+}
+
+fn session_cookie(ui: &Ui, token: String) -> Cookie<'static> {
+    Cookie::build(SESSION_COOKIE, token)
+        .path("/")
+        .http_only(true)
+        .secure(ui.settings.secure_cookies())
+        .same_site(SameSite::Lax)
+        .max_age(CookieDuration::seconds(
+            ui.settings.lifetime.absolute.whole_seconds(),
+        ))
+        .finish()
+}
+
+/// `POST /sign-out`: the session ends here and now.
+pub async fn sign_out(ui: web::Data<Ui>, request: HttpRequest) -> Result<HttpResponse, UiError> {
+    if let Some(cookie) = request.cookie(SESSION_COOKIE) {
+        ui.store.delete_session(&token_hash(cookie.value())).await?;
+    }
+    let mut response = see_other("/sign-in?signed_out=1");
+    let mut gone = session_cookie(&ui, String::new());
+    gone.make_removal();
+    let _ = response.add_cookie(&gone);
+    Ok(response)
+}

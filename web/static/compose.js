@@ -1,0 +1,311 @@
+// The compose and send pages: the live preview (Microsoft's Adaptive Cards
+// renderer with Teams' host configs, fed the card Herald itself builds),
+// the audience picker, the CSV check, and the schedule dialog. Every form
+// still posts without this script.
+(function () {
+  "use strict";
+
+  function csrf() {
+    var field = document.querySelector('input[name="csrf"]');
+    return field ? field.value : "";
+  }
+
+  function answer(response) {
+    return response.json().then(function (body) {
+      if (!response.ok) throw new Error(body.error || response.statusText);
+      return body;
+    });
+  }
+
+  function post(url, body) {
+    return fetch(url, {
+      method: "POST",
+      credentials: "same-origin",
+      headers: { "X-CSRF-Token": csrf(), "Content-Type": "application/x-www-form-urlencoded" },
+      body: body
+    }).then(answer);
+  }
+
+  function get(url) {
+    return fetch(url, { credentials: "same-origin", headers: { Accept: "application/json" } }).then(answer);
+  }
+
+  function changed(form) {
+    form.dispatchEvent(new Event("input", { bubbles: true }));
+  }
+
+  function setupPreview(form) {
+    var panes = { light: document.getElementById("preview-light"), dark: document.getElementById("preview-dark") };
+    var status = document.getElementById("preview-status");
+    if (!panes.light || !window.AdaptiveCards || !window.markdownit) return;
+    var markdown = window.markdownit({ html: false, linkify: false, breaks: true });
+    window.AdaptiveCards.AdaptiveCard.onProcessMarkdown = function (text, result) {
+      result.outputHtml = markdown.render(text);
+      result.didProcess = true;
+    };
+    var configs = {};
+    var loads = ["light", "dark"].map(function (name) {
+      return fetch(form.getAttribute("data-hostconfig-" + name)).then(function (r) { return r.json(); })
+        .then(function (json) { configs[name] = new window.AdaptiveCards.HostConfig(json); });
+    });
+    var timer = null;
+    var asked = 0;
+
+    function render(name, json) {
+      var card = new window.AdaptiveCards.AdaptiveCard();
+      if (configs[name]) card.hostConfig = configs[name];
+      // A preview opens nothing.
+      card.onExecuteAction = function () {};
+      card.parse(json);
+      var element = card.render();
+      panes[name].replaceChildren(element || document.createTextNode(""));
+    }
+
+    function refresh() {
+      var mine = ++asked;
+      post("/ui/preview", new URLSearchParams(new FormData(form))).then(function (result) {
+        if (mine !== asked) return;
+        if (result.card) {
+          render("light", result.card);
+          render("dark", result.card);
+          status.textContent = "The preview shows the card as Teams will.";
+          form.setAttribute("data-preview", "ready");
+        } else {
+          var problems = Object.keys(result.errors).map(function (k) { return result.errors[k]; });
+          status.textContent = "The preview appears once these are fixed: " + problems.join(" ");
+        }
+      }).catch(function (error) {
+        status.textContent = "The preview is not available right now: " + error.message;
+      });
+    }
+
+    form.addEventListener("input", function () {
+      window.clearTimeout(timer);
+      timer = window.setTimeout(refresh, 250);
+    });
+    Promise.all(loads).then(refresh, refresh);
+    setupTabs();
+  }
+
+  function setupTabs() {
+    var tabs = Array.prototype.slice.call(document.querySelectorAll('.tabs [role="tab"]'));
+    function select(tab) {
+      tabs.forEach(function (other) {
+        var on = other === tab;
+        other.setAttribute("aria-selected", String(on));
+        other.tabIndex = on ? 0 : -1;
+        document.getElementById(other.getAttribute("aria-controls")).hidden = !on;
+      });
+      tab.focus();
+    }
+    tabs.forEach(function (tab, index) {
+      tab.addEventListener("click", function () { select(tab); });
+      tab.addEventListener("keydown", function (event) {
+        var step = event.key === "ArrowRight" ? 1 : event.key === "ArrowLeft" ? -1 : 0;
+        if (step) select(tabs[(index + step + tabs.length) % tabs.length]);
+      });
+    });
+  }
+
+  function setupPicker(form) {
+    var input = document.getElementById("audience-search");
+    var list = document.getElementById("audience-results");
+    var picked = document.getElementById("picked");
+    var live = document.getElementById("audience-status");
+    if (!input) return;
+    var choices = [];
+    var active = -1;
+    var timer = null;
+    var asked = 0;
+
+    function close() {
+      list.hidden = true;
+      input.setAttribute("aria-expanded", "false");
+      input.removeAttribute("aria-activedescendant");
+      active = -1;
+    }
+
+    function show(found) {
+      choices = found;
+      active = -1;
+      list.replaceChildren();
+      found.forEach(function (choice, index) {
+        var option = document.createElement("li");
+        option.id = "choice-" + index;
+        option.setAttribute("role", "option");
+        option.setAttribute("aria-selected", "false");
+        option.textContent = choice.label;
+        var detail = document.createElement("small");
+        detail.textContent = choice.detail;
+        option.appendChild(detail);
+        option.addEventListener("mousedown", function (event) {
+          event.preventDefault();
+          choose(choice);
+        });
+        list.appendChild(option);
+      });
+      list.hidden = found.length === 0;
+      input.setAttribute("aria-expanded", String(found.length > 0));
+      live.textContent = found.length
+        ? found.length + " matches. Use the up and down arrows, then Enter to add one."
+        : "Nothing matches.";
+    }
+
+    function move(step) {
+      if (!choices.length) return;
+      active = (active + step + choices.length) % choices.length;
+      Array.prototype.forEach.call(list.children, function (option, index) {
+        option.setAttribute("aria-selected", String(index === active));
+      });
+      input.setAttribute("aria-activedescendant", "choice-" + active);
+      list.children[active].scrollIntoView({ block: "nearest" });
+    }
+
+    function search() {
+      var text = input.value.trim();
+      var mine = ++asked;
+      if (!text) { close(); return; }
+      get("/ui/audience/search?q=" + encodeURIComponent(text)).then(function (result) {
+        if (mine === asked) show(result.choices);
+      }).catch(function (error) { live.textContent = error.message; });
+    }
+
+    function add(spec, label) {
+      var exists = Array.prototype.some.call(picked.querySelectorAll('input[name="target"]'), function (field) {
+        return field.value === spec;
+      });
+      if (exists) return;
+      var item = document.createElement("li");
+      var text = document.createElement("span");
+      text.textContent = label;
+      item.appendChild(text);
+      [["target", spec], ["target_label", label]].forEach(function (pair) {
+        var field = document.createElement("input");
+        field.type = "hidden";
+        field.name = pair[0];
+        field.value = pair[1];
+        item.appendChild(field);
+      });
+      var remove = document.createElement("button");
+      remove.type = "button";
+      remove.className = "subtle remove";
+      remove.textContent = "Remove";
+      remove.setAttribute("aria-label", "Remove " + label);
+      item.appendChild(remove);
+      picked.appendChild(item);
+    }
+
+    function choose(choice) {
+      if (!choice.spec && choice.team) {
+        live.textContent = "Loading the channels of " + choice.team_name + "…";
+        get("/ui/audience/channels?team=" + encodeURIComponent(choice.team) + "&name=" + encodeURIComponent(choice.team_name))
+          .then(function (result) { show(result.choices); input.focus(); })
+          .catch(function (error) { live.textContent = error.message; });
+        return;
+      }
+      add(choice.spec, choice.label);
+      input.value = "";
+      close();
+      live.textContent = choice.label + " added to the audience.";
+      input.focus();
+      changed(form);
+    }
+
+    input.addEventListener("input", function () {
+      window.clearTimeout(timer);
+      timer = window.setTimeout(search, 250);
+    });
+    input.addEventListener("keydown", function (event) {
+      if (event.key === "ArrowDown") { move(1); event.preventDefault(); }
+      else if (event.key === "ArrowUp") { move(-1); event.preventDefault(); }
+      else if (event.key === "Enter") {
+        // Enter picks; it never submits the form from here.
+        event.preventDefault();
+        if (active >= 0) choose(choices[active]);
+      } else if (event.key === "Escape") { close(); }
+    });
+    input.addEventListener("blur", function () { window.setTimeout(close, 150); });
+    picked.addEventListener("click", function (event) {
+      if (!event.target.classList.contains("remove")) return;
+      var label = event.target.parentNode.querySelector("span").textContent;
+      event.target.parentNode.remove();
+      live.textContent = label + " removed.";
+      input.focus();
+      changed(form);
+    });
+  }
+
+  function setupList(form) {
+    var file = document.getElementById("csv-file");
+    var text = document.getElementById("csv");
+    var name = document.getElementById("csv_name");
+    var report = document.getElementById("csv-report");
+    if (!file) return;
+    file.addEventListener("change", function () {
+      var chosen = file.files[0];
+      if (!chosen) return;
+      chosen.text().then(function (content) {
+        var body = new URLSearchParams();
+        body.set("csv_name", chosen.name);
+        body.set("csv", content);
+        report.textContent = "Checking " + chosen.name + " against the directory…";
+        return post("/ui/audience/people", body);
+      }).then(function (result) {
+        name.value = result.name;
+        text.value = result.found.join("\n");
+        var line = result.found.length + (result.found.length === 1 ? " person" : " people") + " found in " + result.name + ".";
+        if (result.unknown.length) {
+          line += " " + result.unknown.length + (result.unknown.length === 1 ? " row matches" : " rows match") +
+            " nobody and will not be sent to: " + result.unknown.join(", ") + ".";
+        }
+        report.textContent = line;
+        changed(form);
+      }).catch(function (error) { report.textContent = error.message; });
+    });
+  }
+
+  function pad(number) { return (number < 10 ? "0" : "") + number; }
+
+  function setupSchedule() {
+    var dialog = document.getElementById("schedule-dialog");
+    if (!dialog) return;
+    var opener = document.getElementById("open-schedule");
+    var at = document.getElementById("schedule-at");
+    var zone = Intl.DateTimeFormat().resolvedOptions().timeZone || "";
+    document.getElementById("zone-name").textContent = zone ? "(" + zone + ")" : "";
+    if (dialog.open) { dialog.close(); dialog.showModal(); }
+    opener.addEventListener("click", function () {
+      if (!at.value) {
+        var soon = new Date(Date.now() + 60 * 60 * 1000);
+        soon.setMinutes(Math.ceil(soon.getMinutes() / 15) * 15, 0, 0);
+        at.value = soon.getFullYear() + "-" + pad(soon.getMonth() + 1) + "-" + pad(soon.getDate()) +
+          "T" + pad(soon.getHours()) + ":" + pad(soon.getMinutes());
+      }
+      dialog.showModal();
+      at.focus();
+    });
+    document.getElementById("schedule-close").addEventListener("click", function () {
+      dialog.close();
+      opener.focus();
+    });
+    document.getElementById("schedule-form").addEventListener("submit", function () {
+      var offset = document.getElementById("offset_minutes");
+      var local = new Date(at.value);
+      if (!isNaN(local.getTime())) {
+        offset.value = String(local.getTimezoneOffset());
+        offset.disabled = false;
+      }
+      document.getElementById("time_zone").value = zone;
+    });
+  }
+
+  document.addEventListener("DOMContentLoaded", function () {
+    var form = document.getElementById("compose");
+    if (form) {
+      setupPreview(form);
+      setupPicker(form);
+      setupList(form);
+    }
+    setupSchedule();
+  });
+})();
