@@ -4,6 +4,8 @@
 //! condition with a deadline, never a fixed sleep.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+pub mod web;
+
 use std::time::Duration;
 
 use herald_config::Settings;
@@ -108,6 +110,27 @@ impl TestHerald {
             running: Some(running),
             http: reqwest::Client::new(),
         }
+    }
+
+    /// Where the web UI is served.
+    pub fn web_base(&self) -> String {
+        format!(
+            "http://{}",
+            self.running().web.as_ref().expect("web role").address
+        )
+    }
+
+    /// The emulator's staff accounts: (upn, id) of the admin and two authors.
+    pub async fn staff(&self) -> Vec<(String, String)> {
+        self.directory_users().await[..3]
+            .iter()
+            .map(|u| {
+                (
+                    u["userPrincipalName"].as_str().unwrap().to_owned(),
+                    u["id"].as_str().unwrap().to_owned(),
+                )
+            })
+            .collect()
     }
 
     pub fn running(&self) -> &herald_app::Running {

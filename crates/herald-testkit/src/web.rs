@@ -1,0 +1,145 @@
+//! A member of staff using Herald's web UI over plain HTTP: signed in
+//! through the real OpenID Connect flow (Herald, then the emulator's
+//! Entra ID with a login hint, then Herald's callback), holding the
+//! session cookie and the CSRF token its pages carry.
+
+use reqwest::StatusCode;
+use reqwest::header::{COOKIE, LOCATION, SET_COOKIE};
+
+pub struct StaffClient {
+    pub base: String,
+    /// `herald_session=...`, or empty when signed out.
+    pub cookie: String,
+    pub csrf: String,
+    pub http: reqwest::Client,
+}
+
+/// A client that shows redirects instead of following them.
+pub fn plain_client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+}
+
+fn location(response: &reqwest::Response) -> String {
+    response
+        .headers()
+        .get(LOCATION)
+        .unwrap_or_else(|| panic!("no Location in a {} answer", response.status()))
+        .to_str()
+        .unwrap()
+        .to_owned()
+}
+
+/// The value of a hidden `csrf` field in a page.
+pub fn csrf_in(page: &str) -> Option<String> {
+    let start = page.find(r#"name="csrf" value=""#)? + r#"name="csrf" value=""#.len();
+    let end = page[start..].find('"')?;
+    Some(page[start..start + end].to_owned())
+}
+
+impl StaffClient {
+    /// Nobody signed in.
+    pub fn signed_out(base: &str) -> Self {
+        Self {
+            base: base.trim_end_matches('/').to_owned(),
+            cookie: String::new(),
+            csrf: String::new(),
+            http: plain_client(),
+        }
+    }
+
+    /// Signs `upn` in and reads a CSRF token off a page.
+    pub async fn sign_in(base: &str, upn: &str) -> Self {
+        let mut client = Self::signed_out(base);
+        let start = client.get("/sign-in/start?return_to=/").await;
+        assert_eq!(start.status(), StatusCode::SEE_OTHER, "sign-in start");
+        let authorize = format!("{}&login_hint={}", location(&start), url_encode(upn));
+        let code = client.http.get(authorize).send().await.unwrap();
+        assert_eq!(
+            code.status(),
+            StatusCode::FOUND,
+            "{}",
+            code.text().await.unwrap()
+        );
+        let callback = client.http.get(location(&code)).send().await.unwrap();
+        assert_eq!(
+            callback.status(),
+            StatusCode::SEE_OTHER,
+            "{}",
+            callback.text().await.unwrap()
+        );
+        client.cookie = callback
+            .headers()
+            .get_all(SET_COOKIE)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .find(|v| v.starts_with("herald_session="))
+            .and_then(|v| v.split(';').next())
+            .expect("a session cookie")
+            .to_owned();
+        let page = client.get("/").await.text().await.unwrap();
+        client.csrf = csrf_in(&page).unwrap_or_default();
+        client
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    pub async fn get(&self, path: &str) -> reqwest::Response {
+        self.http
+            .get(self.url(path))
+            .header(COOKIE, &self.cookie)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    /// Posts a form with the session's CSRF token added.
+    pub async fn post(&self, path: &str, fields: &[(&str, &str)]) -> reqwest::Response {
+        let mut fields: Vec<(&str, &str)> = fields.to_vec();
+        fields.push(("csrf", &self.csrf));
+        self.post_raw(path, &fields).await
+    }
+
+    /// Posts exactly these fields.
+    pub async fn post_raw(&self, path: &str, fields: &[(&str, &str)]) -> reqwest::Response {
+        self.http
+            .post(self.url(path))
+            .header(COOKIE, &self.cookie)
+            .form(fields)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    /// Saves a new draft; its id, from the redirect.
+    pub async fn create_draft(&self, fields: &[(&str, &str)]) -> String {
+        let response = self.post("/drafts", fields).await;
+        let status = response.status();
+        assert_eq!(
+            status,
+            StatusCode::SEE_OTHER,
+            "{}",
+            response.text().await.unwrap()
+        );
+        let target = location(&response);
+        target
+            .trim_start_matches("/drafts/")
+            .split(['?', '/'])
+            .next()
+            .unwrap()
+            .to_owned()
+    }
+}
+
+pub fn url_encode(text: &str) -> String {
+    reqwest::Url::parse_with_params("http://x/", [("v", text)])
+        .unwrap()
+        .query()
+        .unwrap()
+        .trim_start_matches("v=")
+        .to_owned()
+}
