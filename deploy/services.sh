@@ -2,6 +2,8 @@
 # Makes sure PostgreSQL and RabbitMQ run on 127.0.0.1 with the credentials
 # Herald's defaults use (postgres/postgres, guest/guest). Installs them from
 # Debian's packages on a bare machine; starts them where they are stopped.
+# Also installs headless Chromium and its WebDriver for the browser tests
+# (each test starts its own; nothing runs here).
 # Safe to run again: it changes nothing that already works.
 set -euo pipefail
 
@@ -16,6 +18,8 @@ wait_for() { # seconds, description, command...
 missing=()
 command -v pg_ctlcluster >/dev/null 2>&1 || missing+=(postgresql)
 command -v rabbitmq-server >/dev/null 2>&1 || missing+=(rabbitmq-server)
+# tests/browser drives these exact paths.
+if [ ! -x /usr/bin/chromium ] || [ ! -x /usr/bin/chromedriver ]; then missing+=(chromium chromium-driver); fi
 if ((${#missing[@]})); then
   [ "$(id -u)" = 0 ] || { log "install ${missing[*]} (needs root: sudo apt-get install ${missing[*]})"; exit 1; }
   log "installing ${missing[*]}"

@@ -1,0 +1,460 @@
+//! Drives Debian's headless Chromium over WebDriver for the browser tests.
+//!
+//! [`Browser::start`] runs a private `chromedriver` (and through it one
+//! Chromium with a fresh profile) per test; the free functions take the
+//! session's [`Client`] (a `&Browser` derefs to one) and act as a person
+//! would: wait for something to show up, type, click, read. [`axe`] and
+//! [`assert_accessible`] run the vendored axe-core against the page shown.
+#![allow(dead_code)] // Not every test binary module uses every helper.
+
+use std::ops::Deref;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use fantoccini::cookies::Cookie;
+use fantoccini::elements::Element;
+use fantoccini::{Client, ClientBuilder, Locator};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+pub const CHROMIUM: &str = "/usr/bin/chromium";
+pub const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
+
+/// How long the helpers wait for an element before failing the test.
+pub const DEFAULT_WAIT: Duration = Duration::from_secs(10);
+const POLL: Duration = Duration::from_millis(50);
+const DRIVER_STARTUP: Duration = Duration::from_secs(20);
+
+/// axe-core 4.14.1 as published (see tests/browser/vendor/README.md).
+const AXE_SOURCE: &str = include_str!("vendor/axe-core/axe.min.js");
+
+/// A headless Chromium session behind a chromedriver this process started.
+///
+/// Derefs to the fantoccini [`Client`]. Dropping it kills chromedriver and
+/// every Chromium process it started (they share a process group) and
+/// removes the profile; [`Browser::close`] ends the WebDriver session
+/// politely first.
+pub struct Browser {
+    client: Option<Client>,
+    driver: Child,
+    scratch: PathBuf,
+    shut_down: bool,
+}
+
+impl Browser {
+    /// Starts chromedriver on a free port and opens a session in a fresh,
+    /// throw-away Chromium profile. Panics with the reason (and the
+    /// driver's log) when it cannot.
+    pub async fn start() -> Self {
+        for binary in [CHROMIUM, CHROMEDRIVER] {
+            assert!(
+                Path::new(binary).exists(),
+                "{binary} is missing: the browser tests need Debian's Chromium and its \
+                 WebDriver. `.ci/run` installs them (apt-get install chromium chromium-driver)."
+            );
+        }
+        let port = free_port();
+        let scratch = scratch_dir(port);
+        let profile = scratch.join("profile");
+        std::fs::create_dir_all(&profile)
+            .unwrap_or_else(|e| panic!("cannot create {}: {e}", profile.display()));
+        let log = scratch.join("chromedriver.log");
+
+        let mut command = Command::new(CHROMEDRIVER);
+        command
+            .arg(format!("--port={port}"))
+            .arg(format!("--log-path={}", log.display()))
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
+        // A group of its own, so that dropping the browser can end
+        // chromedriver and every Chromium process under it at once.
+        std::os::unix::process::CommandExt::process_group(&mut command, 0);
+        let driver = command
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start {CHROMEDRIVER}: {e}"));
+        // From here on, a panic drops `browser` and so cleans up.
+        let mut browser = Browser {
+            client: None,
+            driver,
+            scratch,
+            shut_down: false,
+        };
+        let base = format!("http://127.0.0.1:{port}");
+        browser.wait_until_ready(&base, &log).await;
+
+        let mut capabilities = serde_json::Map::new();
+        capabilities.insert(
+            "goog:chromeOptions".to_owned(),
+            json!({
+                "binary": CHROMIUM,
+                "args": [
+                    "--headless=new",
+                    "--no-sandbox",
+                    "--disable-gpu",
+                    "--disable-dev-shm-usage",
+                    "--disable-quic",
+                    "--no-first-run",
+                    "--disable-background-networking",
+                    "--disable-component-update",
+                    "--disable-sync",
+                    "--window-size=1280,900",
+                    format!("--user-data-dir={}", profile.display()),
+                ],
+            }),
+        );
+        let connector = hyper_util::client::legacy::connect::HttpConnector::new();
+        let client = ClientBuilder::new(connector)
+            .capabilities(capabilities)
+            .connect(&base)
+            .await
+            .unwrap_or_else(|e| {
+                panic!(
+                    "chromedriver could not open a Chromium session: {e}\n{}",
+                    log_tail(&log)
+                )
+            });
+        browser.client = Some(client);
+        browser
+    }
+
+    /// Polls chromedriver's `/status` until it says it is ready.
+    async fn wait_until_ready(&mut self, base: &str, log: &Path) {
+        let http = reqwest::Client::new();
+        let status = format!("{base}/status");
+        let deadline = Instant::now() + DRIVER_STARTUP;
+        loop {
+            if let Ok(Some(exit)) = self.driver.try_wait() {
+                panic!("{CHROMEDRIVER} exited at start ({exit})\n{}", log_tail(log));
+            }
+            if let Ok(response) = http.get(&status).send().await
+                && let Ok(body) = response.json::<Value>().await
+                && body["value"]["ready"] == json!(true)
+            {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{CHROMEDRIVER} did not answer {status} within {DRIVER_STARTUP:?}\n{}",
+                log_tail(log)
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// Ends the WebDriver session (Chromium quits), then stops chromedriver
+    /// and removes the profile.
+    pub async fn close(mut self) {
+        if let Some(client) = self.client.take() {
+            // Chromium may already be gone; the kill below covers that.
+            let _ = client.close().await;
+        }
+        self.shut_down();
+    }
+
+    fn shut_down(&mut self) {
+        if std::mem::replace(&mut self.shut_down, true) {
+            return;
+        }
+        // The group id is chromedriver's pid (process_group(0) above).
+        let group = format!("-{}", self.driver.id());
+        let _ = Command::new("kill")
+            .args(["-KILL", "--", &group])
+            .stderr(Stdio::null())
+            .status();
+        let _ = self.driver.kill();
+        let _ = self.driver.wait();
+        let _ = std::fs::remove_dir_all(&self.scratch);
+    }
+}
+
+impl Deref for Browser {
+    type Target = Client;
+
+    fn deref(&self) -> &Client {
+        self.client
+            .as_ref()
+            .expect("the browser session is open until close()")
+    }
+}
+
+impl Drop for Browser {
+    fn drop(&mut self) {
+        self.shut_down();
+    }
+}
+
+/// A free TCP port on 127.0.0.1 (the OS picks it; it is released at once
+/// for chromedriver to take).
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|listener| listener.local_addr())
+        .map(|address| address.port())
+        .unwrap_or_else(|e| panic!("cannot find a free port on 127.0.0.1: {e}"))
+}
+
+fn scratch_dir(port: u16) -> PathBuf {
+    static NEXT: AtomicUsize = AtomicUsize::new(0);
+    std::env::temp_dir().join(format!(
+        "herald-browser-{}-{port}-{}",
+        std::process::id(),
+        NEXT.fetch_add(1, Ordering::Relaxed)
+    ))
+}
+
+fn log_tail(log: &Path) -> String {
+    match std::fs::read_to_string(log) {
+        Ok(text) => {
+            let lines: Vec<&str> = text.lines().collect();
+            let start = lines.len().saturating_sub(30);
+            format!(
+                "last lines of {}:\n{}",
+                log.display(),
+                lines[start..].join("\n")
+            )
+        }
+        Err(e) => format!("(no chromedriver log at {}: {e})", log.display()),
+    }
+}
+
+// ---------------------------------------------------------------- axe-core
+
+/// One axe-core rule the page breaks.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct Violation {
+    /// The rule, e.g. `label` or `color-contrast`.
+    pub id: String,
+    /// `minor`, `moderate`, `serious` or `critical` (axe may leave it out).
+    pub impact: Option<String>,
+    pub help: String,
+    #[serde(rename = "helpUrl")]
+    pub help_url: String,
+    /// One CSS selector per offending element; selectors into frames or
+    /// shadow roots are joined with ` >>> `.
+    pub targets: Vec<String>,
+}
+
+impl Violation {
+    /// Whether it is bad enough to fail [`assert_accessible`].
+    pub fn is_serious(&self) -> bool {
+        matches!(self.impact.as_deref(), Some("serious" | "critical"))
+    }
+}
+
+impl std::fmt::Display for Violation {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "[{}] {}: {} ({}) at {}",
+            self.impact.as_deref().unwrap_or("?"),
+            self.id,
+            self.help,
+            self.help_url,
+            self.targets.join(", ")
+        )
+    }
+}
+
+const AXE_RUN: &str = r#"
+const done = arguments[arguments.length - 1];
+axe.run(document, { resultTypes: ["violations"] }).then(
+  (results) => done({
+    violations: results.violations.map((v) => ({
+      id: v.id,
+      impact: v.impact || null,
+      help: v.help,
+      helpUrl: v.helpUrl,
+      targets: v.nodes.map((n) =>
+        n.target.map((t) => (Array.isArray(t) ? t.join(" >>> ") : t)).join(" >>> ")),
+    })),
+  }),
+  (error) => done({ error: String(error && error.stack || error) }),
+);
+"#;
+
+/// Runs axe-core on the page shown now and returns every violation, of any
+/// impact. `context_label` names the page in failure messages.
+pub async fn axe(client: &Client, context_label: &str) -> Vec<Violation> {
+    let loaded = client
+        .execute("return typeof window.axe !== 'undefined';", vec![])
+        .await
+        .unwrap_or_else(|e| panic!("axe on {context_label}: cannot run a script: {e}"));
+    if loaded != json!(true) {
+        client
+            .execute(AXE_SOURCE, vec![])
+            .await
+            .unwrap_or_else(|e| panic!("axe on {context_label}: cannot inject axe-core: {e}"));
+    }
+    let answer = client
+        .execute_async(AXE_RUN, vec![])
+        .await
+        .unwrap_or_else(|e| panic!("axe on {context_label}: axe.run() failed: {e}"));
+    if let Some(error) = answer.get("error") {
+        panic!("axe on {context_label}: axe.run() failed: {error}");
+    }
+    serde_json::from_value(answer["violations"].clone())
+        .unwrap_or_else(|e| panic!("axe on {context_label}: unexpected result {answer}: {e}"))
+}
+
+/// Fails the test listing every `serious` or `critical` violation on the
+/// page shown now; prints the milder ones without failing.
+pub async fn assert_accessible(client: &Client, context_label: &str) {
+    let (serious, mild): (Vec<_>, Vec<_>) = axe(client, context_label)
+        .await
+        .into_iter()
+        .partition(Violation::is_serious);
+    for violation in &mild {
+        eprintln!("axe on {context_label} (not failing): {violation}");
+    }
+    if !serious.is_empty() {
+        let list: Vec<String> = serious.iter().map(|v| format!("  - {v}")).collect();
+        panic!(
+            "{context_label} has {} serious or critical accessibility violation(s):\n{}",
+            serious.len(),
+            list.join("\n")
+        );
+    }
+}
+
+// ------------------------------------------------------------- screenshots
+
+/// Saves the page shown now as `docs/screenshots/<name>.png` at the
+/// repository root, only when `HERALD_SCREENSHOTS=1` (so ordinary test runs
+/// leave the committed pictures alone). Returns the path it wrote.
+pub async fn screenshot(client: &Client, name: &str) -> Option<PathBuf> {
+    if std::env::var("HERALD_SCREENSHOTS").as_deref() != Ok("1") {
+        return None;
+    }
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../docs/screenshots")
+        .join(format!("{name}.png"));
+    save_screenshot(client, &path).await;
+    Some(path)
+}
+
+/// Saves the page shown now as a PNG at `path`, whatever the environment.
+pub async fn save_screenshot(client: &Client, path: &Path) {
+    let png = client
+        .screenshot()
+        .await
+        .unwrap_or_else(|e| panic!("cannot take a screenshot for {}: {e}", path.display()));
+    if let Some(folder) = path.parent() {
+        std::fs::create_dir_all(folder)
+            .unwrap_or_else(|e| panic!("cannot create {}: {e}", folder.display()));
+    }
+    std::fs::write(path, png).unwrap_or_else(|e| panic!("cannot write {}: {e}", path.display()));
+}
+
+// ------------------------------------------------------ acting like a person
+
+/// Waits up to [`DEFAULT_WAIT`] for an element matching `css`.
+pub async fn wait_for(client: &Client, css: &str) -> Element {
+    wait_for_within(client, css, DEFAULT_WAIT).await
+}
+
+/// Waits up to `timeout` for an element matching `css`, polling.
+pub async fn wait_for_within(client: &Client, css: &str, timeout: Duration) -> Element {
+    let deadline = Instant::now() + timeout;
+    loop {
+        match client.find(Locator::Css(css)).await {
+            Ok(element) => return element,
+            Err(e) if e.is_no_such_element() => {}
+            Err(e) => panic!("looking for `{css}` failed: {e}"),
+        }
+        if Instant::now() >= deadline {
+            panic!(
+                "no element matches `{css}` after {timeout:?} on {}",
+                current_url(client).await
+            );
+        }
+        tokio::time::sleep(POLL).await;
+    }
+}
+
+/// Waits up to [`DEFAULT_WAIT`] until the element matching `css` shows text
+/// containing `needle`, and returns that text.
+pub async fn wait_for_text(client: &Client, css: &str, needle: &str) -> String {
+    let deadline = Instant::now() + DEFAULT_WAIT;
+    loop {
+        // The page may replace the element while we look: find it afresh.
+        let shown = match client.find(Locator::Css(css)).await {
+            Ok(element) => element.text().await.ok(),
+            Err(_) => None,
+        };
+        if let Some(shown) = &shown
+            && shown.contains(needle)
+        {
+            return shown.clone();
+        }
+        if Instant::now() >= deadline {
+            panic!(
+                "`{css}` shows {shown:?}, still without {needle:?}, after {DEFAULT_WAIT:?} on {}",
+                current_url(client).await
+            );
+        }
+        tokio::time::sleep(POLL).await;
+    }
+}
+
+/// Clears the field matching `css` and types `text` into it, key by key.
+pub async fn type_into(client: &Client, css: &str, text: &str) {
+    let field = wait_for(client, css).await;
+    field
+        .clear()
+        .await
+        .unwrap_or_else(|e| panic!("cannot clear `{css}`: {e}"));
+    field
+        .send_keys(text)
+        .await
+        .unwrap_or_else(|e| panic!("cannot type into `{css}`: {e}"));
+}
+
+/// Clicks the element matching `css` once it is there.
+pub async fn click(client: &Client, css: &str) {
+    wait_for(client, css)
+        .await
+        .click()
+        .await
+        .unwrap_or_else(|e| panic!("cannot click `{css}`: {e}"));
+}
+
+/// The visible text of the element matching `css`, once it is there.
+pub async fn text(client: &Client, css: &str) -> String {
+    wait_for(client, css)
+        .await
+        .text()
+        .await
+        .unwrap_or_else(|e| panic!("cannot read the text of `{css}`: {e}"))
+}
+
+/// Sets a cookie (path `/`, SameSite=Lax) for the site shown now: WebDriver
+/// only sets cookies for the current document's domain, so open a page of
+/// the site first.
+pub async fn set_cookie(client: &Client, name: &str, value: &str) {
+    // Chromedriver rejects the null domain fantoccini sends by default.
+    let url = client
+        .current_url()
+        .await
+        .unwrap_or_else(|e| panic!("cannot set cookie {name}: no current page: {e}"));
+    let host = url
+        .host_str()
+        .unwrap_or_else(|| panic!("cannot set cookie {name} on {url}: it has no host"));
+    let cookie = Cookie::parse(format!(
+        "{name}={value}; Domain={host}; Path=/; SameSite=Lax"
+    ))
+    .unwrap_or_else(|e| panic!("not a cookie: {name}={value}: {e}"));
+    client
+        .add_cookie(cookie)
+        .await
+        .unwrap_or_else(|e| panic!("cannot set cookie {name}: {e}"));
+}
+
+async fn current_url(client: &Client) -> String {
+    client
+        .current_url()
+        .await
+        .map(|url| url.to_string())
+        .unwrap_or_else(|e| format!("(unknown page: {e})"))
+}
