@@ -4,6 +4,7 @@
 (function () {
   "use strict";
   var root = document.documentElement;
+  root.classList.add("js");
   var themes = { light: "light", dark: "dark", contrast: "contrast", auto: "auto", default: "light" };
 
   function picked() {

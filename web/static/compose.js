@@ -272,8 +272,12 @@
     var opener = document.getElementById("open-schedule");
     var at = document.getElementById("schedule-at");
     var zone = Intl.DateTimeFormat().resolvedOptions().timeZone || "";
-    document.getElementById("zone-name").textContent = zone ? "(" + zone + ")" : "";
-    if (dialog.open) { dialog.close(); dialog.showModal(); }
+    if (zone) document.getElementById("zone-name").textContent = "(" + zone + ")";
+    // Without scripts the dialog is a section of the page; with them it
+    // opens on demand, or at once when the server refused a time.
+    dialog.close();
+    dialog.removeAttribute("data-inline");
+    if (dialog.hasAttribute("data-error")) dialog.showModal();
     opener.addEventListener("click", function () {
       if (!at.value) {
         var soon = new Date(Date.now() + 60 * 60 * 1000);

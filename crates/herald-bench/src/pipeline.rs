@@ -213,8 +213,7 @@ pub async fn run(scenario: &Scenario, herald: &std::path::Path) -> anyhow::Resul
         bail!("nothing was delivered: {progress:?}");
     };
     let delivered = progress.count(DeliveryStatus::Delivered);
-    let span = (last - first).as_seconds_f64().max(0.001);
-    let rate = (delivered - 1).max(0) as f64 / span;
+    let rate = delivery_rate(delivered, first, last);
     let sends = "POST /teams/v3/conversations/{id}/activities";
     if scenario.cold {
         let submitted = n.send_started_at.unwrap_or(n.created_at);
@@ -281,7 +280,17 @@ pub async fn run(scenario: &Scenario, herald: &std::path::Path) -> anyhow::Resul
     Ok(figures)
 }
 
-fn emulator_config(scenario: &Scenario) -> EmulatorConfig {
+/// Deliveries per second from the first to the last one.
+pub(crate) fn delivery_rate(
+    delivered: i64,
+    first: time::OffsetDateTime,
+    last: time::OffsetDateTime,
+) -> f64 {
+    let span = (last - first).as_seconds_f64().max(0.001);
+    (delivered - 1).max(0) as f64 / span
+}
+
+pub(crate) fn emulator_config(scenario: &Scenario) -> EmulatorConfig {
     let mut config = EmulatorConfig {
         listen: ([127, 0, 0, 1], 0).into(),
         workers: 2,
@@ -306,7 +315,7 @@ fn emulator_config(scenario: &Scenario) -> EmulatorConfig {
     config
 }
 
-fn settings(urls: &teams_emulator::EmulatorUrls, scenario: &Scenario) -> Settings {
+pub(crate) fn settings(urls: &teams_emulator::EmulatorUrls, scenario: &Scenario) -> Settings {
     let mut settings = Settings::default();
     let name = format!("herald_bench_{}", uuid::Uuid::new_v4().simple());
     settings.database.url = format!("postgres://postgres:postgres@127.0.0.1:5432/{name}").into();
@@ -544,7 +553,7 @@ pub async fn seed_known_conversations(
     Ok(ids)
 }
 
-fn spawn_worker(herald: &std::path::Path, settings: &Settings) -> anyhow::Result<Child> {
+pub(crate) fn spawn_worker(herald: &std::path::Path, settings: &Settings) -> anyhow::Result<Child> {
     let child = Command::new(herald)
         .args(["send-worker", "--ops-listen", "127.0.0.1:0"])
         .envs(herald_app::worker_environment(settings))
@@ -557,7 +566,7 @@ fn spawn_worker(herald: &std::path::Path, settings: &Settings) -> anyhow::Result
 }
 
 /// Submits a benchmark announcement to one target.
-async fn submit(
+pub(crate) async fn submit(
     running: &herald_app::Running,
     title: &str,
     target: Target,
@@ -576,7 +585,7 @@ async fn submit(
 }
 
 /// Stops Herald and the emulator, and removes the run's queues and database.
-async fn tear_down(
+pub(crate) async fn tear_down(
     running: herald_app::Running,
     settings: &mut Settings,
     emulator: teams_emulator::RunningEmulator,
@@ -590,7 +599,7 @@ async fn tear_down(
 
 /// Stops a worker as an operator would, with SIGTERM (so that it closes its
 /// connections cleanly), and kills it if it has not stopped within 30 s.
-async fn stop_worker(mut worker: Child) {
+pub(crate) async fn stop_worker(mut worker: Child) {
     if let Some(pid) = worker.id() {
         let _ = Command::new("kill")
             .args(["-TERM", &pid.to_string()])

@@ -175,6 +175,21 @@ pub enum Bench {
         #[arg(long)]
         recipients: Option<usize>,
     },
+    /// The compose page and the audience search under load while a
+    /// broadcast runs, beside the same broadcast with no page load.
+    Web {
+        #[arg(long, default_value_t = 20_000)]
+        recipients: usize,
+        /// Staff on the pages at once.
+        #[arg(long, default_value_t = 20)]
+        staff: usize,
+        /// Pause between one person's page loads, in milliseconds.
+        #[arg(long, default_value_t = 250)]
+        think_ms: u64,
+        /// Seconds of page load with no send running, first.
+        #[arg(long, default_value_t = 15)]
+        idle_seconds: u64,
+    },
 }
 
 fn parse_latency(text: &str) -> Result<[u64; 2], String> {

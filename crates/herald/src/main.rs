@@ -70,6 +70,20 @@ async fn main() -> anyhow::Result<()> {
             };
             herald_bench::emulator::run(&options).await.map(drop)
         }
+        Command::Bench(Bench::Web {
+            recipients,
+            staff,
+            think_ms,
+            idle_seconds,
+        }) => {
+            let options = herald_bench::web::Options {
+                recipients,
+                staff,
+                think_ms,
+                idle_seconds,
+            };
+            herald_bench::web::run(&options, &std::env::current_exe()?).await
+        }
         Command::Bench(Bench::Pipeline {
             scenario,
             recipients,

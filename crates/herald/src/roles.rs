@@ -104,10 +104,17 @@ pub async fn up(settings: Settings, args: UpArgs) -> anyhow::Result<()> {
     };
     emulator_args.listen = emulator_args.listen.or(Some(settings.emulator.listen));
     let config = emulator_config(&settings, emulator_args);
+    let public_url = settings.web.public_url.clone();
     let running = herald_app::up(settings, config).await?;
-    println!("Herald is up: prepare-worker, send-worker and bot endpoint running.");
+    println!("Herald is up: prepare-worker, send-worker, web UI and bot endpoint running.");
     if let Some(web) = &running.web {
-        println!("  Bot endpoint:  http://{}/api/messages", web.address);
+        // Where people reach it: the configured address, or where it listens.
+        let public = public_url
+            .as_deref()
+            .map(|url| url.trim_end_matches('/').to_owned())
+            .unwrap_or_else(|| format!("http://{}", web.address));
+        println!("  Web UI:        {public}/   <- open this in a browser");
+        println!("  Bot endpoint:  {public}/api/messages");
     }
     println!(
         "  Health:   http://{}/healthz  (ready: /readyz)",
@@ -118,11 +125,21 @@ pub async fn up(settings: Settings, args: UpArgs) -> anyhow::Result<()> {
         Some(emulator) => {
             println!("No Microsoft credentials configured: using the embedded Teams emulator.");
             print_emulator(&emulator.urls);
+            println!("Sign in to the web UI as one of the emulator's staff accounts:");
+            for account in emulator.staff_accounts() {
+                println!(
+                    "  {:<40} {} ({})",
+                    account.user_principal_name,
+                    account.display_name,
+                    account.roles.join(", ")
+                );
+            }
+            println!("  (any other account of the emulator's directory signs in without a role)");
         }
         None => println!("Talking to Microsoft with the configured credentials."),
     }
     println!(
-        "Send an announcement with: herald send --title \"Hello\" --audience users:people.csv"
+        "Compose and send in the web UI, or from here: herald send --title \"Hello\" --audience users:people.csv"
     );
     wait_for_signal().await?;
     running.stop().await;

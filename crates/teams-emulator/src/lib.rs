@@ -110,11 +110,35 @@ impl EmulatorUrls {
 pub struct RunningEmulator {
     pub urls: EmulatorUrls,
     pub local_addr: SocketAddr,
+    state: web::Data<state::Emulator>,
     handle: ServerHandle,
     server: tokio::task::JoinHandle<std::io::Result<()>>,
 }
 
+/// An account that signs in to Herald's web UI.
+#[derive(Debug, Clone)]
+pub struct StaffAccount {
+    pub user_principal_name: String,
+    pub display_name: String,
+    pub roles: Vec<String>,
+}
+
 impl RunningEmulator {
+    /// The seeded accounts with Herald's app roles, for signing in.
+    pub fn staff_accounts(&self) -> Vec<StaffAccount> {
+        let world = self.state.world();
+        world
+            .directory
+            .present_users()
+            .filter(|(_, user)| !user.staff_roles.is_empty())
+            .map(|(_, user)| StaffAccount {
+                user_principal_name: user.user_principal_name.clone(),
+                display_name: user.display_name.clone(),
+                roles: user.staff_roles.clone(),
+            })
+            .collect()
+    }
+
     pub async fn stop(self) {
         self.handle.stop(true).await;
         let _ = self.server.await;
@@ -152,6 +176,7 @@ pub async fn start(config: EmulatorConfig) -> Result<RunningEmulator, StartError
     let urls = EmulatorUrls::new(&base, &config);
     let shared = web::Data::new(state::Emulator::new(&config, urls.clone()));
     let workers = config.workers.max(1);
+    let state = shared.clone();
     let server = HttpServer::new(move || {
         App::new()
             .app_data(shared.clone())
@@ -176,6 +201,7 @@ pub async fn start(config: EmulatorConfig) -> Result<RunningEmulator, StartError
     Ok(RunningEmulator {
         urls,
         local_addr,
+        state,
         handle,
         server,
     })
