@@ -207,15 +207,8 @@ async fn state_changes_need_the_sessions_csrf_token() {
         .await
         .unwrap();
     assert_eq!(forged.status(), StatusCode::FORBIDDEN);
-    // Scripts send the token in a header.
-    let preview = author
-        .http
-        .post(author.url("/ui/preview"))
-        .header("Cookie", &author.cookie)
-        .form(&[("title", "x")])
-        .send()
-        .await
-        .unwrap();
+    // Scripts send the token in a header; without it, nothing.
+    let preview = author.post_raw("/ui/preview", &[("title", "x")]).await;
     assert_eq!(preview.status(), StatusCode::FORBIDDEN);
     let new_draft = author.post_raw("/drafts", &[("title", "Forged new")]).await;
     assert_eq!(new_draft.status(), StatusCode::FORBIDDEN);
@@ -423,5 +416,57 @@ async fn pages_may_be_framed_by_teams_and_nobody_else() {
     );
     assert!(policy.contains("script-src 'self';"), "{policy}");
     assert!(!response.headers().contains_key("X-Frame-Options"));
+    herald.stop().await;
+}
+
+#[tokio::test]
+async fn behind_https_the_session_cookie_is_secure_and_sessions_end_after_their_lifetime() {
+    let public = "https://herald.contoso.example";
+    let mut config = herald_testkit::emulator_config(10);
+    config.directory.groups = 1;
+    let herald = TestHerald::start(config, |s| s.web.public_url = Some(public.to_owned())).await;
+    let staff = herald.staff().await;
+    let base = herald.web_base();
+    let client = plain_client();
+    let start = client
+        .get(format!("{base}/sign-in/start"))
+        .send()
+        .await
+        .unwrap();
+    let authorize = start.headers()["Location"].to_str().unwrap().to_owned();
+    assert!(
+        authorize.contains("redirect_uri=https%3A%2F%2Fherald.contoso.example%2Fauth%2Fcallback"),
+        "{authorize}"
+    );
+    let code = client
+        .get(format!("{authorize}&login_hint={}", staff[1].0))
+        .send()
+        .await
+        .unwrap();
+    let callback = code.headers()["Location"]
+        .to_str()
+        .unwrap()
+        .replace(public, &base);
+    let signed_in = client.get(callback).send().await.unwrap();
+    let cookie = signed_in.headers()["Set-Cookie"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert!(
+        cookie.contains("Secure") && cookie.contains("HttpOnly"),
+        "{cookie}"
+    );
+    let session = StaffClient {
+        cookie: cookie.split(';').next().unwrap().to_owned(),
+        ..StaffClient::signed_out(&base)
+    };
+    assert_eq!(session.get("/").await.status(), StatusCode::OK);
+    // Busy all along, but signed in longer ago than the absolute lifetime.
+    sqlx_exec(
+        &herald,
+        "update web_sessions set created_at = now() - interval '25 hours'",
+    )
+    .await;
+    assert_eq!(session.get("/").await.status(), StatusCode::SEE_OTHER);
     herald.stop().await;
 }

@@ -72,12 +72,7 @@ async fn drafts_are_saved_edited_duplicated_and_deleted() {
             ("critical", "on"),
         ])
         .await;
-    let page = author
-        .get(&format!("/drafts/{id}?done=saved"))
-        .await
-        .text()
-        .await
-        .unwrap();
+    let page = author.page(&format!("/drafts/{id}?done=saved")).await;
     assert!(page.contains("First words") && page.contains("Saved."));
     assert!(page.contains(r#"id="critical" name="critical" value="on" checked"#));
 
@@ -88,12 +83,7 @@ async fn drafts_are_saved_edited_duplicated_and_deleted() {
         )
         .await;
     assert_eq!(edited.status(), StatusCode::SEE_OTHER);
-    let page = author
-        .get(&format!("/drafts/{id}"))
-        .await
-        .text()
-        .await
-        .unwrap();
+    let page = author.page(&format!("/drafts/{id}")).await;
     assert!(page.contains("Second words") && !page.contains("First words"));
     assert!(
         !page.contains(r#"value="on" checked"#),
@@ -103,15 +93,15 @@ async fn drafts_are_saved_edited_duplicated_and_deleted() {
     let copy = author.post(&format!("/drafts/{id}/duplicate"), &[]).await;
     let copy_path = copy.headers()["Location"].to_str().unwrap().to_owned();
     assert!(copy_path.ends_with("?done=duplicated"));
-    let copy_page = author.get(&copy_path).await.text().await.unwrap();
+    let copy_page = author.page(&copy_path).await;
     assert!(copy_page.contains("Second words") && copy_page.contains("This is a copy"));
 
-    let list = author.get("/").await.text().await.unwrap();
+    let list = author.page("/").await;
     assert_eq!(list.matches("Second words").count(), 2);
     // The other author sees neither; the admin sees both.
-    let theirs = signed_in.other_author.get("/").await.text().await.unwrap();
+    let theirs = signed_in.other_author.page("/").await;
     assert!(!theirs.contains("Second words"));
-    let admins = signed_in.admin.get("/").await.text().await.unwrap();
+    let admins = signed_in.admin.page("/").await;
     assert_eq!(admins.matches("Second words").count(), 2);
 
     let deleted = author.post(&format!("/drafts/{id}/delete"), &[]).await;
@@ -165,13 +155,8 @@ async fn what_is_typed_comes_out_escaped_in_the_page_the_preview_and_the_card() 
     let id = author.create_draft(&borrowed).await;
 
     for page in [
-        author
-            .get(&format!("/drafts/{id}"))
-            .await
-            .text()
-            .await
-            .unwrap(),
-        author.get("/").await.text().await.unwrap(),
+        author.page(&format!("/drafts/{id}")).await,
+        author.page("/").await,
     ] {
         assert!(!page.contains("<script>window"), "no script element");
         assert!(!page.contains("<img src=x"), "no img element");
@@ -218,15 +203,7 @@ pub async fn author_preview(
     author: &herald_testkit::web::StaffClient,
     fields: &[(&str, &str)],
 ) -> Value {
-    let response = author
-        .http
-        .post(author.url("/ui/preview"))
-        .header("Cookie", &author.cookie)
-        .header("X-CSRF-Token", &author.csrf)
-        .form(fields)
-        .send()
-        .await
-        .unwrap();
+    let response = author.post_script("/ui/preview", fields).await;
     assert_eq!(response.status(), StatusCode::OK);
     response.json().await.unwrap()
 }
@@ -299,14 +276,11 @@ async fn a_list_with_unknown_people_is_reported_before_anything_is_sent() {
         known[0], known[1]
     );
     let report: Value = author
-        .http
-        .post(author.url("/ui/audience/people"))
-        .header("Cookie", &author.cookie)
-        .header("X-CSRF-Token", &author.csrf)
-        .form(&[("csv_name", "team.csv"), ("csv", csv.as_str())])
-        .send()
+        .post_script(
+            "/ui/audience/people",
+            &[("csv_name", "team.csv"), ("csv", csv.as_str())],
+        )
         .await
-        .unwrap()
         .json()
         .await
         .unwrap();

@@ -48,12 +48,7 @@ async fn a_group_and_a_list_each_get_it_once() {
             ("csv_name", "three.csv"),
         ])
         .await;
-    let confirm = author
-        .get(&format!("/drafts/{id}/send"))
-        .await
-        .text()
-        .await
-        .unwrap();
+    let confirm = author.page(&format!("/drafts/{id}/send")).await;
     assert!(confirm.contains(group["displayName"].as_str().unwrap()));
     assert!(confirm.contains("three.csv (3 people)"));
     let sent = author.post(&format!("/drafts/{id}/send"), &[]).await;
@@ -77,12 +72,7 @@ async fn a_group_and_a_list_each_get_it_once() {
         progress.count(DeliveryStatus::Delivered) as usize,
         everyone.len()
     );
-    let page = author
-        .get(&format!("/announcements/{id}"))
-        .await
-        .text()
-        .await
-        .unwrap();
+    let page = author.page(&format!("/announcements/{id}")).await;
     assert!(
         page.contains("Sent")
             && page.contains(&format!(r#"id="count-delivered">{}"#, everyone.len()))
@@ -153,12 +143,7 @@ async fn a_running_send_can_be_canceled() {
             p.count(DeliveryStatus::Delivered) >= 5
         })
         .await;
-    let page = author
-        .get(&format!("/announcements/{id}"))
-        .await
-        .text()
-        .await
-        .unwrap();
+    let page = author.page(&format!("/announcements/{id}")).await;
     assert!(page.contains("Cancel send"));
     let canceled = author
         .post(&format!("/announcements/{id}/cancel"), &[])
@@ -242,7 +227,7 @@ async fn a_schedule_fires_once_with_several_herald_processes() {
     assert_eq!(stored.status, NotificationStatus::Scheduled);
     assert_eq!(stored.scheduled_at, Some(due), "stored in UTC");
     assert_eq!(stored.time_zone.as_deref(), Some("Europe/Paris"));
-    let list = author.get("/").await.text().await.unwrap();
+    let list = author.page("/").await;
     assert!(list.contains("Scheduled for"));
 
     let progress = herald
@@ -297,12 +282,7 @@ async fn schedules_are_checked_and_can_be_canceled_back_to_a_draft() {
         )
         .await;
     assert_eq!(scheduled.status(), StatusCode::SEE_OTHER);
-    let page = author
-        .get(&format!("/announcements/{id}"))
-        .await
-        .text()
-        .await
-        .unwrap();
+    let page = author.page(&format!("/announcements/{id}")).await;
     assert!(page.contains("Cancel schedule"));
     let canceled = author
         .post(&format!("/announcements/{id}/cancel"), &[])

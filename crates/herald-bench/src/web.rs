@@ -30,7 +30,8 @@ pub struct Options {
 struct Samples {
     compose: Vec<f64>,
     search: Vec<f64>,
-    failures: u64,
+    /// Failed requests by what went wrong.
+    failures: std::collections::BTreeMap<String, u64>,
 }
 
 pub async fn run(options: &Options, herald: &std::path::Path) -> anyhow::Result<()> {
@@ -178,9 +179,9 @@ async fn page_load(
                 let mut samples = samples.lock().await;
                 for (time, list) in [(compose, 0), (search, 1)] {
                     match time {
-                        Some(ms) if list == 0 => samples.compose.push(ms),
-                        Some(ms) => samples.search.push(ms),
-                        None => samples.failures += 1,
+                        Ok(ms) if list == 0 => samples.compose.push(ms),
+                        Ok(ms) => samples.search.push(ms),
+                        Err(problem) => *samples.failures.entry(problem).or_default() += 1,
                     }
                 }
                 drop(samples);
@@ -196,13 +197,28 @@ async fn page_load(
         .unwrap_or_default()
 }
 
-/// Milliseconds to the last byte of a 200 answer; `None` otherwise.
-async fn timed(client: &reqwest::Client, url: &str, cookie: &str) -> Option<f64> {
+/// Milliseconds to the last byte of a 200 answer, or what went wrong.
+async fn timed(client: &reqwest::Client, url: &str, cookie: &str) -> Result<f64, String> {
     let started = Instant::now();
-    let response = client.get(url).header(COOKIE, cookie).send().await.ok()?;
-    let ok = response.status().is_success();
-    let _ = response.bytes().await.ok()?;
-    ok.then(|| started.elapsed().as_secs_f64() * 1000.0)
+    let response = client
+        .get(url)
+        .header(COOKIE, cookie)
+        .send()
+        .await
+        .map_err(|e| format!("no answer ({e})"))?;
+    let status = response.status();
+    let body = response
+        .bytes()
+        .await
+        .map_err(|e| format!("cut short ({e})"))?;
+    if !status.is_success() {
+        let text = String::from_utf8_lossy(&body);
+        return Err(format!(
+            "{status}: {}",
+            text.chars().take(120).collect::<String>()
+        ));
+    }
+    Ok(started.elapsed().as_secs_f64() * 1000.0)
 }
 
 fn sorted(samples: &[f64]) -> Vec<f64> {
@@ -223,8 +239,8 @@ fn report(label: &str, samples: &Samples) {
             times.last().copied().unwrap_or(0.0)
         );
     }
-    if samples.failures > 0 {
-        println!("   {label}: {} requests failed", samples.failures);
+    for (problem, count) in &samples.failures {
+        println!("   {label}: {count} requests failed: {problem}");
     }
 }
 
@@ -251,7 +267,7 @@ async fn search_words(control: &str) -> anyhow::Result<Vec<String>> {
 /// Signs in through OpenID Connect as a browser would, with the
 /// emulator's login hint standing in for the account picker; the session
 /// cookie.
-async fn sign_in(base: &str, upn: &str) -> anyhow::Result<String> {
+pub async fn sign_in(base: &str, upn: &str) -> anyhow::Result<String> {
     let client = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .build()?;

@@ -38,20 +38,15 @@ fn json<T: serde::Serialize>(value: &T) -> Result<serde_json::Value> {
     serde_json::to_value(value).map_err(|e| StoreError::Corrupt(e.to_string()))
 }
 
-impl Store {
-    pub async fn create_draft(
-        &self,
-        id: NotificationId,
-        content: &Content,
-        audience: &Audience,
-        owner: &Owner,
-    ) -> Result<()> {
-        sqlx::query(
-            "insert into notifications (id, title, summary, image_url, author, buttons, feed_text, critical, \
-             acknowledgement_required, audience, status, created_by, owner_id, owner_name) \
-             values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 'draft', $11, $12, $13)",
-        )
-        .bind(id.0)
+type Query<'q> = sqlx::query::Query<'q, Postgres, sqlx::postgres::PgArguments>;
+
+/// Binds a draft's content and audience as parameters $1 to $9.
+fn bind_content<'q>(
+    query: Query<'q>,
+    content: &'q Content,
+    audience: &Audience,
+) -> Result<Query<'q>> {
+    Ok(query
         .bind(content.title.as_str())
         .bind(&content.summary)
         .bind(content.image_url.as_ref().map(|u| u.as_str()))
@@ -60,12 +55,29 @@ impl Store {
         .bind(&content.feed_text)
         .bind(content.critical)
         .bind(content.acknowledgement_required)
-        .bind(json(audience)?)
-        .bind(&owner.upn)
-        .bind(owner.id)
-        .bind(&owner.name)
-        .execute(&self.pool)
-        .await?;
+        .bind(json(audience)?))
+}
+
+impl Store {
+    pub async fn create_draft(
+        &self,
+        id: NotificationId,
+        content: &Content,
+        audience: &Audience,
+        owner: &Owner,
+    ) -> Result<()> {
+        let query = sqlx::query(
+            "insert into notifications (title, summary, image_url, author, buttons, feed_text, critical, \
+             acknowledgement_required, audience, id, status, created_by, owner_id, owner_name) \
+             values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 'draft', $11, $12, $13)",
+        );
+        bind_content(query, content, audience)?
+            .bind(id.0)
+            .bind(&owner.upn)
+            .bind(owner.id)
+            .bind(&owner.name)
+            .execute(&self.pool)
+            .await?;
         Ok(())
     }
 
@@ -77,23 +89,15 @@ impl Store {
         content: &Content,
         audience: &Audience,
     ) -> Result<bool> {
-        let updated = sqlx::query(
-            "update notifications set title = $2, summary = $3, image_url = $4, author = $5, buttons = $6, \
-             feed_text = $7, critical = $8, acknowledgement_required = $9, audience = $10, updated_at = now() \
-             where id = $1 and status = 'draft'",
-        )
-        .bind(id.0)
-        .bind(content.title.as_str())
-        .bind(&content.summary)
-        .bind(content.image_url.as_ref().map(|u| u.as_str()))
-        .bind(&content.author)
-        .bind(json(&content.buttons)?)
-        .bind(&content.feed_text)
-        .bind(content.critical)
-        .bind(content.acknowledgement_required)
-        .bind(json(audience)?)
-        .execute(&self.pool)
-        .await?;
+        let query = sqlx::query(
+            "update notifications set title = $1, summary = $2, image_url = $3, author = $4, buttons = $5, \
+             feed_text = $6, critical = $7, acknowledgement_required = $8, audience = $9, updated_at = now() \
+             where id = $10 and status = 'draft'",
+        );
+        let updated = bind_content(query, content, audience)?
+            .bind(id.0)
+            .execute(&self.pool)
+            .await?;
         Ok(updated.rows_affected() == 1)
     }
 

@@ -1,10 +1,9 @@
 //! A member of staff using Herald's web UI over plain HTTP: signed in
-//! through the real OpenID Connect flow (Herald, then the emulator's
-//! Entra ID with a login hint, then Herald's callback), holding the
-//! session cookie and the CSRF token its pages carry.
+//! through the real OpenID Connect flow (`herald_bench::web::sign_in`),
+//! holding the session cookie and the CSRF token its pages carry.
 
 use reqwest::StatusCode;
-use reqwest::header::{COOKIE, LOCATION, SET_COOKIE};
+use reqwest::header::{COOKIE, LOCATION};
 
 pub struct StaffClient {
     pub base: String,
@@ -22,7 +21,7 @@ pub fn plain_client() -> reqwest::Client {
         .unwrap()
 }
 
-fn location(response: &reqwest::Response) -> String {
+pub fn location(response: &reqwest::Response) -> String {
     response
         .headers()
         .get(LOCATION)
@@ -53,35 +52,26 @@ impl StaffClient {
     /// Signs `upn` in and reads a CSRF token off a page.
     pub async fn sign_in(base: &str, upn: &str) -> Self {
         let mut client = Self::signed_out(base);
-        let start = client.get("/sign-in/start?return_to=/").await;
-        assert_eq!(start.status(), StatusCode::SEE_OTHER, "sign-in start");
-        let authorize = format!("{}&login_hint={}", location(&start), url_encode(upn));
-        let code = client.http.get(authorize).send().await.unwrap();
-        assert_eq!(
-            code.status(),
-            StatusCode::FOUND,
-            "{}",
-            code.text().await.unwrap()
-        );
-        let callback = client.http.get(location(&code)).send().await.unwrap();
-        assert_eq!(
-            callback.status(),
-            StatusCode::SEE_OTHER,
-            "{}",
-            callback.text().await.unwrap()
-        );
-        client.cookie = callback
-            .headers()
-            .get_all(SET_COOKIE)
-            .iter()
-            .filter_map(|v| v.to_str().ok())
-            .find(|v| v.starts_with("herald_session="))
-            .and_then(|v| v.split(';').next())
-            .expect("a session cookie")
-            .to_owned();
-        let page = client.get("/").await.text().await.unwrap();
-        client.csrf = csrf_in(&page).unwrap_or_default();
+        client.cookie = herald_bench::web::sign_in(base, upn).await.unwrap();
+        client.csrf = csrf_in(&client.page("/").await).unwrap_or_default();
         client
+    }
+
+    /// A page's text.
+    pub async fn page(&self, path: &str) -> String {
+        self.get(path).await.text().await.unwrap()
+    }
+
+    /// Posts a form as the pages' scripts do, the CSRF token in a header.
+    pub async fn post_script(&self, path: &str, fields: &[(&str, &str)]) -> reqwest::Response {
+        self.http
+            .post(self.url(path))
+            .header(COOKIE, &self.cookie)
+            .header("X-CSRF-Token", &self.csrf)
+            .form(fields)
+            .send()
+            .await
+            .unwrap()
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -133,13 +123,4 @@ impl StaffClient {
             .unwrap()
             .to_owned()
     }
-}
-
-pub fn url_encode(text: &str) -> String {
-    reqwest::Url::parse_with_params("http://x/", [("v", text)])
-        .unwrap()
-        .query()
-        .unwrap()
-        .trim_start_matches("v=")
-        .to_owned()
 }

@@ -95,35 +95,42 @@ impl FromRequest for Staff {
 /// Someone who may compose and send: an author or an admin.
 pub struct Author(pub Staff);
 
+/// An admin.
+pub struct Admin(pub Staff);
+
+/// The signed-in person, if `role_check` lets them through.
+fn with_role<T>(
+    request: &HttpRequest,
+    role_check: impl FnOnce(Staff, Role) -> Result<T, UiError>,
+) -> Ready<Result<T, UiError>> {
+    let staff = request.extensions().get::<Staff>().cloned();
+    ready(match staff {
+        None => Err(UiError::SignedOut),
+        Some(staff) => match staff.role {
+            Some(role) => role_check(staff, role),
+            None => Err(no_role(request, staff)),
+        },
+    })
+}
+
 impl FromRequest for Author {
     type Error = UiError;
     type Future = Ready<Result<Self, UiError>>;
 
-    fn from_request(request: &HttpRequest, payload: &mut Payload) -> Self::Future {
-        ready(Staff::from_request(request, payload).into_inner().and_then(
-            |staff| match staff.role {
-                Some(_) => Ok(Author(staff)),
-                None => Err(no_role(request, staff)),
-            },
-        ))
+    fn from_request(request: &HttpRequest, _: &mut Payload) -> Self::Future {
+        with_role(request, |staff, _| Ok(Author(staff)))
     }
 }
-
-/// An admin.
-pub struct Admin(pub Staff);
 
 impl FromRequest for Admin {
     type Error = UiError;
     type Future = Ready<Result<Self, UiError>>;
 
-    fn from_request(request: &HttpRequest, payload: &mut Payload) -> Self::Future {
-        ready(Staff::from_request(request, payload).into_inner().and_then(
-            |staff| match staff.role {
-                Some(Role::Admin) => Ok(Admin(staff)),
-                Some(Role::Author) => Err(UiError::AdminsOnly),
-                None => Err(no_role(request, staff)),
-            },
-        ))
+    fn from_request(request: &HttpRequest, _: &mut Payload) -> Self::Future {
+        with_role(request, |staff, role| match role {
+            Role::Admin => Ok(Admin(staff)),
+            Role::Author => Err(UiError::AdminsOnly),
+        })
     }
 }
 
