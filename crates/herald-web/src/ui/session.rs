@@ -168,11 +168,11 @@ pub async fn guard(
     if !super::is_public(&path) {
         match load_staff(&ui, &request).await {
             Ok(Some(staff)) => {
-                if is_state_change(request.method()) {
-                    if let Err(refusal) = check_csrf(&mut request, &staff).await {
-                        let response = refusal.into_response(request.request());
-                        return Ok(secure(&ui, request.into_response(response)));
-                    }
+                if is_state_change(request.method())
+                    && let Err(refusal) = check_csrf(&mut request, &staff).await
+                {
+                    let response = refusal.into_response(request.request());
+                    return Ok(secure(&ui, request.into_response(response)));
                 }
                 request.extensions_mut().insert(staff);
             }
