@@ -13,8 +13,10 @@ use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
+use fantoccini::actions::{InputSource, KeyAction, KeyActions};
 use fantoccini::cookies::Cookie;
 use fantoccini::elements::Element;
+use fantoccini::key::Key;
 use fantoccini::{Client, ClientBuilder, Locator};
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -39,6 +41,8 @@ const AXE_SOURCE: &str = include_str!("vendor/axe-core/axe.min.js");
 pub struct Browser {
     client: Option<Client>,
     driver: Child,
+    /// chromedriver's own address, for its commands fantoccini lacks.
+    driver_base: String,
     scratch: PathBuf,
     shut_down: bool,
 }
@@ -76,13 +80,14 @@ impl Browser {
             .spawn()
             .unwrap_or_else(|e| panic!("cannot start {CHROMEDRIVER}: {e}"));
         // From here on, a panic drops `browser` and so cleans up.
+        let base = format!("http://127.0.0.1:{port}");
         let mut browser = Browser {
             client: None,
             driver,
+            driver_base: base.clone(),
             scratch,
             shut_down: false,
         };
-        let base = format!("http://127.0.0.1:{port}");
         browser.wait_until_ready(&base, &log).await;
 
         let mut capabilities = serde_json::Map::new();
@@ -105,6 +110,9 @@ impl Browser {
                 ],
             }),
         );
+        // The page's console (script errors, refused by the CSP, failed
+        // loads), read with [`Browser::console_errors`].
+        capabilities.insert("goog:loggingPrefs".to_owned(), json!({ "browser": "ALL" }));
         let connector = hyper_util::client::legacy::connect::HttpConnector::new();
         let client = ClientBuilder::new(connector)
             .capabilities(capabilities)
@@ -142,6 +150,61 @@ impl Browser {
             );
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
+    }
+
+    /// What the pages logged as errors since the last call (or the start):
+    /// uncaught exceptions, `console.error`, what the Content Security
+    /// Policy refused, and loads that failed, e.g. `"javascript: ... Uncaught
+    /// TypeError ..."` or `"network: http://... 404 (Not Found)"`, each
+    /// prefixed with Chromium's source of the entry.
+    pub async fn console_errors(&self) -> Vec<String> {
+        let session = self
+            .session_id()
+            .await
+            .ok()
+            .flatten()
+            .expect("the browser session has an id");
+        let url = format!("{}/session/{session}/se/log", self.driver_base);
+        let answer: Value = reqwest::Client::new()
+            .post(&url)
+            .json(&json!({ "type": "browser" }))
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("cannot read the browser's console at {url}: {e}"))
+            .json()
+            .await
+            .unwrap_or_else(|e| panic!("the browser's console at {url} is not JSON: {e}"));
+        let entries = answer["value"]
+            .as_array()
+            .unwrap_or_else(|| panic!("unexpected console log from chromedriver: {answer}"));
+        entries
+            .iter()
+            .filter(|entry| entry["level"] == "SEVERE")
+            .map(|entry| {
+                format!(
+                    "{}: {}",
+                    entry["source"].as_str().unwrap_or("?"),
+                    entry["message"].as_str().unwrap_or_default()
+                )
+            })
+            .collect()
+    }
+
+    /// Fails the test listing every console error since the last look,
+    /// except those containing one of the `expected` texts (say, the 404
+    /// of an error page the test opened on purpose).
+    pub async fn assert_no_console_errors(&self, context_label: &str, expected: &[&str]) {
+        let errors: Vec<String> = self
+            .console_errors()
+            .await
+            .into_iter()
+            .filter(|error| !expected.iter().any(|e| error.contains(e)))
+            .collect();
+        assert!(
+            errors.is_empty(),
+            "{context_label}: the browser's console shows errors:\n  {}",
+            errors.join("\n  ")
+        );
     }
 
     /// Ends the WebDriver session (Chromium quits), then stops chromedriver
@@ -411,10 +474,20 @@ pub async fn type_into(client: &Client, css: &str, text: &str) {
         .unwrap_or_else(|e| panic!("cannot type into `{css}`: {e}"));
 }
 
-/// Clicks the element matching `css` once it is there.
+/// Clicks the element matching `css` once it is there, scrolled to the
+/// middle of the window first as a person would (WebDriver alone scrolls
+/// it just into view, where a sticky bar may cover it).
 pub async fn click(client: &Client, css: &str) {
-    wait_for(client, css)
+    let element = wait_for(client, css).await;
+    let argument = serde_json::to_value(&element).expect("an element is JSON");
+    client
+        .execute(
+            "arguments[0].scrollIntoView({ block: 'center', inline: 'nearest' });",
+            vec![argument],
+        )
         .await
+        .unwrap_or_else(|e| panic!("cannot scroll to `{css}`: {e}"));
+    element
         .click()
         .await
         .unwrap_or_else(|e| panic!("cannot click `{css}`: {e}"));
@@ -457,4 +530,89 @@ async fn current_url(client: &Client) -> String {
         .await
         .map(|url| url.to_string())
         .unwrap_or_else(|e| format!("(unknown page: {e})"))
+}
+
+/// Presses keys on the keyboard, whatever has the focus, as a person
+/// would: each character of `keys` down and up in turn (the special keys of
+/// [`Key`], e.g. `Key::Tab`, are characters too). Shift, Control and Alt
+/// stay down until the end, so `format!("{}{}", Key::Shift, Key::Tab)` is
+/// Shift+Tab.
+pub async fn press(client: &Client, keys: &str) {
+    let modifiers = [Key::Shift, Key::Control, Key::Alt].map(char::from);
+    let mut actions = KeyActions::new("keyboard".to_owned());
+    let mut held = Vec::new();
+    for key in keys.chars() {
+        actions = actions.then(KeyAction::Down { value: key });
+        if modifiers.contains(&key) {
+            held.push(key);
+        } else {
+            actions = actions.then(KeyAction::Up { value: key });
+        }
+    }
+    for key in held.into_iter().rev() {
+        actions = actions.then(KeyAction::Up { value: key });
+    }
+    client
+        .perform_actions(actions)
+        .await
+        .unwrap_or_else(|e| panic!("cannot press {keys:?}: {e}"));
+}
+
+/// Runs a script in the page and returns what it returns.
+pub async fn script(client: &Client, source: &str, args: Vec<Value>) -> Value {
+    client
+        .execute(source, args)
+        .await
+        .unwrap_or_else(|e| panic!("the script failed: {e}\n{source}"))
+}
+
+/// Waits up to [`DEFAULT_WAIT`] until the JavaScript expression `condition`
+/// is true in the page shown (it may be shown anew meanwhile); `what` says
+/// what was awaited in the failure message.
+pub async fn wait_until(client: &Client, condition: &str, what: &str) {
+    wait_until_within(client, condition, what, DEFAULT_WAIT).await;
+}
+
+/// The same, waiting up to `timeout`.
+pub async fn wait_until_within(client: &Client, condition: &str, what: &str, timeout: Duration) {
+    let deadline = Instant::now() + timeout;
+    let source = format!("return Boolean({condition});");
+    loop {
+        // Between two pages the script may fail: try again.
+        if let Ok(Value::Bool(true)) = client.execute(&source, vec![]).await {
+            return;
+        }
+        if Instant::now() >= deadline {
+            panic!(
+                "still not {what} ({condition}) after {timeout:?} on {}",
+                current_url(client).await
+            );
+        }
+        tokio::time::sleep(POLL).await;
+    }
+}
+
+/// Waits up to [`DEFAULT_WAIT`] until the page's path (with its query)
+/// satisfies `wanted`, and returns it.
+pub async fn wait_for_path(client: &Client, what: &str, wanted: impl Fn(&str) -> bool) -> String {
+    let deadline = Instant::now() + DEFAULT_WAIT;
+    loop {
+        let shown = client
+            .current_url()
+            .await
+            .ok()
+            .map(|url| match url.query() {
+                Some(query) => format!("{}?{query}", url.path()),
+                None => url.path().to_owned(),
+            });
+        if let Some(path) = &shown
+            && wanted(path)
+        {
+            return path.clone();
+        }
+        if Instant::now() >= deadline {
+            panic!("the browser is on {shown:?}, not on {what}, after {DEFAULT_WAIT:?}");
+        }
+        tokio::time::sleep(POLL).await;
+    }
 }

@@ -1,9 +1,18 @@
 //! Browser tests: headless Chromium over WebDriver, driven as a person would
 //! use the pages, with axe-core checking accessibility. Needs Debian's
 //! `chromium` and `chromium-driver` (`.ci/run` installs them).
+//!
+//! This file tests the harness itself; `flows` (signing in, composing,
+//! sending, scheduling, canceling), `typing` (markup typed into fields,
+//! the keyboard alone) and `a11y` (every page in every theme) click
+//! through a real Herald, with `site`'s helpers for its pages.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod a11y;
+mod flows;
 mod harness;
+mod site;
+mod typing;
 
 use std::panic::AssertUnwindSafe;
 

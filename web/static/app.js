@@ -1,6 +1,6 @@
 // Herald's pages: the theme (picked, from a Teams tab's URL, or the
-// system's), set before the page is drawn, and confirmations for forms
-// that cannot be undone.
+// system's), set before the page is drawn, confirmations for forms that
+// cannot be undone, and the progress of a send kept up to date.
 (function () {
   "use strict";
   var root = document.documentElement;
@@ -24,6 +24,49 @@
     document.dispatchEvent(new CustomEvent("herald:theme", { detail: choice }));
   }
 
+  // A send that is running or scheduled: its progress is read again every
+  // few seconds and changed in place. A reload instead would take the
+  // reader and the focus back to the top of the page each time.
+  function follow(section) {
+    var seconds = Number(section.getAttribute("data-refresh")) || 5;
+    var timer = window.setInterval(function () {
+      fetch(window.location.href, { credentials: "same-origin", headers: { Accept: "text/html" } })
+        .then(function (response) {
+          if (response.redirected) {
+            // No longer an announcement (a schedule canceled elsewhere).
+            window.clearInterval(timer);
+            window.location.assign(response.url);
+            return null;
+          }
+          return response.ok ? response.text() : null;
+        })
+        .then(function (html) {
+          if (!html) return;
+          var next = new DOMParser().parseFromString(html, "text/html");
+          var nextSection = next.getElementById("progress");
+          if (!nextSection) return;
+          var status = document.getElementById("status");
+          var nextStatus = next.getElementById("status");
+          if (status && nextStatus && status.textContent !== nextStatus.textContent) {
+            status.className = nextStatus.className;
+            status.textContent = nextStatus.textContent;
+          }
+          var live = document.getElementById("progress-live");
+          live.replaceChildren.apply(live, Array.prototype.slice.call(next.getElementById("progress-live").childNodes));
+          var form = document.getElementById("cancel-form");
+          var nextForm = next.getElementById("cancel-form");
+          if (form && nextForm) {
+            form.setAttribute("data-confirm", nextForm.getAttribute("data-confirm"));
+            document.getElementById("cancel").textContent = next.getElementById("cancel").textContent;
+          } else if (form) {
+            form.remove();
+          }
+          if (!nextSection.hasAttribute("data-refresh")) window.clearInterval(timer);
+        })
+        .catch(function () { /* Try again at the next tick. */ });
+    }, seconds * 1000);
+  }
+
   apply();
   window.matchMedia("(prefers-color-scheme: dark)").addEventListener("change", apply);
 
@@ -36,6 +79,8 @@
         apply();
       });
     }
+    var progress = document.querySelector("[data-refresh]");
+    if (progress) follow(progress);
     document.querySelectorAll("form[data-confirm]").forEach(function (form) {
       form.addEventListener("submit", function (event) {
         if (!window.confirm(form.getAttribute("data-confirm"))) event.preventDefault();

@@ -401,13 +401,25 @@ async fn authorize_page(
 async fn authorize_choice(
     emulator: web::Data<Emulator>,
     tenant: web::Path<String>,
-    form: web::Form<HashMap<String, String>>,
+    form: web::Form<Vec<(String, String)>>,
 ) -> HttpResponse {
-    let request = match check_authorize(&emulator, &tenant, &form) {
+    // A browser posts both `account` fields: the pressed staff button's and
+    // the free-text field's (empty unless typed into). The one given wins.
+    let account = form
+        .iter()
+        .filter(|(name, value)| name == "account" && !value.trim().is_empty())
+        .map(|(_, value)| value.as_str())
+        .next()
+        .unwrap_or_default();
+    let params: HashMap<String, String> = form
+        .iter()
+        .filter(|(name, _)| name != "account")
+        .cloned()
+        .collect();
+    let request = match check_authorize(&emulator, &tenant, &params) {
         Ok(request) => request,
         Err(message) => return error_page(&message),
     };
-    let account = form.get("account").map(String::as_str).unwrap_or_default();
     let user = {
         let world = emulator.world();
         world

@@ -199,8 +199,11 @@ async fn authorization_code_with_pkce_signs_in_a_staff_account() {
     assert!(page.text().await.unwrap().contains(upn));
 
     // Choosing an account redirects back with a code and the state.
+    // A browser posts the pressed button's `account` and the empty
+    // free-text field's.
     let mut form: Vec<(&str, &str)> = common.to_vec();
     form.push(("account", upn));
+    form.push(("account", ""));
     let chosen = no_redirects
         .post(&authorize)
         .form(&form)

@@ -1,0 +1,147 @@
+//! Every page of the staff UI, in every state a person meets it, checked
+//! with axe-core in the light, dark and high-contrast themes: no serious or
+//! critical violation anywhere.
+
+use std::time::Duration;
+
+use herald_domain::NotificationStatus;
+
+use crate::harness::{
+    Browser, assert_accessible, click, press, type_into, wait_for, wait_for_path, wait_for_text,
+    wait_until,
+};
+use crate::site::{
+    assert_console_clean, assert_theme, id_in, new_announcement, notification, open, people,
+    press_action, preview_shows, results_open, save_and_review, sign_in, sign_in_typed, start,
+    use_theme,
+};
+
+/// The page shown, drawn in `theme`, has no serious accessibility problem.
+async fn check(browser: &Browser, theme: &str, page: &str) {
+    assert_theme(browser, theme).await;
+    assert_accessible(browser, &format!("{page} ({theme} theme)")).await;
+}
+
+#[tokio::test]
+async fn every_page_is_accessible_in_every_theme() {
+    let herald = start().await;
+    let browser = Browser::start().await;
+    let staff = herald.staff().await;
+    let (admin, quiet_author) = (&staff[0].0, &staff[2].0);
+    let outsider = people(&herald, 20, 1).await.remove(0);
+    let listed = people(&herald, 0, 1).await.remove(0);
+
+    for theme in ["light", "dark", "contrast"] {
+        open(&browser, &herald, "/sign-in").await;
+        wait_for(&browser, "#sign-in").await;
+        use_theme(&browser, theme).await;
+        check(&browser, theme, "sign-in").await;
+
+        // Signed in, but without a role.
+        sign_in_typed(&browser, &herald, &outsider).await;
+        wait_for_text(&browser, "h1", "You don't have access").await;
+        check(&browser, theme, "no-role page").await;
+
+        // An author who has composed nothing yet.
+        sign_in(&browser, &herald, quiet_author).await;
+        wait_for(&browser, ".empty").await;
+        check(&browser, theme, "announcements, empty").await;
+
+        // The admin: the staff page, then composing.
+        sign_in(&browser, &herald, admin).await;
+        click(&browser, r#"nav a[href="/admin/staff"]"#).await;
+        wait_for_text(&browser, "h1", "Signed-in staff").await;
+        check(&browser, theme, "admin staff page").await;
+
+        new_announcement(&browser).await;
+        wait_for_text(&browser, "#preview-status", "The preview appears").await;
+        check(&browser, theme, "compose, empty").await;
+
+        press_action(&browser, "save").await;
+        wait_for(&browser, "#form-errors").await;
+        wait_for_text(&browser, "#title-error", "empty").await;
+        check(&browser, theme, "compose with errors").await;
+
+        type_into(&browser, "#title", "Canteen closed on Friday").await;
+        type_into(&browser, "#button1_title", "Menu").await;
+        type_into(&browser, "#button1_url", "https://contoso.example/menu").await;
+        // Typed last, so the preview showing it shows everything.
+        type_into(
+            &browser,
+            "#summary",
+            "Lunch is in the **atrium**.\n\n- Soup\n- [Menu](https://contoso.example/menu)",
+        )
+        .await;
+        preview_shows(&browser, "atrium").await;
+        check(&browser, theme, "compose with preview").await;
+
+        click(&browser, "#audience-search").await;
+        press(&browser, "gro").await;
+        results_open(&browser).await;
+        check(&browser, theme, "compose with the picker's matches open").await;
+        press(&browser, &fantoccini::key::Key::Escape.to_string()).await;
+
+        type_into(&browser, "#csv", &listed).await;
+        save_and_review(&browser).await;
+        check(&browser, theme, "confirm page").await;
+
+        click(&browser, "#open-schedule").await;
+        wait_until(
+            &browser,
+            "document.getElementById('schedule-dialog').open",
+            "showing the schedule dialog",
+        )
+        .await;
+        check(&browser, theme, "schedule dialog").await;
+
+        // An hour ahead, as the dialog suggests.
+        click(&browser, "#schedule-confirm").await;
+        wait_for_path(&browser, "the announcement's page", |p| {
+            p.starts_with("/announcements/")
+        })
+        .await;
+        wait_for_text(&browser, "#status", "Scheduled for").await;
+        check(&browser, theme, "announcement status, scheduled").await;
+
+        // A copy of it, sent now.
+        click(&browser, r#"form[action$="/duplicate"] button"#).await;
+        wait_for_path(&browser, "the copy", |p| p.ends_with("?done=duplicated")).await;
+        save_and_review(&browser).await;
+        click(&browser, "#send-now").await;
+        let path = wait_for_path(&browser, "the announcement's page", |p| {
+            p.starts_with("/announcements/")
+        })
+        .await;
+        let progress = herald
+            .wait_until_ended(notification(&id_in(&path)), Duration::from_secs(30))
+            .await;
+        assert_eq!(progress.notification.status, NotificationStatus::Sent);
+        browser.refresh().await.unwrap();
+        wait_for_text(&browser, "#status", "Sent").await;
+        check(&browser, theme, "announcement status, sent").await;
+
+        click(&browser, r#"nav a[href="/"]"#).await;
+        wait_for(&browser, "table.list tbody tr").await;
+        check(&browser, theme, "announcements, with rows").await;
+
+        open(
+            &browser,
+            &herald,
+            "/announcements/00000000-0000-0000-0000-000000000000",
+        )
+        .await;
+        wait_for_text(&browser, "h1", "Not found").await;
+        check(&browser, theme, "error page").await;
+    }
+
+    assert_console_clean(
+        &browser,
+        &herald,
+        "the pages",
+        // The refused save, the no-role page and the error page.
+        &["status of 422", "status of 403", "status of 404"],
+    )
+    .await;
+    browser.close().await;
+    herald.stop().await;
+}
