@@ -1,6 +1,6 @@
 // Herald's pages: the theme (picked, from a Teams tab's URL, or the
 // system's), set before the page is drawn, confirmations for forms that
-// cannot be undone, and the progress of a send kept up to date.
+// cannot be undone, and the progress of a send kept up to date live.
 (function () {
   "use strict";
   var root = document.documentElement;
@@ -24,47 +24,72 @@
     document.dispatchEvent(new CustomEvent("herald:theme", { detail: choice }));
   }
 
-  // A send that is running or scheduled: its progress is read again every
-  // few seconds and changed in place. A reload instead would take the
-  // reader and the focus back to the top of the page each time.
+  // The status page follows its announcement over server-sent events: one
+  // stream per reader, fed by one reader of the database per server, so
+  // however many watch, nothing polls. Fields change in place, keeping the
+  // reader's place and focus.
+  function text(id, value) {
+    var element = document.getElementById(id);
+    if (element && element.textContent !== String(value)) element.textContent = value;
+  }
+
+  function countsRow(id, count) {
+    var row = document.createElement("tr");
+    var name = document.createElement("td");
+    var link = document.createElement("a");
+    link.href = "/announcements/" + id + "/recipients?status=" + encodeURIComponent(count.status);
+    var badge = document.createElement("span");
+    badge.className = "status status-" + count.status;
+    badge.textContent = count.status;
+    link.appendChild(badge);
+    name.appendChild(link);
+    var number = document.createElement("td");
+    number.className = "number";
+    number.id = "count-" + count.status;
+    number.textContent = count.count;
+    row.append(name, number);
+    return row;
+  }
+
+  function show(progress) {
+    if (progress.status === "draft") {
+      // The schedule was canceled elsewhere: it is a draft again.
+      window.location.assign("/drafts/" + progress.id);
+      return;
+    }
+    var status = document.getElementById("status");
+    status.className = "status status-" + progress.status;
+    text("status", progress.status_label);
+    var bar = document.getElementById("progress-bar");
+    bar.value = progress.percent;
+    bar.textContent = progress.percent + " %";
+    bar.setAttribute("aria-valuetext", progress.percent + " %: " + progress.finished + " of " + progress.total + " recipients done");
+    text("percent", progress.percent + " %");
+    text("finished", progress.finished);
+    text("total", progress.total);
+    text("rate", progress.rate.toFixed(1) + "/s");
+    text("time-left", progress.time_left ? "· " + progress.time_left + " left" : "");
+    text("delivered", progress.delivered);
+    text("read", progress.read);
+    text("acknowledged", progress.acknowledged);
+    // Markup the server drew from numbers alone.
+    document.getElementById("chart").innerHTML = progress.chart;
+    var body = document.querySelector("#counts tbody");
+    body.replaceChildren.apply(body, progress.counts.map(function (count) { return countsRow(progress.id, count); }));
+    var form = document.getElementById("cancel-form");
+    if (form && progress.done) form.remove();
+    else if (form && progress.status !== "scheduled") {
+      form.setAttribute("data-confirm", "Stop sending? People who have not got it yet will not get it.");
+      text("cancel", "Cancel send");
+    }
+  }
+
   function follow(section) {
-    var seconds = Number(section.getAttribute("data-refresh")) || 5;
-    var timer = window.setInterval(function () {
-      fetch(window.location.href, { credentials: "same-origin", headers: { Accept: "text/html" } })
-        .then(function (response) {
-          if (response.redirected) {
-            // No longer an announcement (a schedule canceled elsewhere).
-            window.clearInterval(timer);
-            window.location.assign(response.url);
-            return null;
-          }
-          return response.ok ? response.text() : null;
-        })
-        .then(function (html) {
-          if (!html) return;
-          var next = new DOMParser().parseFromString(html, "text/html");
-          var nextSection = next.getElementById("progress");
-          if (!nextSection) return;
-          var status = document.getElementById("status");
-          var nextStatus = next.getElementById("status");
-          if (status && nextStatus && status.textContent !== nextStatus.textContent) {
-            status.className = nextStatus.className;
-            status.textContent = nextStatus.textContent;
-          }
-          var live = document.getElementById("progress-live");
-          live.replaceChildren.apply(live, Array.prototype.slice.call(next.getElementById("progress-live").childNodes));
-          var form = document.getElementById("cancel-form");
-          var nextForm = next.getElementById("cancel-form");
-          if (form && nextForm) {
-            form.setAttribute("data-confirm", nextForm.getAttribute("data-confirm"));
-            document.getElementById("cancel").textContent = next.getElementById("cancel").textContent;
-          } else if (form) {
-            form.remove();
-          }
-          if (!nextSection.hasAttribute("data-refresh")) window.clearInterval(timer);
-        })
-        .catch(function () { /* Try again at the next tick. */ });
-    }, seconds * 1000);
+    if (!window.EventSource) return;
+    var source = new EventSource(section.getAttribute("data-events"));
+    source.addEventListener("progress", function (event) {
+      show(JSON.parse(event.data));
+    });
   }
 
   apply();
@@ -79,7 +104,7 @@
         apply();
       });
     }
-    var progress = document.querySelector("[data-refresh]");
+    var progress = document.querySelector("[data-events]");
     if (progress) follow(progress);
     document.querySelectorAll("form[data-confirm]").forEach(function (form) {
       form.addEventListener("submit", function (event) {

@@ -42,8 +42,10 @@ impl Store {
         }
         let (recipients, statuses, reasons) = row_columns(rows);
         sqlx::query(
-            "insert into deliveries (notification_id, recipient_id, status, error_code) \
-             select $1, r, s, e from unnest($2::uuid[], $3::text[], $4::text[]) as d(r, s, e) \
+            "insert into deliveries (notification_id, recipient_id, status, error_code, sort_name) \
+             select $1, d.r, d.s, d.e, lower(coalesce(p.display_name, p.user_principal_name, '')) \
+             from unnest($2::uuid[], $3::text[], $4::text[]) as d(r, s, e) \
+             join recipients p on p.id = d.r \
              on conflict do nothing",
         )
         .bind(notification.0)

@@ -10,6 +10,7 @@ mod notifications;
 mod drafts;
 mod rates;
 mod recipients;
+mod reports;
 mod sessions;
 
 use std::time::Duration;
@@ -22,6 +23,7 @@ pub use drafts::{Due, Owner};
 pub use notifications::{Acknowledged, NotificationRecord, PostedCard, Progress};
 pub use rates::SharedRate;
 pub use recipients::{CachedPerson, InstallChange, InstallRecord, Person, StoredPerson};
+pub use reports::{ListQuery, Overview, RecipientLine, RecipientQuery, TimelinePoint};
 pub use sessions::{PendingSignIn, SessionLifetime, SessionSummary, StaffSession};
 
 pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../../migrations");

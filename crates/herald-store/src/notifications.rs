@@ -24,6 +24,8 @@ pub struct NotificationRecord {
     /// The notification this one reminds of, whose acknowledgements it collects.
     pub reminder_of: Option<NotificationId>,
     pub acknowledged: i64,
+    /// Deliveries read, from Teams' read receipts.
+    pub read: i64,
     /// Who composed it in the web UI (Entra object id and name).
     pub owner: Option<(uuid::Uuid, String)>,
     pub updated_at: OffsetDateTime,
@@ -73,7 +75,7 @@ macro_rules! notification_columns {
         "id, title, summary, image_url, author, buttons, feed_text, critical, \
     acknowledgement_required, audience, status, prepared, created_by, created_at, send_started_at, \
     first_delivery_at, last_delivery_at, completed_at, error, reminder_of, acknowledged_count, \
-    owner_id, owner_name, updated_at, scheduled_at, time_zone"
+    owner_id, owner_name, updated_at, scheduled_at, time_zone, read_count"
     };
 }
 
@@ -109,6 +111,7 @@ pub(crate) fn record(row: &sqlx::postgres::PgRow) -> Result<NotificationRecord> 
             .try_get::<Option<uuid::Uuid>, _>("reminder_of")?
             .map(NotificationId),
         acknowledged: row.try_get("acknowledged_count")?,
+        read: row.try_get("read_count")?,
         owner: row
             .try_get::<Option<uuid::Uuid>, _>("owner_id")?
             .zip(row.try_get::<Option<String>, _>("owner_name")?),
@@ -402,6 +405,14 @@ impl Store {
             None => false,
         };
         if newly_counted {
+            sqlx::query(
+                "insert into notification_timeline (notification_id, second, acknowledged) \
+                 values ($1, date_trunc('second', now()), 1) on conflict (notification_id, second) \
+                 do update set acknowledged = notification_timeline.acknowledged + 1",
+            )
+            .bind(notification.0)
+            .execute(&mut *transaction)
+            .await?;
             sqlx::query(
                 "update notifications set acknowledged_count = acknowledged_count + 1 where id = $1",
             )

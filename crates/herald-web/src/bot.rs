@@ -48,6 +48,21 @@ const STARTED: &str =
 const TEAM_WELCOME: &str = "Herald was added to this team. Your organisation's announcements for this team will be posted \
 in this channel. Nothing else is needed from anyone here.";
 
+/// The event Teams sends when a person reads the bot's messages (§8).
+const READ_RECEIPT: &str = "application/vnd.microsoft.readReceipt";
+
+/// `value.lastReadMessageId`, an integer in a string; anything else says
+/// nothing about what was read.
+fn last_read_message(activity: &Activity) -> Option<i64> {
+    activity
+        .value
+        .as_ref()?
+        .get("lastReadMessageId")?
+        .as_str()?
+        .parse()
+        .ok()
+}
+
 const ACKNOWLEDGED: &str = "Thank you: your acknowledgement was recorded.";
 
 fn problem(status: StatusCode, message: &str) -> HttpResponse {
@@ -166,9 +181,32 @@ impl Bot {
                 return self.card_action(activity).await.map(Some);
             }
             "messageReaction" => self.reaction(activity).await?,
+            "event" if activity.name.as_deref() == Some(READ_RECEIPT) => {
+                self.read_receipt(activity).await?
+            }
             _ => {}
         }
         Ok(None)
+    }
+
+    /// A person read their chat with Herald up to a message: their cards
+    /// up to it are read. Receipts come from 1:1 chats only, and a receipt
+    /// for a chat Herald never wrote to matches no delivery.
+    async fn read_receipt(&self, activity: &Activity) -> Result<(), herald_store::StoreError> {
+        let (Some(person), Some(last_read)) = (activity.person(), last_read_message(activity))
+        else {
+            tracing::warn!("ignored a read receipt without a person or a readable message id");
+            return Ok(());
+        };
+        if !activity.is_personal() {
+            return Ok(());
+        }
+        let read = self
+            .store
+            .record_read(&activity.conversation.id, person, last_read)
+            .await?;
+        tracing::debug!(%person, last_read, read, "read receipt");
+        Ok(())
     }
 
     /// An Acknowledge press: recorded once however often it comes, from

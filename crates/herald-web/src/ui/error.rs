@@ -1,6 +1,6 @@
 //! What the UI answers when a request cannot be served: a page that says
-//! what happened and what to do, never a stack trace. Scripts' requests
-//! (`/ui/...`) get the same message as JSON.
+//! what happened and what to do, never a stack trace. Scripts' and
+//! programs' requests (`/ui/...`, `/api/...`) get the same message as JSON.
 
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, ResponseError};
@@ -81,10 +81,10 @@ impl UiError {
     /// The answer for this request: a redirect to sign-in for a page, JSON
     /// for a script, an error page otherwise.
     pub fn into_response(self, request: &HttpRequest) -> HttpResponse {
-        if request.path().starts_with("/ui/") {
+        if wants_json(request.path()) {
             return json_error(self);
         }
-        if matches!(self, UiError::SignedOut) && !request.path().starts_with("/ui/") {
+        if matches!(self, UiError::SignedOut) {
             let mut target = request.path().to_owned();
             if !request.query_string().is_empty() {
                 target = format!("{target}?{}", request.query_string());
@@ -100,6 +100,11 @@ impl UiError {
         }
         self.error_response()
     }
+}
+
+/// Paths scripts and programs call: they get JSON, never a page.
+fn wants_json(path: &str) -> bool {
+    path.starts_with("/ui/") || path.starts_with("/api/")
 }
 
 fn encode(text: &str) -> String {

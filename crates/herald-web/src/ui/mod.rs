@@ -1,5 +1,6 @@
 //! The staff web UI: sign-in, drafts, the audience picker, sending and
-//! scheduling. Pages are askama templates under `web/templates`, assets
+//! scheduling, and delivery reports (live status, per-recipient table,
+//! CSV, overview, and the same as JSON under `/api/`). Pages are askama templates under `web/templates`, assets
 //! under `web/static`, both compiled into the binary. Handlers call the
 //! store and the prepare stage's library functions, never SQL or Graph.
 //!
@@ -10,9 +11,12 @@
 mod admin;
 mod assets;
 mod audience;
+mod chart;
 mod compose;
 mod error;
+mod live;
 mod pages;
+mod reports;
 mod session;
 mod signin;
 mod views;
@@ -67,12 +71,14 @@ pub struct Ui {
     pub graph: Arc<Graph>,
     pub settings: UiSettings,
     sign_in: signin::SignIn,
+    live: Arc<live::Live>,
 }
 
 impl Ui {
     pub fn new(store: Store, broker: Arc<Broker>, graph: Arc<Graph>, settings: UiSettings) -> Self {
         Self {
             sign_in: signin::SignIn::new(settings.sign_in.clone()),
+            live: live::Live::new(store.clone()),
             store,
             broker,
             graph,
@@ -90,7 +96,8 @@ pub fn configure(config: &mut web::ServiceConfig) {
         .route("/sign-in/start", web::get().to(signin::start))
         .route("/auth/callback", web::get().to(signin::callback))
         .route("/sign-out", web::post().to(signin::sign_out))
-        .route("/", web::get().to(pages::home))
+        .route("/", web::get().to(reports::list))
+        .route("/announcements", web::get().to(reports::to_list))
         .route("/drafts/new", web::get().to(pages::new_draft))
         .route("/drafts", web::post().to(pages::create_draft))
         .route("/drafts/{id}", web::get().to(pages::edit_draft))
@@ -100,7 +107,15 @@ pub fn configure(config: &mut web::ServiceConfig) {
         .route("/drafts/{id}/send", web::get().to(pages::confirm_send))
         .route("/drafts/{id}/send", web::post().to(pages::send_now))
         .route("/drafts/{id}/schedule", web::post().to(pages::schedule))
-        .route("/announcements/{id}", web::get().to(pages::announcement))
+        .route("/announcements/{id}", web::get().to(reports::status))
+        .route("/announcements/{id}/events", web::get().to(reports::events))
+        .route("/announcements/{id}/recipients", web::get().to(reports::recipients))
+        .route("/announcements/{id}/recipients.csv", web::get().to(reports::recipients_csv))
+        .route("/admin/overview", web::get().to(reports::overview))
+        .route("/api/announcements", web::get().to(reports::api_list))
+        .route("/api/announcements/{id}", web::get().to(reports::api_report))
+        .route("/api/announcements/{id}/recipients", web::get().to(reports::api_recipients))
+        .route("/api/overview", web::get().to(reports::api_overview))
         .route("/announcements/{id}/cancel", web::post().to(pages::cancel))
         .route("/admin/staff", web::get().to(admin::staff))
         .route(

@@ -1,5 +1,4 @@
-//! The pages: the announcements list, composing, confirming, scheduling,
-//! and an announcement's progress. Each handler names the role it needs.
+//! The authoring pages: composing, confirming, scheduling and canceling. Each handler names the role it needs.
 
 use actix_web::{HttpResponse, web};
 use herald_domain::{Audience, Content, NotificationId, NotificationStatus};
@@ -13,24 +12,10 @@ use super::compose::{DraftForm, FieldErrors};
 use super::error::UiError;
 use super::session::{Author, Staff, see_other};
 use super::signin::html;
-use super::views::{self, AnnouncementPage, Chrome, ComposePage, ConfirmPage, HomePage, Row};
+use super::views::{self, Chrome, ComposePage, ConfirmPage};
 
 type Page = Result<HttpResponse, UiError>;
 type Form = web::Form<Vec<(String, String)>>;
-
-/// Announcements shown on the home page.
-const LISTED: i64 = 200;
-
-pub async fn home(Author(staff): Author, ui: web::Data<Ui>) -> Page {
-    let everyone = staff.is_admin();
-    let owner = (!everyone).then_some(staff.id);
-    let records = ui.store.announcements(owner, LISTED).await?;
-    html(&HomePage {
-        chrome: Chrome::new("Announcements", &staff, "home"),
-        rows: records.iter().map(Row::new).collect(),
-        everyone,
-    })
-}
 
 fn parse_id(text: &str) -> Result<NotificationId, UiError> {
     text.parse::<uuid::Uuid>()
@@ -39,7 +24,7 @@ fn parse_id(text: &str) -> Result<NotificationId, UiError> {
 }
 
 /// The notification, if this person may see it; others' look missing.
-async fn visible(ui: &Ui, staff: &Staff, id: &str) -> Result<NotificationRecord, UiError> {
+pub(super) async fn visible(ui: &Ui, staff: &Staff, id: &str) -> Result<NotificationRecord, UiError> {
     let record = ui
         .store
         .notification(parse_id(id)?)
@@ -388,48 +373,6 @@ pub async fn schedule(
     }
     tracing::info!(notification = %record.id, at = %views::iso(at), by = %staff.upn, "scheduled");
     Ok(see_other(&format!("/announcements/{}", record.id)))
-}
-
-pub async fn announcement(Author(staff): Author, ui: web::Data<Ui>, id: web::Path<String>) -> Page {
-    let record = visible(&ui, &staff, &id).await?;
-    if record.status == NotificationStatus::Draft {
-        return Ok(see_other(&format!("/drafts/{}", record.id)));
-    }
-    let progress = ui
-        .store
-        .progress(record.id)
-        .await?
-        .ok_or(UiError::NotFound)?;
-    let counts = progress
-        .counts
-        .iter()
-        .filter(|(_, count)| **count > 0)
-        .map(|(status, count)| (status.as_str().to_owned(), *count))
-        .collect();
-    let status_label = match (record.status, record.scheduled_at) {
-        (NotificationStatus::Scheduled, Some(at)) => format!("Scheduled for {}", views::when(at)),
-        (status, _) => views::status_label(status).to_owned(),
-    };
-    html(&AnnouncementPage {
-        chrome: Chrome::new(record.content.title.as_str(), &staff, "home"),
-        id: record.id.to_string(),
-        title: record.content.title.as_str().to_owned(),
-        status: record.status.as_str(),
-        status_label,
-        audience: record.audience.describe(),
-        total: progress.total(),
-        counts,
-        can_cancel: matches!(
-            record.status,
-            NotificationStatus::Scheduled
-                | NotificationStatus::Preparing
-                | NotificationStatus::Sending
-        ),
-        scheduled: record.status == NotificationStatus::Scheduled,
-        error: record.error.clone(),
-        started: record.send_started_at.map(views::when),
-        completed: record.completed_at.map(views::when),
-    })
 }
 
 pub async fn cancel(Author(staff): Author, ui: web::Data<Ui>, id: web::Path<String>) -> Page {

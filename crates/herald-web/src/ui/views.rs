@@ -2,13 +2,15 @@
 //! hold no queries and no rules.
 
 use askama::Template;
-use herald_domain::NotificationStatus;
-use herald_store::NotificationRecord;
+use herald_domain::{DeliveryStatus, NotificationStatus};
+use herald_store::{NotificationRecord, Overview, RecipientLine};
 use time::OffsetDateTime;
 use time::macros::format_description;
 
 use super::assets::ASSETS;
 use super::compose::{DraftForm, FieldErrors};
+use super::live::{Snapshot, StatusCount};
+use super::reports::RightNow;
 use super::session::{Role, Staff};
 
 /// What every page's frame needs: the title, who is signed in, the CSRF
@@ -100,23 +102,30 @@ impl Row {
             NotificationStatus::Draft => format!("/drafts/{id}"),
             _ => format!("/announcements/{id}"),
         };
-        let status_label = match (record.status, record.scheduled_at) {
-            (NotificationStatus::Scheduled, Some(at)) => {
-                format!("Scheduled for {}", when(at))
-            }
-            (status, _) => status_label(status).to_owned(),
-        };
         Self {
             title: record.content.title.as_str().to_owned(),
             status: record.status.as_str(),
-            status_label,
+            status_label: status_text(record),
             when: when(record.updated_at),
-            owner: record
-                .owner
-                .as_ref()
-                .map_or_else(|| record.created_by.clone(), |(_, name)| name.clone()),
+            owner: owner_name(record).to_owned(),
             link,
         }
+    }
+}
+
+/// Who composed it: the signed-in author, or the program that submitted it.
+pub fn owner_name(record: &NotificationRecord) -> &str {
+    record
+        .owner
+        .as_ref()
+        .map_or(record.created_by.as_str(), |(_, name)| name.as_str())
+}
+
+/// "Sending", or "Scheduled for 28 Nov 2026 09:00 UTC".
+pub fn status_text(record: &NotificationRecord) -> String {
+    match (record.status, record.scheduled_at) {
+        (NotificationStatus::Scheduled, Some(at)) => format!("Scheduled for {}", when(at)),
+        (status, _) => status_label(status).to_owned(),
     }
 }
 
@@ -152,6 +161,23 @@ pub struct HomePage {
     pub chrome: Chrome,
     pub rows: Vec<Row>,
     pub everyone: bool,
+    /// The filters as typed, shown back in the form.
+    pub q: String,
+    pub status: String,
+    pub since: String,
+    pub until: String,
+    /// Whether any filter or page applies (the form offers to clear it).
+    pub filtered: bool,
+    pub next: Option<String>,
+}
+
+impl HomePage {
+    pub fn statuses(&self) -> Vec<(&'static str, &'static str)> {
+        NotificationStatus::ALL
+            .iter()
+            .map(|s| (s.as_str(), status_label(*s)))
+            .collect()
+    }
 }
 
 #[derive(Template)]
@@ -194,20 +220,229 @@ pub struct ConfirmPage {
 
 #[derive(Template)]
 #[template(path = "announcement.html")]
-pub struct AnnouncementPage {
+pub struct StatusPage {
     pub chrome: Chrome,
     pub id: String,
     pub title: String,
-    pub status: &'static str,
-    pub status_label: String,
     pub audience: Vec<String>,
-    pub counts: Vec<(String, i64)>,
-    pub total: i64,
+    pub author: String,
+    pub progress: Snapshot,
     pub can_cancel: bool,
     pub scheduled: bool,
+    pub asks_acknowledgement: bool,
     pub error: Option<String>,
     pub started: Option<String>,
     pub completed: Option<String>,
+}
+
+impl StatusPage {
+    pub fn new(chrome: Chrome, record: &NotificationRecord, progress: Snapshot) -> Self {
+        Self {
+            chrome,
+            id: record.id.to_string(),
+            title: record.content.title.as_str().to_owned(),
+            audience: record.audience.describe(),
+            author: owner_name(record).to_owned(),
+            progress,
+            can_cancel: matches!(
+                record.status,
+                NotificationStatus::Scheduled
+                    | NotificationStatus::Preparing
+                    | NotificationStatus::Sending
+            ),
+            scheduled: record.status == NotificationStatus::Scheduled,
+            asks_acknowledgement: record.content.acknowledgement_required,
+            error: record.error.clone(),
+            started: record.send_started_at.map(when),
+            completed: record.completed_at.map(when),
+        }
+    }
+
+    pub fn rate(&self) -> String {
+        format!("{:.1}/s", self.progress.rate)
+    }
+}
+
+/// One line of the per-recipient table, ready to show.
+pub struct RecipientRow {
+    pub name: String,
+    pub upn: String,
+    pub status: &'static str,
+    pub reason: String,
+    pub attempts: i32,
+    pub delivered: Option<(String, String)>,
+    pub read: Option<(String, String)>,
+    pub acknowledged: Option<(String, String)>,
+}
+
+impl RecipientRow {
+    pub fn new(line: &RecipientLine) -> Self {
+        let stamp = |at: Option<OffsetDateTime>| at.map(|at| (iso(at), when_exactly(at)));
+        Self {
+            name: line.name.clone().unwrap_or_default(),
+            upn: line.upn.clone().unwrap_or_else(|| line.kind.clone()),
+            status: line.status.as_str(),
+            reason: reason(line),
+            attempts: line.attempts,
+            delivered: stamp(line.delivered_at),
+            read: stamp(line.read_at),
+            acknowledged: stamp(line.acknowledged_at),
+        }
+    }
+}
+
+#[derive(Template)]
+#[template(path = "recipients.html")]
+pub struct RecipientsPage {
+    pub chrome: Chrome,
+    pub id: String,
+    pub title: String,
+    pub rows: Vec<RecipientRow>,
+    pub counts: Vec<StatusCount>,
+    pub total: i64,
+    /// The filters as typed.
+    pub status: String,
+    pub q: String,
+    /// Past the first page.
+    pub paged: bool,
+    pub first: String,
+    pub next: Option<String>,
+    pub csv: String,
+}
+
+impl RecipientsPage {
+    pub fn statuses(&self) -> Vec<&'static str> {
+        DeliveryStatus::ALL.iter().map(|s| s.as_str()).collect()
+    }
+}
+
+#[derive(Template)]
+#[template(path = "overview.html")]
+pub struct OverviewPage {
+    pub chrome: Chrome,
+    pub days: i64,
+    pub chart: String,
+    pub sends: i64,
+    pub reach: String,
+    pub read_rate: String,
+    pub acknowledgement_rate: String,
+    pub delivered: i64,
+    pub targeted: i64,
+    pub opted_out: i64,
+    pub blocked: i64,
+    pub send_queue: String,
+    pub prepare_queue: String,
+    pub rate: String,
+}
+
+impl OverviewPage {
+    pub fn new(chrome: Chrome, days: i64, chart: String, period: &Overview, now: RightNow) -> Self {
+        let depth = |d: Option<u32>| d.map_or_else(|| "unknown (broker not answering)".to_owned(), |d| d.to_string());
+        Self {
+            chrome,
+            days,
+            chart,
+            sends: period.sends,
+            reach: share(period.delivered, period.targeted),
+            read_rate: share(period.read, period.delivered_to_people),
+            acknowledgement_rate: share(period.acknowledged, period.delivered_asking),
+            delivered: period.delivered,
+            targeted: period.targeted,
+            opted_out: period.opted_out,
+            blocked: period.blocked,
+            send_queue: depth(now.send_queue),
+            prepare_queue: depth(now.prepare_queue),
+            rate: format!("{:.1} deliveries/s", now.rate),
+        }
+    }
+}
+
+/// "87.5 %", or a dash when there is nothing to divide.
+fn share(part: i64, whole: i64) -> String {
+    if whole == 0 {
+        "—".to_owned()
+    } else {
+        format!("{:.1} %", part as f64 * 100.0 / whole as f64)
+    }
+}
+
+/// Why a delivery ended as it did, in words.
+pub fn reason(line: &RecipientLine) -> String {
+    let code = line.error_code.as_deref().unwrap_or_default();
+    let plain = match (line.status, code) {
+        (DeliveryStatus::Delivered, _) => "",
+        (DeliveryStatus::Skipped, "Guest") => "Guest account: announcements go to members only",
+        (DeliveryStatus::Skipped, "AccountDisabled") => "The account is disabled",
+        (DeliveryStatus::Skipped, "OptedOut") => "Opted out (replied stop to Herald)",
+        (DeliveryStatus::Blocked, _) => "Blocked Herald or removed the app in Teams",
+        (DeliveryStatus::Gone, _) => "No longer in the organisation, or the chat is gone",
+        (DeliveryStatus::Canceled, _) => "The send was canceled before it reached them",
+        (DeliveryStatus::Failed, "NoConversation" | "NoChatAfterInstall") => {
+            "Herald could not open a chat with them (installing the app did not work)"
+        }
+        (DeliveryStatus::Pending, _) => "Waiting for a chat to be opened",
+        (DeliveryStatus::Queued, _) => "Waiting to be sent",
+        (DeliveryStatus::Retrying, _) => "Teams asked Herald to try again later",
+        _ => "",
+    };
+    match (plain, code, line.error_message.as_deref()) {
+        ("", "", _) => String::new(),
+        ("", code, Some(message)) => format!("Teams refused it: {code}: {message}"),
+        ("", code, None) => format!("Teams refused it: {code}"),
+        (plain, "", _) => plain.to_owned(),
+        (plain, code, _) => format!("{plain} ({code})"),
+    }
+}
+
+/// The CSV export's columns.
+pub const CSV_HEADER: [&str; 10] = [
+    "name", "upn", "kind", "status", "reason", "error_code", "attempts", "delivered_at", "read_at",
+    "acknowledged_at",
+];
+
+/// CSV records (CRLF, quoted where needed) for some lines, the header first
+/// when asked. Cells a spreadsheet would run as a formula are made text.
+pub fn csv_records(lines: &[RecipientLine], header: bool) -> Vec<u8> {
+    let mut writer = csv::WriterBuilder::new()
+        .terminator(csv::Terminator::CRLF)
+        .from_writer(Vec::with_capacity(lines.len() * 160));
+    let stamp = |at: Option<OffsetDateTime>| at.map(iso).unwrap_or_default();
+    if header {
+        let _ = writer.write_record(CSV_HEADER);
+    }
+    for line in lines {
+        let cells = [
+            line.name.clone().unwrap_or_default(),
+            line.upn.clone().unwrap_or_default(),
+            line.kind.clone(),
+            line.status.as_str().to_owned(),
+            reason(line),
+            line.error_code.clone().unwrap_or_default(),
+            line.attempts.to_string(),
+            stamp(line.delivered_at),
+            stamp(line.read_at),
+            stamp(line.acknowledged_at),
+        ];
+        // Writing into memory cannot fail.
+        let _ = writer.write_record(cells.iter().map(|c| not_a_formula(c).into_owned()));
+    }
+    writer.into_inner().unwrap_or_default()
+}
+
+fn not_a_formula(value: &str) -> std::borrow::Cow<'_, str> {
+    if value.starts_with(['=', '+', '-', '@', '\t', '\r']) {
+        format!("'{value}").into()
+    } else {
+        value.into()
+    }
+}
+
+/// A time to the second, for tables of events.
+pub fn when_exactly(at: OffsetDateTime) -> String {
+    at.format(format_description!(
+        "[day] [month repr:short] [hour]:[minute]:[second] UTC"
+    ))
+    .unwrap_or_default()
 }
 
 /// "about 3 minutes": how long a send takes, for people.
@@ -236,4 +471,48 @@ pub struct StaffRow {
 pub struct StaffPage {
     pub chrome: Chrome,
     pub rows: Vec<StaffRow>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn line(name: &str, status: DeliveryStatus, code: Option<&str>) -> RecipientLine {
+        RecipientLine {
+            recipient: uuid::Uuid::nil(),
+            kind: "person".to_owned(),
+            name: Some(name.to_owned()),
+            upn: Some("ada@contoso.example".to_owned()),
+            status,
+            error_code: code.map(str::to_owned),
+            error_message: None,
+            attempts: 1,
+            delivered_at: None,
+            read_at: None,
+            acknowledged_at: None,
+        }
+    }
+
+    #[test]
+    fn csv_cells_are_quoted_and_never_run_as_formulas() {
+        let mut odd = line("Zoë, \"Z\"", DeliveryStatus::Skipped, Some("OptedOut"));
+        odd.upn = Some("=HYPERLINK(\"x\")".to_owned());
+        let text = String::from_utf8(csv_records(&[odd], true)).unwrap();
+        assert_eq!(
+            text,
+            "name,upn,kind,status,reason,error_code,attempts,delivered_at,read_at,acknowledged_at\r\n\
+             \"Zoë, \"\"Z\"\"\",\"'=HYPERLINK(\"\"x\"\")\",person,skipped,\
+             Opted out (replied stop to Herald) (OptedOut),OptedOut,1,,,\r\n"
+        );
+        assert_eq!(not_a_formula("-1"), "'-1");
+    }
+
+    #[test]
+    fn reasons_say_why_in_words_and_keep_unknown_codes() {
+        assert_eq!(reason(&line("A", DeliveryStatus::Delivered, None)), "");
+        assert!(reason(&line("A", DeliveryStatus::Blocked, Some("MessageWritesBlocked"))).starts_with("Blocked Herald"));
+        let mut odd = line("A", DeliveryStatus::Failed, Some("BadArgument"));
+        odd.error_message = Some("no".to_owned());
+        assert_eq!(reason(&odd), "Teams refused it: BadArgument: no");
+    }
 }

@@ -1,0 +1,323 @@
+//! What delivery reports read: read receipts, the per-recipient table in
+//! keyset pages, the activity timeline behind the status chart, the
+//! announcements list and the admin overview. Every count here is kept as
+//! it happens (triggers, counters); nothing rescans a notification's
+//! deliveries except the per-recipient pages, which walk an index.
+
+use herald_domain::{DeliveryStatus, NotificationId, NotificationStatus, RecipientId};
+use sqlx::Row;
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+use crate::notifications::record;
+use crate::{NotificationRecord, Result, Store, parse};
+
+/// One line of the per-recipient table.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct RecipientLine {
+    pub recipient: Uuid,
+    /// `person` or `channel`.
+    pub kind: String,
+    pub name: Option<String>,
+    pub upn: Option<String>,
+    pub status: DeliveryStatus,
+    pub error_code: Option<String>,
+    pub error_message: Option<String>,
+    pub attempts: i32,
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub delivered_at: Option<OffsetDateTime>,
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub read_at: Option<OffsetDateTime>,
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub acknowledged_at: Option<OffsetDateTime>,
+}
+
+/// Which recipients a page shows.
+#[derive(Debug, Clone, Default)]
+pub struct RecipientQuery {
+    pub status: Option<DeliveryStatus>,
+    /// Part of a name or UPN, any case.
+    pub search: Option<String>,
+    /// The last recipient of the previous page.
+    pub after: Option<RecipientId>,
+    pub limit: i64,
+}
+
+/// Deliveries, reads and acknowledgements in one interval of the chart.
+#[derive(Debug, Clone, Copy, serde::Serialize)]
+pub struct TimelinePoint {
+    #[serde(with = "time::serde::rfc3339")]
+    pub at: OffsetDateTime,
+    pub delivered: i64,
+    pub read: i64,
+    pub acknowledged: i64,
+}
+
+/// Filters of the announcements list.
+#[derive(Debug, Clone, Default)]
+pub struct ListQuery {
+    /// One owner's, or everyone's.
+    pub owner: Option<Uuid>,
+    /// Part of the title or the author's name, any case.
+    pub search: Option<String>,
+    pub status: Option<NotificationStatus>,
+    /// Changed on or after this day (UTC), and before the end of `until`.
+    pub since: Option<time::Date>,
+    pub until: Option<time::Date>,
+    /// The last announcement of the previous page.
+    pub after: Option<NotificationId>,
+    pub limit: i64,
+}
+
+/// The admin overview's figures for a period.
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct Overview {
+    pub sends: i64,
+    pub targeted: i64,
+    pub delivered: i64,
+    /// Deliveries to people (reads and acknowledgements are per person;
+    /// channel posts are found by key, a few per send, not by a scan).
+    pub delivered_to_people: i64,
+    pub read: i64,
+    /// Deliveries of announcements that asked for an acknowledgement.
+    pub delivered_asking: i64,
+    pub acknowledged: i64,
+    pub opted_out: i64,
+    pub blocked: i64,
+    /// Deliveries per day, oldest first, days without any included.
+    pub per_day: Vec<(time::Date, i64)>,
+}
+
+/// The per-recipient table's columns. Acknowledgements of a reminder count
+/// for the announcement it reminds of.
+macro_rules! line_select {
+    () => {
+        "select d.recipient_id, r.kind, r.display_name, r.user_principal_name, d.status, \
+         d.error_code, d.error_message, d.attempts, d.delivered_at, d.read_at, a.acknowledged_at \
+         from deliveries d join recipients r on r.id = d.recipient_id \
+         join notifications n on n.id = d.notification_id \
+         left join acknowledgements a on a.notification_id = coalesce(n.reminder_of, n.id) \
+             and a.recipient_id = d.recipient_id and a.counted "
+    };
+}
+
+impl Store {
+    /// A read receipt: the person read their chat up to `last_read`, so
+    /// every card delivered there with an id at most that is read. Returns
+    /// how many deliveries were newly read; repeats change nothing.
+    pub async fn record_read(
+        &self,
+        conversation: &str,
+        person: Uuid,
+        last_read: i64,
+    ) -> Result<u64> {
+        // Personal-chat ids are increasing integers; an id that does not
+        // parse says nothing (teams-platform.md §8), so it is never read.
+        let done = sqlx::query(
+            "update deliveries d set read_at = now() \
+             from recipients r \
+             where r.conversation_id = $1 and r.kind = 'person' and r.aad_object_id = $2 \
+               and d.recipient_id = r.id and d.status = 'delivered' and d.read_at is null \
+               and d.activity_id ~ '^[0-9]{1,18}$' and d.activity_id::bigint <= $3",
+        )
+        .bind(conversation)
+        .bind(person)
+        .bind(last_read)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected())
+    }
+
+    /// One keyset page of the per-recipient table, by name.
+    pub async fn recipient_page(
+        &self,
+        notification: NotificationId,
+        query: &RecipientQuery,
+    ) -> Result<Vec<RecipientLine>> {
+        let rows = sqlx::query(concat!(
+            line_select!(),
+            "where d.notification_id = $1 \
+               and ($2::text is null or d.status = $2) \
+               and ($3::text is null or d.recipient_id in (select id from recipients \
+                    where lower(coalesce(display_name, '') || ' ' || coalesce(user_principal_name, '')) like $3)) \
+               and ($4::uuid is null or (d.sort_name, d.recipient_id) > \
+                    (select sort_name, recipient_id from deliveries where notification_id = $1 and recipient_id = $4)) \
+             order by d.sort_name, d.recipient_id limit $5"
+        ))
+            .bind(notification.0)
+            .bind(query.status.map(DeliveryStatus::as_str))
+            .bind(query.search.as_deref().map(like_pattern))
+            .bind(query.after.map(|r| r.0))
+            .bind(query.limit)
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(line).collect()
+    }
+
+    /// The chart's points: at most about `points` intervals from the first
+    /// event to the last, each with what happened in it.
+    pub async fn timeline(
+        &self,
+        notification: NotificationId,
+        points: i64,
+    ) -> Result<Vec<TimelinePoint>> {
+        let rows = sqlx::query(
+            "with span as (select min(second) as first, max(second) as last \
+                 from notification_timeline where notification_id = $1), \
+             step as (select first, greatest(1, ceil(extract(epoch from last - first) / $2))::bigint \
+                 * interval '1 second' as width from span) \
+             select date_bin(step.width, t.second, step.first) as at, sum(t.delivered)::bigint as delivered, \
+                 sum(t.read)::bigint as read, sum(t.acknowledged)::bigint as acknowledged \
+             from notification_timeline t, step where t.notification_id = $1 \
+             group by 1 order by 1",
+        )
+        .bind(notification.0)
+        .bind(points.max(1) as f64)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|row| {
+                Ok(TimelinePoint {
+                    at: row.try_get("at")?,
+                    delivered: row.try_get("delivered")?,
+                    read: row.try_get("read")?,
+                    acknowledged: row.try_get("acknowledged")?,
+                })
+            })
+            .collect()
+    }
+
+    /// Deliveries per second over the last `seconds` whole seconds: one
+    /// notification's, or everyone's.
+    pub async fn recent_rate(
+        &self,
+        notification: Option<NotificationId>,
+        seconds: i64,
+    ) -> Result<f64> {
+        let delivered: i64 = sqlx::query_scalar(
+            "select coalesce(sum(delivered), 0)::bigint from notification_timeline \
+             where ($1::uuid is null or notification_id = $1) \
+               and second >= date_trunc('second', now()) - make_interval(secs => $2) \
+               and second < date_trunc('second', now())",
+        )
+        .bind(notification.map(|n| n.0))
+        .bind(seconds as f64)
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(delivered as f64 / seconds.max(1) as f64)
+    }
+
+    /// One page of the announcements list, most recently changed first.
+    pub async fn announcement_page(&self, query: &ListQuery) -> Result<Vec<NotificationRecord>> {
+        let rows = sqlx::query(concat!(
+            "select ",
+            notification_columns!(),
+            " from notifications n where ($1::uuid is null or owner_id = $1) \
+               and ($2::text is null or lower(title) like $2 or lower(coalesce(owner_name, created_by)) like $2) \
+               and ($3::text is null or status = $3) \
+               and ($4::date is null or updated_at >= $4::date::timestamptz) \
+               and ($5::date is null or updated_at < ($5::date + 1)::timestamptz) \
+               and ($6::uuid is null or (updated_at, id) < \
+                    (select updated_at, id from notifications where id = $6)) \
+             order by updated_at desc, id desc limit $7"
+        ))
+        .bind(query.owner)
+        .bind(query.search.as_deref().map(like_pattern))
+        .bind(query.status.map(NotificationStatus::as_str))
+        .bind(query.since)
+        .bind(query.until)
+        .bind(query.after.map(|n| n.0))
+        .bind(query.limit)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(record).collect()
+    }
+
+    /// Sends that started in the last `days` days, and the people
+    /// Herald cannot reach by their own choice.
+    pub async fn overview(&self, days: i64) -> Result<Overview> {
+        let row = sqlx::query(
+            "with sent as (select id, acknowledgement_required, read_count, acknowledged_count \
+                 from notifications where send_started_at >= now() - make_interval(days => $1::int) \
+                 and reminder_of is null), \
+             counts as (select c.notification_id, sum(c.count) filter (where c.status <> 'skipped') as targeted, \
+                 sum(c.count) filter (where c.status = 'delivered') as delivered \
+                 from notification_counts c join sent on sent.id = c.notification_id group by 1), \
+             channels as (select d.notification_id, count(*) as delivered from sent \
+                 join recipients r on r.kind = 'channel' \
+                 join deliveries d on d.notification_id = sent.id and d.recipient_id = r.id \
+                 where d.status = 'delivered' group by 1), \
+             people as (select c.notification_id, c.delivered - coalesce(ch.delivered, 0) as delivered \
+                 from counts c left join channels ch using (notification_id)) \
+             select (select count(*) from sent) as sends, \
+                 coalesce((select sum(targeted) from counts), 0)::bigint as targeted, \
+                 coalesce((select sum(delivered) from counts), 0)::bigint as delivered, \
+                 coalesce((select sum(delivered) from people), 0)::bigint as delivered_to_people, \
+                 coalesce((select sum(read_count) from sent), 0)::bigint as read, \
+                 coalesce((select sum(p.delivered) from people p join sent s on s.id = p.notification_id \
+                     where s.acknowledgement_required), 0)::bigint as delivered_asking, \
+                 coalesce((select sum(acknowledged_count) from sent where acknowledgement_required), 0)::bigint \
+                     as acknowledged, \
+                 (select count(*) from recipients where kind = 'person' and opted_out) as opted_out, \
+                 (select count(*) from recipients where kind = 'person' and blocked) as blocked",
+        )
+        .bind(days)
+        .fetch_one(&self.pool)
+        .await?;
+        let per_day = self.deliveries_per_day(days).await?;
+        Ok(Overview {
+            sends: row.try_get("sends")?,
+            targeted: row.try_get("targeted")?,
+            delivered: row.try_get("delivered")?,
+            delivered_to_people: row.try_get("delivered_to_people")?,
+            read: row.try_get("read")?,
+            delivered_asking: row.try_get("delivered_asking")?,
+            acknowledged: row.try_get("acknowledged")?,
+            opted_out: row.try_get("opted_out")?,
+            blocked: row.try_get("blocked")?,
+            per_day,
+        })
+    }
+
+    async fn deliveries_per_day(&self, days: i64) -> Result<Vec<(time::Date, i64)>> {
+        let rows = sqlx::query(
+            "select day::date as day, coalesce(sum(t.delivered), 0)::bigint as delivered \
+             from generate_series(current_date - ($1::int - 1), current_date, interval '1 day') as day \
+             left join notification_timeline t \
+               on t.second >= day and t.second < day + interval '1 day' \
+             group by 1 order by 1",
+        )
+        .bind(days)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|row| Ok((row.try_get("day")?, row.try_get("delivered")?)))
+            .collect()
+    }
+}
+
+/// `%text%` for `like`, with the pattern's own characters taken literally.
+fn like_pattern(text: &str) -> String {
+    let escaped = text
+        .to_lowercase()
+        .replace('\\', "\\\\")
+        .replace('%', "\\%")
+        .replace('_', "\\_");
+    format!("%{escaped}%")
+}
+
+fn line(row: &sqlx::postgres::PgRow) -> Result<RecipientLine> {
+    Ok(RecipientLine {
+        recipient: row.try_get("recipient_id")?,
+        kind: row.try_get("kind")?,
+        name: row.try_get("display_name")?,
+        upn: row.try_get("user_principal_name")?,
+        status: parse(&row.try_get::<String, _>("status")?)?,
+        error_code: row.try_get("error_code")?,
+        error_message: row.try_get("error_message")?,
+        attempts: row.try_get("attempts")?,
+        delivered_at: row.try_get("delivered_at")?,
+        read_at: row.try_get("read_at")?,
+        acknowledged_at: row.try_get("acknowledged_at")?,
+    })
+}

@@ -1,0 +1,409 @@
+//! Delivery reports: the announcements list, an announcement's live status,
+//! its per-recipient table and CSV export, the admin overview, and the same
+//! data as JSON under `/api/`. Authors see their own announcements, admins
+//! everyone's; someone else's report looks missing (404), in every form.
+
+use actix_web::http::header::ContentEncoding;
+use actix_web::web::Bytes;
+use actix_web::{HttpResponse, web};
+use futures_util::Stream;
+use herald_domain::{DeliveryStatus, NotificationId, NotificationStatus, RecipientId};
+use herald_store::{ListQuery, NotificationRecord, RecipientQuery, Store, StoreError};
+use serde::Deserialize;
+use serde_json::json;
+
+use super::error::UiError;
+use super::live::{self, Snapshot};
+use super::pages::visible;
+use super::session::{Admin, Author, Staff, see_other};
+use super::signin::html;
+use super::views::{self, Chrome, HomePage, OverviewPage, RecipientRow, RecipientsPage, Row, StatusPage};
+use super::{Ui, chart};
+
+type Page = Result<HttpResponse, UiError>;
+
+/// Rows of a page of the per-recipient table, and of the list.
+const PAGE_ROWS: i64 = 50;
+/// The most a program may ask for at once.
+const MAX_API_ROWS: i64 = 1_000;
+/// Rows the CSV export reads per query: memory stays flat however many.
+const EXPORT_BATCH: i64 = 2_000;
+/// The overview's period.
+const OVERVIEW_DAYS: i64 = 30;
+
+/// The list's filters, as the query string carries them.
+#[derive(Debug, Default, Deserialize)]
+pub struct ListFilter {
+    #[serde(default)]
+    q: Option<String>,
+    #[serde(default)]
+    status: Option<String>,
+    #[serde(default)]
+    since: Option<String>,
+    #[serde(default)]
+    until: Option<String>,
+    #[serde(default)]
+    after: Option<String>,
+    #[serde(default)]
+    limit: Option<i64>,
+}
+
+/// The per-recipient table's filters.
+#[derive(Debug, Default, Deserialize)]
+pub struct RecipientFilter {
+    #[serde(default)]
+    status: Option<String>,
+    #[serde(default)]
+    q: Option<String>,
+    #[serde(default)]
+    after: Option<String>,
+    #[serde(default)]
+    limit: Option<i64>,
+}
+
+fn bad(message: String) -> UiError {
+    UiError::BadForm(message)
+}
+
+/// Empty fields are no filter.
+fn given(field: &Option<String>) -> Option<&str> {
+    field.as_deref().map(str::trim).filter(|t| !t.is_empty())
+}
+
+fn search_text(field: &Option<String>) -> Result<Option<String>, UiError> {
+    match given(field) {
+        Some(text) if text.chars().count() > 100 => Err(bad(
+            "the search text is longer than 100 characters: shorten it".to_owned(),
+        )),
+        other => Ok(other.map(str::to_owned)),
+    }
+}
+
+fn date(field: &Option<String>, name: &str) -> Result<Option<time::Date>, UiError> {
+    let format = time::macros::format_description!("[year]-[month]-[day]");
+    given(field)
+        .map(|text| {
+            time::Date::parse(text, format).map_err(|_| {
+                bad(format!("{name} {text:?} is not a date: use YYYY-MM-DD, e.g. 2026-11-28"))
+            })
+        })
+        .transpose()
+}
+
+fn rows_wanted(limit: Option<i64>, default: i64) -> Result<i64, UiError> {
+    match limit {
+        None => Ok(default),
+        Some(n) if (1..=MAX_API_ROWS).contains(&n) => Ok(n),
+        Some(n) => Err(bad(format!("limit {n} is out of range: ask for 1 to {MAX_API_ROWS} rows"))),
+    }
+}
+
+fn cursor(field: &Option<String>) -> Result<Option<uuid::Uuid>, UiError> {
+    given(field)
+        .map(|text| {
+            text.parse().map_err(|_| {
+                bad("the page link is damaged: go back to the first page".to_owned())
+            })
+        })
+        .transpose()
+}
+
+impl ListFilter {
+    fn query(&self, staff: &Staff, limit: i64) -> Result<ListQuery, UiError> {
+        let status = given(&self.status)
+            .map(|text| {
+                text.parse::<NotificationStatus>().map_err(|_| {
+                    bad(format!(
+                        "status {text:?} is unknown: use one of {}",
+                        names(NotificationStatus::ALL.iter().map(|s| s.as_str()))
+                    ))
+                })
+            })
+            .transpose()?;
+        Ok(ListQuery {
+            owner: (!staff.is_admin()).then_some(staff.id),
+            search: search_text(&self.q)?,
+            status,
+            since: date(&self.since, "since")?,
+            until: date(&self.until, "until")?,
+            after: cursor(&self.after)?.map(NotificationId),
+            limit: limit + 1,
+        })
+    }
+
+    /// The query string of this filter with another page.
+    fn link(&self, after: Option<&str>) -> String {
+        let mut pairs = url::form_urlencoded::Serializer::new(String::new());
+        for (name, value) in [("q", &self.q), ("status", &self.status), ("since", &self.since), ("until", &self.until)] {
+            if let Some(value) = given(value) {
+                pairs.append_pair(name, value);
+            }
+        }
+        if let Some(after) = after {
+            pairs.append_pair("after", after);
+        }
+        pairs.finish()
+    }
+}
+
+impl RecipientFilter {
+    fn query(&self, limit: i64) -> Result<RecipientQuery, UiError> {
+        let status = given(&self.status)
+            .map(|text| {
+                text.parse::<DeliveryStatus>().map_err(|_| {
+                    bad(format!(
+                        "status {text:?} is unknown: use one of {}",
+                        names(DeliveryStatus::ALL.iter().map(|s| s.as_str()))
+                    ))
+                })
+            })
+            .transpose()?;
+        Ok(RecipientQuery {
+            status,
+            search: search_text(&self.q)?,
+            after: cursor(&self.after)?.map(RecipientId),
+            limit: limit + 1,
+        })
+    }
+
+    fn link(&self, after: Option<&str>) -> String {
+        let mut pairs = url::form_urlencoded::Serializer::new(String::new());
+        for (name, value) in [("status", &self.status), ("q", &self.q)] {
+            if let Some(value) = given(value) {
+                pairs.append_pair(name, value);
+            }
+        }
+        if let Some(after) = after {
+            pairs.append_pair("after", after);
+        }
+        pairs.finish()
+    }
+}
+
+fn names<'a>(all: impl Iterator<Item = &'a str>) -> String {
+    all.collect::<Vec<_>>().join(", ")
+}
+
+/// A page of rows read with one more than shown: the extra one says
+/// there is a next page, which starts after the last shown.
+fn split_page<T>(mut rows: Vec<T>, limit: i64, key: impl Fn(&T) -> String) -> (Vec<T>, Option<String>) {
+    let more = rows.len() as i64 > limit;
+    rows.truncate(limit as usize);
+    let next = more.then(|| rows.last().map(&key)).flatten();
+    (rows, next)
+}
+
+pub async fn list(Author(staff): Author, ui: web::Data<Ui>, filter: web::Query<ListFilter>) -> Page {
+    let query = filter.query(&staff, PAGE_ROWS)?;
+    let records = ui.store.announcement_page(&query).await?;
+    let (records, next) = split_page(records, PAGE_ROWS, |r| r.id.to_string());
+    html(&HomePage {
+        chrome: Chrome::new("Announcements", &staff, "home"),
+        rows: records.iter().map(Row::new).collect(),
+        everyone: staff.is_admin(),
+        q: given(&filter.q).unwrap_or_default().to_owned(),
+        status: given(&filter.status).unwrap_or_default().to_owned(),
+        since: given(&filter.since).unwrap_or_default().to_owned(),
+        until: given(&filter.until).unwrap_or_default().to_owned(),
+        filtered: filter.link(None) != "" || filter.after.is_some(),
+        next: next.map(|after| format!("/?{}", filter.link(Some(&after)))),
+    })
+}
+
+pub async fn api_list(Author(staff): Author, ui: web::Data<Ui>, filter: web::Query<ListFilter>) -> Page {
+    let limit = rows_wanted(filter.limit, PAGE_ROWS)?;
+    let records = ui.store.announcement_page(&filter.query(&staff, limit)?).await?;
+    let (records, next) = split_page(records, limit, |r| r.id.to_string());
+    let items: Vec<_> = records.iter().map(summary_json).collect();
+    Ok(HttpResponse::Ok().json(json!({"items": items, "next": next.map(|after| format!("/api/announcements?{}", filter.link(Some(&after))))})))
+}
+
+fn summary_json(record: &NotificationRecord) -> serde_json::Value {
+    json!({
+        "id": record.id.to_string(),
+        "title": record.content.title.as_str(),
+        "status": record.status.as_str(),
+        "author": record.owner.as_ref().map_or(record.created_by.as_str(), |(_, name)| name.as_str()),
+        "createdAt": views::iso(record.created_at),
+        "updatedAt": views::iso(record.updated_at),
+        "scheduledAt": record.scheduled_at.map(views::iso),
+        "sendStartedAt": record.send_started_at.map(views::iso),
+        "completedAt": record.completed_at.map(views::iso),
+        "audience": record.audience.describe(),
+        "links": {
+            "page": format!("/announcements/{}", record.id),
+            "report": format!("/api/announcements/{}", record.id),
+            "recipients": format!("/api/announcements/{}/recipients", record.id),
+            "csv": format!("/announcements/{}/recipients.csv", record.id),
+        },
+    })
+}
+
+async fn progress_of(ui: &Ui, record: &NotificationRecord) -> Result<Snapshot, UiError> {
+    live::snapshot(&ui.store, record.id)
+        .await?
+        .ok_or(UiError::NotFound)
+}
+
+/// An announcement's status page; a draft opens in the editor instead.
+pub async fn status(Author(staff): Author, ui: web::Data<Ui>, id: web::Path<String>) -> Page {
+    let record = visible(&ui, &staff, &id).await?;
+    if record.status == NotificationStatus::Draft {
+        return Ok(see_other(&format!("/drafts/{}", record.id)));
+    }
+    let progress = progress_of(&ui, &record).await?;
+    html(&StatusPage::new(Chrome::new(record.content.title.as_str(), &staff, "home"), &record, progress))
+}
+
+pub async fn events(Author(staff): Author, ui: web::Data<Ui>, id: web::Path<String>) -> Page {
+    let record = visible(&ui, &staff, &id).await?;
+    Ok(HttpResponse::Ok()
+        .content_type("text/event-stream")
+        // Compressing would hold events back until a buffer fills.
+        .insert_header(ContentEncoding::Identity)
+        .insert_header(("X-Accel-Buffering", "no"))
+        .streaming(ui.live.events(record.id)))
+}
+
+pub async fn api_report(Author(staff): Author, ui: web::Data<Ui>, id: web::Path<String>) -> Page {
+    let record = visible(&ui, &staff, &id).await?;
+    let progress = progress_of(&ui, &record).await?;
+    let mut body = summary_json(&record);
+    body["progress"] = serde_json::to_value(&progress).unwrap_or_default();
+    body["progress"]
+        .as_object_mut()
+        .map(|p| p.remove("chart"));
+    body["timeline"] = serde_json::to_value(&progress.timeline).unwrap_or_default();
+    Ok(HttpResponse::Ok().json(body))
+}
+
+pub async fn recipients(
+    Author(staff): Author,
+    ui: web::Data<Ui>,
+    id: web::Path<String>,
+    filter: web::Query<RecipientFilter>,
+) -> Page {
+    let record = visible(&ui, &staff, &id).await?;
+    let lines = ui
+        .store
+        .recipient_page(record.id, &filter.query(PAGE_ROWS)?)
+        .await?;
+    let (lines, next) = split_page(lines, PAGE_ROWS, |l| l.recipient.to_string());
+    let progress = progress_of(&ui, &record).await?;
+    let base = format!("/announcements/{}/recipients", record.id);
+    html(&RecipientsPage {
+        chrome: Chrome::new(format!("Recipients of {}", record.content.title.as_str()), &staff, "home"),
+        id: record.id.to_string(),
+        title: record.content.title.as_str().to_owned(),
+        rows: lines.iter().map(RecipientRow::new).collect(),
+        counts: progress.counts,
+        total: progress.total,
+        status: given(&filter.status).unwrap_or_default().to_owned(),
+        q: given(&filter.q).unwrap_or_default().to_owned(),
+        paged: filter.after.is_some(),
+        first: format!("{base}?{}", filter.link(None)),
+        next: next.map(|after| format!("{base}?{}", filter.link(Some(&after)))),
+        csv: format!("{base}.csv?{}", filter.link(None)),
+    })
+}
+
+pub async fn api_recipients(
+    Author(staff): Author,
+    ui: web::Data<Ui>,
+    id: web::Path<String>,
+    filter: web::Query<RecipientFilter>,
+) -> Page {
+    let record = visible(&ui, &staff, &id).await?;
+    let limit = rows_wanted(filter.limit, 100)?;
+    let lines = ui.store.recipient_page(record.id, &filter.query(limit)?).await?;
+    let (lines, next) = split_page(lines, limit, |l| l.recipient.to_string());
+    let next = next.map(|after| format!("/api/announcements/{}/recipients?{}", record.id, filter.link(Some(&after))));
+    Ok(HttpResponse::Ok().json(json!({"items": lines, "next": next})))
+}
+
+/// The whole table (as filtered) as CSV, read and sent in batches.
+pub async fn recipients_csv(
+    Author(staff): Author,
+    ui: web::Data<Ui>,
+    id: web::Path<String>,
+    filter: web::Query<RecipientFilter>,
+) -> Page {
+    let record = visible(&ui, &staff, &id).await?;
+    let mut query = filter.query(EXPORT_BATCH)?;
+    query.after = None;
+    query.limit = EXPORT_BATCH;
+    let name = format!("herald-recipients-{}.csv", record.id);
+    Ok(HttpResponse::Ok()
+        .content_type("text/csv; charset=utf-8")
+        .insert_header(("Content-Disposition", format!("attachment; filename=\"{name}\"")))
+        .streaming(csv_rows(ui.store.clone(), record.id, query)))
+}
+
+/// Excel reads UTF-8 only after a byte order mark.
+const BOM: &str = "\u{feff}";
+
+fn csv_rows(
+    store: Store,
+    notification: NotificationId,
+    query: RecipientQuery,
+) -> impl Stream<Item = Result<Bytes, StoreError>> {
+    futures_util::stream::try_unfold(Some((query, true)), move |state| {
+        let store = store.clone();
+        async move {
+            let Some((mut query, first)) = state else {
+                return Ok(None);
+            };
+            let lines = store.recipient_page(notification, &query).await?;
+            let mut bytes = if first { BOM.as_bytes().to_vec() } else { Vec::new() };
+            bytes.extend(views::csv_records(&lines, first));
+            let more = lines.len() as i64 == query.limit;
+            query.after = lines.last().map(|l| RecipientId(l.recipient));
+            Ok(Some((Bytes::from(bytes), more.then_some((query, false)))))
+        }
+    })
+}
+
+pub async fn overview(Admin(staff): Admin, ui: web::Data<Ui>) -> Page {
+    let overview = ui.store.overview(OVERVIEW_DAYS).await?;
+    let now = right_now(&ui).await?;
+    html(&OverviewPage::new(
+        Chrome::new("Overview", &staff, "overview"),
+        OVERVIEW_DAYS,
+        chart::per_day(&overview.per_day),
+        &overview,
+        now,
+    ))
+}
+
+pub async fn api_overview(Admin(_): Admin, ui: web::Data<Ui>) -> Page {
+    let overview = ui.store.overview(OVERVIEW_DAYS).await?;
+    let now = right_now(&ui).await?;
+    Ok(HttpResponse::Ok().json(json!({"days": OVERVIEW_DAYS, "period": overview, "now": now})))
+}
+
+/// The queues and the send rate this moment, as `/metrics` reports them.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct RightNow {
+    /// `None` when the broker does not answer.
+    pub send_queue: Option<u32>,
+    pub prepare_queue: Option<u32>,
+    pub rate: f64,
+}
+
+async fn right_now(ui: &Ui) -> Result<RightNow, UiError> {
+    let topology = ui.broker.topology();
+    let depth = |queue: String| {
+        let broker = ui.broker.clone();
+        async move { broker.depth(&queue).await.ok() }
+    };
+    Ok(RightNow {
+        send_queue: depth(topology.send_queue()).await,
+        prepare_queue: depth(topology.prepare_queue()).await,
+        rate: ui.store.recent_rate(None, 10).await?,
+    })
+}
+
+/// The home page is the announcements list; `/announcements` is its name.
+pub async fn to_list() -> HttpResponse {
+    see_other("/")
+}
