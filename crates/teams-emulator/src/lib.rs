@@ -13,6 +13,7 @@ mod entra;
 mod graph;
 mod keys;
 pub mod limits;
+mod reads;
 mod rng;
 mod search;
 mod state;

@@ -259,6 +259,8 @@ pub struct StatsSnapshot {
     /// Signed activities posted to the bot endpoint, and those that failed.
     pub bot_activities_sent: u64,
     pub bot_activities_failed: u64,
+    /// Read receipts the bot endpoint accepted (also in `bot_activities_sent`).
+    pub read_receipts_sent: u64,
     pub faults_injected: u64,
     pub graph_requests: u64,
     pub connector_requests: u64,
