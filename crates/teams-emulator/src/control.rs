@@ -409,11 +409,11 @@ async fn user_reads(
         return problem(409, "no bot_endpoint is configured");
     }
     let read = {
-        let world = emulator.world();
+        let mut world = emulator.world();
         let Some(user) = world.directory.find_user(&id) else {
             return problem(404, format!("no user {id}"));
         };
-        reads::read_chat(&world, user, up_to).map(|read| (user, read.last))
+        reads::read_chat(&mut world, user, up_to).map(|read| (user, read.last))
     };
     let (user, last) = match read {
         Ok(read) => read,

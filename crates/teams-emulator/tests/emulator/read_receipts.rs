@@ -67,6 +67,14 @@ async fn create_conversation(t: &TestEmulator, user: &Value, activity: Option<Va
     body
 }
 
+fn receipts(received: &[(String, Value)]) -> Vec<Value> {
+    received
+        .iter()
+        .map(|(_, activity)| activity.clone())
+        .filter(|a| a["name"] == READ_RECEIPT)
+        .collect()
+}
+
 #[tokio::test]
 async fn reading_posts_a_signed_receipt_for_the_newest_message() {
     let (t, bot) = with_bot(40).await;
@@ -159,4 +167,125 @@ async fn reading_is_refused_when_teams_would_send_no_receipt() {
     assert!(bot.received.lock().unwrap().is_empty());
     assert_eq!(t.stats().await["read_receipts_sent"], 0);
     bot.handle.stop(false).await;
+}
+
+fn auto_reads(never_share: f64) -> Value {
+    json!({"reads": {"enabled": true, "never_share": never_share, "median_delay_ms": 20, "spread": 0.5}})
+}
+
+#[tokio::test]
+async fn people_read_on_their_own_after_each_delivery() {
+    let (t, bot) = with_bot(60).await;
+    assert_eq!(t.configure(auto_reads(0.0)).await.status(), 200);
+    let users = installed_users(&t).await;
+    let mut expected = Vec::new();
+    for user in &users[..3] {
+        expected.push((user["chatId"].clone(), send_to(&t, user).await));
+    }
+    // The create-with-activity path delivers too.
+    let created = create_conversation(&t, &users[3], Some(message("hello"))).await;
+    expected.push((
+        created["id"].clone(),
+        created["activityId"].as_str().unwrap().to_owned(),
+    ));
+
+    let mut got: Vec<(Value, String)> = receipts(&bot.wait_for(expected.len()).await)
+        .iter()
+        .map(|r| {
+            assert_eq!(r["from"]["aadObjectId"].as_str().unwrap().len(), 36);
+            let last = r["value"]["lastReadMessageId"].as_str().unwrap();
+            (r["conversation"]["id"].clone(), last.to_owned())
+        })
+        .collect();
+    got.sort_by(|a, b| a.1.cmp(&b.1));
+    assert_eq!(got, expected);
+
+    // A later message is read later, on its own.
+    let again = send_to(&t, &users[0]).await;
+    let received = receipts(&bot.wait_for(expected.len() + 1).await);
+    assert_eq!(
+        received.last().unwrap()["value"]["lastReadMessageId"],
+        again.as_str()
+    );
+    // The bot sees a receipt just before the emulator counts it.
+    let counted = expected.len() as u64 + 1;
+    for _ in 0..40 {
+        if t.stats().await["read_receipts_sent"] == counted {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    assert_eq!(t.stats().await["read_receipts_sent"], counted);
+    bot.handle.stop(false).await;
+}
+
+#[tokio::test]
+async fn never_readers_and_channels_send_no_receipts() {
+    let (t, bot) = with_bot(80).await;
+    assert_eq!(t.configure(auto_reads(1.0)).await.status(), 200);
+    let users = installed_users(&t).await;
+    for user in &users[..3] {
+        send_to(&t, user).await;
+    }
+
+    assert_eq!(t.configure(auto_reads(0.0)).await.status(), 200);
+    let directory = t.directory().await;
+    let team = directory["groups"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|g| g["team"]["hasApp"] == true)
+        .cloned()
+        .expect("a team with the app");
+    let channel = team["team"]["threadId"].as_str().unwrap();
+    let posted = t.send_activity(channel, &message("to the channel")).await;
+    assert_eq!(posted.status(), 201);
+
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    assert!(bot.received.lock().unwrap().is_empty());
+    assert_eq!(t.stats().await["read_receipts_sent"], 0);
+    bot.handle.stop(false).await;
+}
+
+#[tokio::test]
+async fn read_settings_are_checked() {
+    let t = TestEmulator::start(10).await;
+    assert_eq!(
+        t.control_get("/config").await["reads"],
+        json!({"enabled": false, "never_share": 0.25, "median_delay_ms": 60000, "spread": 1.0})
+    );
+    let valid =
+        json!({"enabled": true, "never_share": 0.5, "median_delay_ms": 1000, "spread": 2.0});
+    assert_eq!(
+        t.configure(json!({"reads": valid.clone()})).await.status(),
+        200
+    );
+
+    for (bad, field) in [
+        (json!({"never_share": 1.5}), "reads.never_share"),
+        (json!({"never_share": -0.1}), "reads.never_share"),
+        (json!({"median_delay_ms": 0}), "reads.median_delay_ms"),
+        (
+            json!({"median_delay_ms": 90_000_000}),
+            "reads.median_delay_ms",
+        ),
+        (json!({"spread": 3.5}), "reads.spread"),
+        (json!({"spread": -1.0}), "reads.spread"),
+        (json!({"speed": 2}), "speed"),
+    ] {
+        let response = t.configure(json!({"reads": bad})).await;
+        assert_eq!(response.status(), 400, "{bad}");
+        let body: Value = response.json().await.unwrap();
+        let error = body["error"].as_str().unwrap();
+        assert!(error.contains(field), "{bad}: {error}");
+    }
+    assert_eq!(
+        t.control_get("/config").await["reads"],
+        valid,
+        "a refused change leaves the config alone"
+    );
+
+    let mut config = config(10);
+    config.behaviour.reads.never_share = 2.0;
+    assert!(teams_emulator::start(config).await.is_err());
 }
