@@ -12,6 +12,7 @@ use serde_json::{Value, json};
 use crate::directory::{Directory, MemberRef, UserType};
 use crate::entra::BOT_AUDIENCE;
 use crate::limits::{THREAD_READ, THREAD_SEND, Windows};
+use crate::reads;
 use crate::state::{Conversation, ConversationKind, Emulator, StoredActivity, World, content_hash};
 use crate::wire::{Reply, header};
 
@@ -286,7 +287,12 @@ async fn reply_to(
     )
 }
 
-async fn post_activity(emulator: &Emulator, request: &HttpRequest, id: &str, body: Bytes) -> Reply {
+async fn post_activity(
+    emulator: &web::Data<Emulator>,
+    request: &HttpRequest,
+    id: &str,
+    body: Bytes,
+) -> Reply {
     if let Err(reply) = authorize(emulator, request) {
         return reply;
     }
@@ -303,6 +309,9 @@ async fn post_activity(emulator: &Emulator, request: &HttpRequest, id: &str, bod
     match check_writable(&mut world, id) {
         Ok(()) => {
             let activity_id = store_activity(emulator, &mut world, id, body);
+            if let Some(reader) = reads::reader_of(&world, id) {
+                reads::schedule(emulator, reader);
+            }
             Reply::json(201, json!({"id": activity_id}))
         }
         Err(reply) => reply,
@@ -463,7 +472,7 @@ async fn create_conversation(
     finish(&emulator, "POST /teams/v3/conversations", reply)
 }
 
-fn open_for(emulator: &Emulator, create: CreateConversation) -> Reply {
+fn open_for(emulator: &web::Data<Emulator>, create: CreateConversation) -> Reply {
     let tenant = create.tenant_id.clone().or_else(|| {
         create.channel_data.as_ref()?["tenant"]["id"]
             .as_str()
@@ -527,6 +536,9 @@ fn open_for(emulator: &Emulator, create: CreateConversation) -> Reply {
             Bytes::from(activity.to_string()),
         );
         body["activityId"] = json!(activity_id);
+        if let Some(reader) = reads::reader_of(&world, &chat_id) {
+            reads::schedule(emulator, reader);
+        }
     }
     Reply::json(201, body)
 }

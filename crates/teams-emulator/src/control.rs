@@ -7,6 +7,7 @@ use serde_json::{Value, json};
 
 use crate::botframework;
 use crate::directory::{Directory, MemberRef, UserType};
+use crate::reads;
 use crate::state::{BehaviourPatch, Emulator, World};
 
 pub fn routes(config: &mut web::ServiceConfig) {
@@ -26,6 +27,7 @@ pub fn routes(config: &mut web::ServiceConfig) {
             .route("/users/{id}/say", web::post().to(user_says))
             .route("/users/{id}/press", web::post().to(user_presses))
             .route("/users/{id}/react", web::post().to(user_reacts))
+            .route("/users/{id}/read", web::post().to(user_reads))
             .route("/users/{id}/uninstall", web::post().to(user_uninstalls)),
     );
 }
@@ -382,6 +384,58 @@ async fn user_reacts(
     let mut extra = json!({"type": "messageReaction", "replyToId": body.activity_id});
     extra[key] = reactions;
     to_bot(emulator, &id, extra).await
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct ReadTo {
+    /// The newest activity id read; the newest in the chat when absent.
+    up_to: Option<String>,
+}
+
+/// The user reads their 1:1 chat with the bot: Teams sends the bot a read
+/// receipt naming the newest message read.
+async fn user_reads(
+    emulator: web::Data<Emulator>,
+    id: web::Path<String>,
+    body: web::Bytes,
+) -> HttpResponse {
+    let up_to = match read_limit(&body) {
+        Ok(up_to) => up_to,
+        Err(message) => return problem(400, message),
+    };
+    let endpoint = emulator.behaviour().bot_endpoint;
+    if endpoint.is_empty() {
+        return problem(409, "no bot_endpoint is configured");
+    }
+    let read = {
+        let mut world = emulator.world();
+        let Some(user) = world.directory.find_user(&id) else {
+            return problem(404, format!("no user {id}"));
+        };
+        reads::read_chat(&mut world, user, up_to).map(|read| (user, read.last))
+    };
+    let (user, last) = match read {
+        Ok(read) => read,
+        Err(message) => return problem(409, message),
+    };
+    let delivered = reads::send_receipt(&emulator, &endpoint, user, last).await;
+    HttpResponse::Ok().json(json!({"delivered": delivered, "lastReadMessageId": last.to_string()}))
+}
+
+/// The optional `upTo` of a read; an empty body reads everything.
+fn read_limit(body: &[u8]) -> Result<Option<u64>, String> {
+    if body.is_empty() {
+        return Ok(None);
+    }
+    let read: ReadTo = serde_json::from_slice(body).map_err(|e| format!("invalid read: {e}"))?;
+    read.up_to
+        .map(|up_to| {
+            up_to
+                .parse::<u64>()
+                .map_err(|_| format!("upTo must be an activity id (an integer), got {up_to:?}"))
+        })
+        .transpose()
 }
 
 async fn to_bot(emulator: web::Data<Emulator>, id: &str, extra: Value) -> HttpResponse {

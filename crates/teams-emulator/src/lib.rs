@@ -13,6 +13,7 @@ mod entra;
 mod graph;
 mod keys;
 pub mod limits;
+mod reads;
 mod rng;
 mod search;
 mod state;
@@ -24,7 +25,7 @@ use actix_web::{App, HttpServer, dev::ServerHandle, web};
 use serde::{Deserialize, Serialize};
 
 pub use directory::DirectorySpec;
-pub use state::{Behaviour, BehaviourPatch};
+pub use state::{Behaviour, BehaviourPatch, ReadBehaviour};
 
 /// Everything fixed at start. Limits, latency and faults can change later
 /// through `POST /_emulator/config`.

@@ -43,6 +43,67 @@ pub struct Behaviour {
     pub bot_key_endorsements: Vec<String>,
     /// Time Entra ID takes to answer a token request, per scope.
     pub token_latency_ms: TokenLatency,
+    /// Whether and when people read the bot's 1:1 messages, which Teams
+    /// reports to the bot as read receipts (teams-platform.md §8).
+    pub reads: ReadBehaviour,
+}
+
+/// When emulated people read their chat with the bot. Delays are
+/// log-normal, as human response times are: most people read within a few
+/// medians, a long tail reads hours later, and some never do.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ReadBehaviour {
+    /// Off by default: receipts are extra traffic to the bot endpoint.
+    pub enabled: bool,
+    /// Share of people who never read (or turned read receipts off); the
+    /// same people every time, chosen by their user id.
+    pub never_share: f64,
+    /// Median time from delivery to reading.
+    pub median_delay_ms: u64,
+    /// Sigma of the log-normal delay: 0 reads exactly at the median, 1
+    /// puts the 99th percentile at about ten medians.
+    pub spread: f64,
+}
+
+/// No read waits longer than a day, so a long tail cannot pile up tasks.
+pub const MAX_READ_DELAY_MS: u64 = 24 * 3600 * 1000;
+/// A sigma beyond this puts the tail past any plausible reading time.
+const MAX_READ_SPREAD: f64 = 3.0;
+
+impl Default for ReadBehaviour {
+    fn default() -> Self {
+        Self {
+            enabled: false,
+            never_share: 0.25,
+            median_delay_ms: 60_000,
+            spread: 1.0,
+        }
+    }
+}
+
+impl ReadBehaviour {
+    fn validate(&self) -> Result<(), String> {
+        if !(0.0..=1.0).contains(&self.never_share) {
+            return Err(format!(
+                "reads.never_share must be between 0 and 1, got {}",
+                self.never_share
+            ));
+        }
+        if !(1..=MAX_READ_DELAY_MS).contains(&self.median_delay_ms) {
+            return Err(format!(
+                "reads.median_delay_ms must be between 1 and {MAX_READ_DELAY_MS}, got {}",
+                self.median_delay_ms
+            ));
+        }
+        if !(0.0..=MAX_READ_SPREAD).contains(&self.spread) {
+            return Err(format!(
+                "reads.spread must be between 0 and {MAX_READ_SPREAD}, got {}",
+                self.spread
+            ));
+        }
+        Ok(())
+    }
 }
 
 /// Milliseconds Entra ID takes to issue a token, by scope: a slow identity
@@ -80,6 +141,7 @@ impl Default for Behaviour {
             delta_token_lifetime_secs: 7 * 24 * 3600,
             bot_key_endorsements: vec!["msteams".to_owned()],
             token_latency_ms: TokenLatency::default(),
+            reads: ReadBehaviour::default(),
         }
     }
 }
@@ -115,7 +177,7 @@ impl Behaviour {
                 return Err("bot_endpoint must be an http or https URL".to_owned());
             }
         }
-        Ok(())
+        self.reads.validate()
     }
 }
 
@@ -133,6 +195,8 @@ pub struct BehaviourPatch {
     pub delta_token_lifetime_secs: Option<u64>,
     pub bot_key_endorsements: Option<Vec<String>>,
     pub token_latency_ms: Option<TokenLatency>,
+    /// Replaces all of `reads`; keys left out take their defaults.
+    pub reads: Option<ReadBehaviour>,
 }
 
 impl BehaviourPatch {
@@ -151,7 +215,8 @@ impl BehaviourPatch {
             app_in_catalog,
             delta_token_lifetime_secs,
             bot_key_endorsements,
-            token_latency_ms
+            token_latency_ms,
+            reads
         );
         next.validate()?;
         Ok(next)
@@ -182,6 +247,9 @@ pub struct Conversation {
     pub sends: SlidingLog,
     pub creates: SlidingLog,
     pub reads: SlidingLog,
+    /// The newest activity id the person has read in a 1:1 chat (0 for
+    /// none), so that reading twice without news sends no second receipt.
+    pub read_up_to: u64,
 }
 
 impl Conversation {
@@ -193,6 +261,7 @@ impl Conversation {
             sends: SlidingLog::default(),
             creates: SlidingLog::default(),
             reads: SlidingLog::default(),
+            read_up_to: 0,
         }
     }
 }
@@ -259,6 +328,8 @@ pub struct StatsSnapshot {
     /// Signed activities posted to the bot endpoint, and those that failed.
     pub bot_activities_sent: u64,
     pub bot_activities_failed: u64,
+    /// Read receipts the bot endpoint accepted (also in `bot_activities_sent`).
+    pub read_receipts_sent: u64,
     pub faults_injected: u64,
     pub graph_requests: u64,
     pub connector_requests: u64,
@@ -393,13 +464,17 @@ impl Emulator {
 
     /// Log-normal with the given median and 99th percentile.
     fn sample_latency(&self, p50: u64, p99: u64) -> Duration {
-        let mu = (p50 as f64).ln();
-        let sigma = ((p99 as f64).ln() - mu) / 2.326_348;
+        let sigma = ((p99 as f64).ln() - (p50 as f64).ln()) / 2.326_348;
+        Duration::from_secs_f64(self.log_normal(p50 as f64, sigma) / 1000.0)
+    }
+
+    /// A log-normal sample with the given median and sigma.
+    pub fn log_normal(&self, median: f64, sigma: f64) -> f64 {
         // Box-Muller from two uniforms.
         let u1 = self.random.next_f64().max(f64::MIN_POSITIVE);
         let u2 = self.random.next_f64();
         let normal = (-2.0 * u1.ln()).sqrt() * (std::f64::consts::TAU * u2).cos();
-        Duration::from_secs_f64((mu + sigma * normal).exp() / 1000.0)
+        (median.ln() + sigma * normal).exp()
     }
 }
 

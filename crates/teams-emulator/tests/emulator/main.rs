@@ -10,3 +10,4 @@ mod control;
 mod entra;
 mod graph;
 mod limits;
+mod read_receipts;

@@ -1,5 +1,9 @@
 //! Starts an emulator on port 0 and speaks to it as Herald would.
 
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use actix_web::{App, HttpRequest, HttpResponse, HttpServer, web};
 use serde_json::Value;
 use teams_emulator::{Behaviour, DirectorySpec, EmulatorConfig, RunningEmulator};
 
@@ -246,4 +250,63 @@ pub async fn verify_with_jwks(
     validation.validate_aud = false;
     let data = jsonwebtoken::decode::<Value>(token, &decoding, &validation).unwrap();
     (data.claims, key)
+}
+
+/// A bot endpoint that records what it receives.
+pub struct RecordingBot {
+    pub url: String,
+    pub received: Arc<Mutex<Vec<(String, Value)>>>,
+    pub handle: actix_web::dev::ServerHandle,
+}
+
+impl RecordingBot {
+    pub async fn start() -> Self {
+        let received: Arc<Mutex<Vec<(String, Value)>>> = Arc::default();
+        let store = received.clone();
+        let server = HttpServer::new(move || {
+            let store = store.clone();
+            App::new().route(
+                "/api/messages",
+                web::post().to(move |request: HttpRequest, body: web::Json<Value>| {
+                    let store = store.clone();
+                    async move {
+                        let auth = request
+                            .headers()
+                            .get("Authorization")
+                            .map(|h| h.to_str().unwrap().to_owned())
+                            .unwrap_or_default();
+                        store.lock().unwrap().push((auth, body.into_inner()));
+                        HttpResponse::Ok().finish()
+                    }
+                }),
+            )
+        })
+        .workers(1)
+        .disable_signals()
+        .bind("127.0.0.1:0")
+        .unwrap();
+        let port = server.addrs()[0].port();
+        let server = server.run();
+        let handle = server.handle();
+        tokio::spawn(server);
+        Self {
+            url: format!("http://127.0.0.1:{port}/api/messages"),
+            received,
+            handle,
+        }
+    }
+
+    pub async fn wait_for(&self, count: usize) -> Vec<(String, Value)> {
+        for _ in 0..200 {
+            let received = self.received.lock().unwrap().clone();
+            if received.len() >= count {
+                return received;
+            }
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+        panic!(
+            "the bot received {} activities, expected {count}",
+            self.received.lock().unwrap().len()
+        );
+    }
 }
