@@ -347,6 +347,13 @@ pub struct EmulatorSettings {
     pub latency_ms: [u64; 2],
     /// Share of requests answered 502/503/504.
     pub fault_rate: f64,
+    /// Emulated people read their 1:1 chats by themselves and Teams sends
+    /// read receipts, so demos show a read curve.
+    pub reads: bool,
+    /// Median seconds from delivery to reading.
+    pub read_median_seconds: f64,
+    /// Share of people who never read (or turned receipts off).
+    pub never_read_share: f64,
 }
 
 impl Default for EmulatorSettings {
@@ -364,6 +371,9 @@ impl Default for EmulatorSettings {
             global_rps: 50,
             latency_ms: [0, 0],
             fault_rate: 0.0,
+            reads: true,
+            read_median_seconds: 30.0,
+            never_read_share: 0.25,
         }
     }
 }

@@ -52,6 +52,12 @@ pub fn emulator_config(settings: &Settings, args: EmulatorArgs) -> teams_emulato
     behaviour.global_rps = args.global_rps.unwrap_or(defaults.global_rps);
     behaviour.latency_ms = args.latency_ms.unwrap_or(defaults.latency_ms);
     behaviour.fault_rate = args.fault_rate.unwrap_or(defaults.fault_rate);
+    behaviour.reads = teams_emulator::ReadBehaviour {
+        enabled: defaults.reads,
+        never_share: defaults.never_read_share,
+        median_delay_ms: (defaults.read_median_seconds * 1000.0).round() as u64,
+        ..Default::default()
+    };
     if let Some(endpoint) = args.bot_endpoint.or_else(|| defaults.bot_endpoint.clone()) {
         behaviour.bot_endpoint = endpoint;
     }
