@@ -128,29 +128,37 @@ impl Store {
         Ok(done.rows_affected())
     }
 
-    /// One keyset page of the per-recipient table, by name.
+    /// One keyset page of the per-recipient table, by name. Each filter
+    /// is added only when given, so every combination gets a plan of its
+    /// own that uses its index (an "or $n is null" would not).
     pub async fn recipient_page(
         &self,
         notification: NotificationId,
         query: &RecipientQuery,
     ) -> Result<Vec<RecipientLine>> {
-        let rows = sqlx::query(concat!(
-            line_select!(),
-            "where d.notification_id = $1 \
-               and ($2::text is null or d.status = $2) \
-               and ($3::text is null or d.recipient_id in (select id from recipients \
-                    where lower(coalesce(display_name, '') || ' ' || coalesce(user_principal_name, '')) like $3)) \
-               and ($4::uuid is null or (d.sort_name, d.recipient_id) > \
-                    (select sort_name, recipient_id from deliveries where notification_id = $1 and recipient_id = $4)) \
-             order by d.sort_name, d.recipient_id limit $5"
-        ))
-            .bind(notification.0)
-            .bind(query.status.map(DeliveryStatus::as_str))
-            .bind(query.search.as_deref().map(like_pattern))
-            .bind(query.after.map(|r| r.0))
-            .bind(query.limit)
-            .fetch_all(&self.pool)
-            .await?;
+        let mut sql = sqlx::QueryBuilder::new(concat!(line_select!(), "where d.notification_id = "));
+        sql.push_bind(notification.0);
+        if let Some(status) = query.status {
+            sql.push(" and d.status = ").push_bind(status.as_str());
+        }
+        if let Some(search) = &query.search {
+            sql.push(
+                " and d.recipient_id in (select id from recipients \
+                 where lower(coalesce(display_name, '') || ' ' || coalesce(user_principal_name, '')) like ",
+            )
+            .push_bind(like_pattern(search))
+            .push(")");
+        }
+        if let Some(after) = query.after {
+            sql.push(" and (d.sort_name, d.recipient_id) > (select sort_name, recipient_id from deliveries where notification_id = ")
+                .push_bind(notification.0)
+                .push(" and recipient_id = ")
+                .push_bind(after.0)
+                .push(")");
+        }
+        sql.push(" order by d.sort_name, d.recipient_id limit ")
+            .push_bind(query.limit);
+        let rows = sql.build().fetch_all(&self.pool).await?;
         rows.iter().map(line).collect()
     }
 
