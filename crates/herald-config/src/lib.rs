@@ -435,6 +435,29 @@ pub fn load(
     Ok(settings)
 }
 
+/// Whether one `HERALD_SECTION__KEY` variable names a setting and its value
+/// has that setting's type, taken alone: the checks that weigh several
+/// settings together (credentials that go in threes, say) are `load`'s.
+/// For tools that check deployment files, whose variables are spread over
+/// several files. `HERALD_CONFIG` names the file and passes.
+pub fn check_variable(variable: &str, value: &str) -> Result<(), ConfigError> {
+    if variable == "HERALD_CONFIG" {
+        return Ok(());
+    }
+    let error = |message: String| ConfigError::Environment {
+        variable: variable.to_owned(),
+        message,
+    };
+    if !variable.starts_with("HERALD_") {
+        return Err(error(
+            "not a Herald variable: they start with HERALD_".to_owned(),
+        ));
+    }
+    let mut table = toml::Table::new();
+    overlay(&mut table, variable, value).map_err(error)?;
+    parse(&table).map(drop).map_err(error)
+}
+
 impl GraphSettings {
     fn check(&self) -> Result<(), String> {
         let rates = [
@@ -731,6 +754,22 @@ mod tests {
         .unwrap_err()
         .to_string();
         assert!(error.contains("microsoft.bot_issuer"), "{error}");
+    }
+
+    #[test]
+    fn single_variables_are_checked_alone() {
+        check_variable("HERALD_DATABASE__URL", "postgres://h:p@db/herald").unwrap();
+        check_variable("HERALD_OPS__LISTEN", "0.0.0.0:9464").unwrap();
+        check_variable("HERALD_CONFIG", "/etc/herald/herald.toml").unwrap();
+        // Alone, without the app id and secret that `load` wants beside it.
+        check_variable("HERALD_MICROSOFT__TENANT_ID", "contoso").unwrap();
+        let error = check_variable("HERALD_DATABSE__URL", "postgres://db/herald")
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("HERALD_DATABSE__URL"), "{error}");
+        assert!(check_variable("HERALD_OPS__LISTEN", "9464").is_err());
+        assert!(check_variable("HERALD_SEND__CONCURRENCY", "many").is_err());
+        assert!(check_variable("DATABASE__URL", "x").is_err());
     }
 
     #[test]

@@ -50,6 +50,16 @@ pub enum Command {
         #[arg(long, default_value = "herald-cli")]
         created_by: String,
     },
+    /// Exit 0 when a health endpoint answers 2xx, else 1: the container
+    /// images' health check (they have no curl).
+    Healthcheck {
+        /// A URL, or a path on ops.listen (/healthz when left out; 0.0.0.0
+        /// is asked on 127.0.0.1).
+        target: Option<String>,
+        /// Seconds to wait for the answer.
+        #[arg(long, default_value_t = 5)]
+        timeout: u64,
+    },
     /// Run the Teams emulator: Entra ID, Graph and the Bot Connector on one port.
     Emulator(Box<EmulatorArgs>),
     /// Run a benchmark and print what it measured.

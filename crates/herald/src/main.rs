@@ -3,6 +3,7 @@
 //! library crate (`herald-app` wires them).
 
 mod cli;
+mod health;
 mod notify;
 mod roles;
 mod telemetry;
@@ -51,6 +52,10 @@ async fn main() -> anyhow::Result<()> {
                 web: true,
             };
             roles::worker(settings, args, roles).await
+        }
+        Command::Healthcheck { target, timeout } => {
+            let url = health::probe_url(settings.ops.listen, target.as_deref());
+            health::check(&url, std::time::Duration::from_secs(timeout)).await
         }
         Command::Send(args) => notify::send(&settings, *args).await,
         Command::Status { id, json } => notify::status(&settings, &id, json).await,

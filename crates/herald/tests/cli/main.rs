@@ -199,3 +199,80 @@ async fn bad_announcements_are_refused_before_anything_is_stored() {
     .await;
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// A server that answers every request with `status` and reports the
+/// request lines it got.
+async fn canned_server(
+    status: &'static str,
+) -> (
+    std::net::SocketAddr,
+    tokio::sync::mpsc::UnboundedReceiver<String>,
+) {
+    use tokio::io::AsyncWriteExt;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap();
+    let (seen, requests) = tokio::sync::mpsc::unbounded_channel();
+    tokio::spawn(async move {
+        while let Ok((stream, _)) = listener.accept().await {
+            let (read, mut write) = stream.into_split();
+            let mut lines = BufReader::new(read).lines();
+            if let Ok(Some(first)) = lines.next_line().await {
+                let _ = seen.send(first);
+            }
+            while let Ok(Some(line)) = lines.next_line().await {
+                if line.is_empty() {
+                    break;
+                }
+            }
+            let response =
+                format!("HTTP/1.1 {status}\r\ncontent-length: 3\r\nconnection: close\r\n\r\nok\n");
+            let _ = write.write_all(response.as_bytes()).await;
+        }
+    });
+    (address, requests)
+}
+
+#[tokio::test]
+async fn healthcheck_passes_on_2xx_and_fails_otherwise() {
+    // No target: /healthz on ops.listen, its wildcard address asked on loopback.
+    let (healthy, mut requests) = canned_server("200 OK").await;
+    let output = herald()
+        .arg("healthcheck")
+        .env("HERALD_OPS__LISTEN", format!("0.0.0.0:{}", healthy.port()))
+        .output()
+        .await
+        .unwrap();
+    assert!(output.status.success(), "{output:?}");
+    assert!(requests.recv().await.unwrap().starts_with("GET /healthz "));
+
+    let output = herald()
+        .args(["healthcheck", &format!("http://{healthy}/readyz")])
+        .output()
+        .await
+        .unwrap();
+    assert!(output.status.success(), "{output:?}");
+    assert!(requests.recv().await.unwrap().starts_with("GET /readyz "));
+
+    let (unready, _requests) = canned_server("503 Service Unavailable").await;
+    let output = herald()
+        .args(["healthcheck", &format!("http://{unready}/readyz")])
+        .output()
+        .await
+        .unwrap();
+    assert!(!output.status.success());
+    let text = String::from_utf8(output.stderr).unwrap();
+    assert!(text.contains("503"), "{text}");
+
+    // Nobody listens on port 1.
+    let output = herald()
+        .args([
+            "healthcheck",
+            "http://127.0.0.1:1/healthz",
+            "--timeout",
+            "2",
+        ])
+        .output()
+        .await
+        .unwrap();
+    assert!(!output.status.success());
+}
