@@ -6,6 +6,7 @@
 mod connector;
 mod graph;
 pub mod pace;
+mod teams_app;
 mod tokens;
 
 pub use connector::{BotConnector, SendFailure};
@@ -14,6 +15,7 @@ pub use graph::{
     GraphLimits, GraphPacing, GraphUser, GroupSearch, TeamMember,
 };
 pub use pace::{Limit, Throttle, Throttles};
+pub use teams_app::{MANIFEST_VERSION, TeamsApp};
 pub use tokens::{AuthError, Credentials, Scope, TokenCache};
 
 use std::time::Duration;

@@ -50,6 +50,19 @@ pub enum Command {
         #[arg(long, default_value = "herald-cli")]
         created_by: String,
     },
+    /// Write the Teams app package's files (manifest with the bot, the tab
+    /// and the read-receipt permission, and the icons) for this install.
+    TeamsApp {
+        /// The folder to write them to.
+        #[arg(long, default_value = "teams-app")]
+        out: std::path::PathBuf,
+        /// The app's version; raise it for every upload.
+        #[arg(long, default_value = "1.0.0")]
+        version: String,
+        /// The organisation publishing it, shown in Teams.
+        #[arg(long, default_value = "Your organisation")]
+        developer: String,
+    },
     /// Exit 0 when a health endpoint answers 2xx, else 1: the container
     /// images' health check (they have no curl).
     Healthcheck {

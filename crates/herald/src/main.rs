@@ -6,6 +6,7 @@ mod cli;
 mod health;
 mod notify;
 mod roles;
+mod teams_app;
 mod telemetry;
 
 use clap::Parser;
@@ -53,6 +54,11 @@ async fn main() -> anyhow::Result<()> {
             };
             roles::worker(settings, args, roles).await
         }
+        Command::TeamsApp {
+            out,
+            version,
+            developer,
+        } => teams_app::write(&settings, &out, &version, &developer),
         Command::Healthcheck { target, timeout } => {
             let url = health::probe_url(settings.ops.listen, target.as_deref());
             health::check(&url, std::time::Duration::from_secs(timeout)).await
