@@ -67,7 +67,7 @@ pub fn per_day(days: &[(time::Date, i64)]) -> String {
         let height = *count as f64 / top * plot_height();
         let _ = write!(
             svg,
-            r#"<rect class="bar" x="{:.1}" y="{:.1}" width="{:.1}" height="{height:.1}"><title>{}: {count}</title></rect>"#,
+            r#"<rect class="day-bar" x="{:.1}" y="{:.1}" width="{:.1}" height="{height:.1}"><title>{}: {count}</title></rect>"#,
             LEFT + index as f64 * slot + slot * 0.15,
             y(*count as f64, top),
             slot * 0.7,
