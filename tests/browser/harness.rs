@@ -385,7 +385,8 @@ pub async fn assert_accessible(client: &Client, context_label: &str) {
 
 /// Saves the page shown now as `docs/screenshots/<name>.png` at the
 /// repository root, only when `HERALD_SCREENSHOTS=1` (so ordinary test runs
-/// leave the committed pictures alone). Returns the path it wrote.
+/// leave the committed pictures alone), once the page holds still (see
+/// [`still_picture`]). Returns the path it wrote.
 pub async fn screenshot(client: &Client, name: &str) -> Option<PathBuf> {
     if std::env::var("HERALD_SCREENSHOTS").as_deref() != Ok("1") {
         return None;
@@ -393,8 +394,36 @@ pub async fn screenshot(client: &Client, name: &str) -> Option<PathBuf> {
     let path = Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("../docs/screenshots")
         .join(format!("{name}.png"));
-    save_screenshot(client, &path).await;
+    let png = still_picture(client, name).await;
+    if let Some(folder) = path.parent() {
+        std::fs::create_dir_all(folder)
+            .unwrap_or_else(|e| panic!("cannot create {}: {e}", folder.display()));
+    }
+    std::fs::write(&path, png).unwrap_or_else(|e| panic!("cannot write {}: {e}", path.display()));
     Some(path)
+}
+
+/// A PNG of the page once two pictures in a row are the same, waiting up
+/// to [`DEFAULT_WAIT`] (then the last one): a transition, such as the
+/// progress bar's fill gliding to a new value inside the browser's own
+/// shadow tree where no script can see it, is not caught half-way.
+pub async fn still_picture(client: &Client, what: &str) -> Vec<u8> {
+    let take = || async {
+        client
+            .screenshot()
+            .await
+            .unwrap_or_else(|e| panic!("cannot take a screenshot of {what}: {e}"))
+    };
+    let deadline = Instant::now() + DEFAULT_WAIT;
+    let mut last = take().await;
+    loop {
+        tokio::time::sleep(POLL).await;
+        let next = take().await;
+        if next == last || Instant::now() >= deadline {
+            return next;
+        }
+        last = next;
+    }
 }
 
 /// Saves the page shown now as a PNG at `path`, whatever the environment.
