@@ -1,5 +1,6 @@
-//! Every page of the staff UI, in every state a person meets it, checked
-//! with axe-core in the light, dark and high-contrast themes: no serious or
+//! Every page of the staff UI, in every state a person meets it (the
+//! delivery reports too: status, recipients, overview), checked with
+//! axe-core in the light, dark and high-contrast themes: no serious or
 //! critical violation anywhere.
 
 use std::time::Duration;
@@ -118,7 +119,31 @@ async fn every_page_is_accessible_in_every_theme() {
         assert_eq!(progress.notification.status, NotificationStatus::Sent);
         browser.refresh().await.unwrap();
         wait_for_text(&browser, "#status", "Sent").await;
+        wait_for(&browser, "#chart path.line-delivered").await;
         check(&browser, theme, "announcement status, sent").await;
+
+        // Its per-recipient table, by a status chip, and a filter that
+        // matches no one.
+        click(&browser, "#recipients-link").await;
+        wait_for(&browser, "#recipients tbody tr").await;
+        check(&browser, theme, "recipients").await;
+        click(&browser, r#"ul.chips a[href$="status=delivered"]"#).await;
+        wait_for(&browser, r#"ul.chips a[aria-current="true"]"#).await;
+        wait_for(&browser, "#recipients tbody tr").await;
+        check(&browser, theme, "recipients, filtered by a chip").await;
+        let id = id_in(&path);
+        open(
+            &browser,
+            &herald,
+            &format!("/announcements/{id}/recipients?status=blocked&q=nobody"),
+        )
+        .await;
+        wait_for_text(&browser, ".empty h2", "No recipient matches").await;
+        check(&browser, theme, "recipients, none match").await;
+
+        click(&browser, r#"nav a[href="/admin/overview"]"#).await;
+        wait_for(&browser, "#days-chart").await;
+        check(&browser, theme, "admin overview").await;
 
         click(&browser, r#"nav a[href="/"]"#).await;
         wait_for(&browser, "table.list tbody tr").await;

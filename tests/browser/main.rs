@@ -4,13 +4,15 @@
 //!
 //! This file tests the harness itself; `flows` (signing in, composing,
 //! sending, scheduling, canceling), `typing` (markup typed into fields,
-//! the keyboard alone) and `a11y` (every page in every theme) click
-//! through a real Herald, with `site`'s helpers for its pages.
+//! the keyboard alone), `reports` (live status, recipients, CSV, overview)
+//! and `a11y` (every page in every theme) click through a real Herald,
+//! with `site`'s helpers for its pages.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod a11y;
 mod flows;
 mod harness;
+mod reports;
 mod site;
 mod typing;
 
