@@ -6,6 +6,8 @@
 
 mod access;
 mod drafts;
+mod receipts;
+mod reports;
 mod sending;
 
 use herald_testkit::web::StaffClient;
