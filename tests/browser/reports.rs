@@ -558,7 +558,6 @@ async fn a_report_shows_reads_blocked_people_the_csv_and_the_overview() {
     }
     let read: usize = stored.values().filter(|s| s.read_at.is_some()).count();
     assert_eq!(read, 6);
-    accessible_in_every_theme(&browser, "recipients with every outcome").await;
     script(&browser, "window.scrollTo(0, 0);", vec![]).await;
     screenshot(&browser, "recipients").await;
 
@@ -597,7 +596,7 @@ async fn a_report_shows_reads_blocked_people_the_csv_and_the_overview() {
     assert!(text(&browser, "#send-rate").await.ends_with("deliveries/s"));
     let bars = script(
         &browser,
-        "return document.querySelectorAll('#days-chart rect.bar').length;",
+        "return document.querySelectorAll('#days-chart rect').length;",
         vec![],
     )
     .await;
@@ -607,7 +606,7 @@ async fn a_report_shows_reads_blocked_people_the_csv_and_the_overview() {
     // plot is 180 units high); a day without deliveries has none.
     let bars = script(
         &browser,
-        "return Array.from(document.querySelectorAll('#days-chart rect.bar'))
+        "return Array.from(document.querySelectorAll('#days-chart rect'))
            .map((bar) => [bar.querySelector('title').textContent, bar.getBBox().height]);",
         vec![],
     )
@@ -632,6 +631,16 @@ async fn a_report_shows_reads_blocked_people_the_csv_and_the_overview() {
     let list = wait_for_text(&browser, "#announcements", "Car park closed").await;
     assert!(list.contains("Quarterly all-hands"), "{list}");
     assert_eq!(list.matches("Sent").count(), 2, "{list}");
+
+    // Every outcome's badge and reason in the table, in every theme.
+    open(
+        &browser,
+        &herald,
+        &format!("/announcements/{id}/recipients"),
+    )
+    .await;
+    wait_for(&browser, "#recipients").await;
+    accessible_in_every_theme(&browser, "recipients with every outcome").await;
 
     assert_console_clean(&browser, &herald, "the reports", &[]).await;
     browser.close().await;
