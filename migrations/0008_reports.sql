@@ -4,7 +4,17 @@
 -- When the person first read the card (a Teams read receipt); null is
 -- "unknown", never "not read": people can turn receipts off.
 alter table deliveries add column read_at timestamptz;
-alter table notifications add column read_count bigint not null default 0;
+-- The newest message a person has read in their chat with Herald: a
+-- receipt can arrive before the send-worker has recorded the card it
+-- covers, which then reads it as it records it.
+alter table recipients add column last_read_message bigint;
+-- Reads per notification, counted as they happen. Kept apart from
+-- notifications so that counting a read never locks the row the send
+-- path updates (the two would deadlock).
+create table notification_reads (
+    notification_id uuid primary key references notifications (id) on delete cascade,
+    reads bigint not null default 0
+);
 
 -- The recipient's name as it was when the delivery was made, lowercased:
 -- the per-recipient table pages by (sort_name, recipient_id), which only
@@ -56,8 +66,9 @@ begin
         set delivered = notification_timeline.delivered + excluded.delivered,
             read = notification_timeline.read + excluded.read
     )
-    update notifications set read_count = read_count + c.read
-    from changes c where notifications.id = c.notification_id and c.read > 0;
+    insert into notification_reads (notification_id, reads)
+    select notification_id, read from changes where read > 0 order by notification_id
+    on conflict (notification_id) do update set reads = notification_reads.reads + excluded.reads;
     return null;
 end $$;
 

@@ -70,7 +70,7 @@ async fn read_at(herald: &TestHerald, id: &str) -> HashMap<String, Option<Offset
     rows.into_iter().collect()
 }
 
-/// `notifications.read_count`, as the store reads it.
+/// The announcement's read count, as the store reads it.
 async fn read_count(herald: &TestHerald, id: &str) -> i64 {
     herald
         .store()

@@ -163,6 +163,7 @@ impl Store {
         .execute(&mut *transaction)
         .await?;
         self.mark_recipients(&mut transaction, outcomes).await?;
+        apply_reads(&mut transaction, outcomes).await?;
         sqlx::query(
             "update notifications n set first_delivery_at = coalesce(n.first_delivery_at, now()), last_delivery_at = now() \
              where n.id = any($1)",
@@ -222,6 +223,37 @@ impl Store {
         }
         Ok(())
     }
+}
+
+/// Cards just delivered to people whose receipt came first are read now.
+/// The share lock waits for a receipt being recorded for the same person
+/// (see `record_read`), so the two cannot miss each other.
+async fn apply_reads(
+    transaction: &mut sqlx::Transaction<'_, sqlx::Postgres>,
+    outcomes: &[Outcome],
+) -> Result<()> {
+    let (notifications, recipients): (Vec<uuid::Uuid>, Vec<uuid::Uuid>) = outcomes
+        .iter()
+        .filter(|o| o.status == DeliveryStatus::Delivered)
+        .map(|o| (o.notification.0, o.recipient.0))
+        .unzip();
+    if recipients.is_empty() {
+        return Ok(());
+    }
+    sqlx::query(
+        "with readers as (select id, last_read_message from recipients \
+             where id = any($2) order by id for share) \
+         update deliveries d set read_at = now() \
+         from unnest($1::uuid[], $2::uuid[]) as u(n, r) join readers p on p.id = u.r \
+         where d.notification_id = u.n and d.recipient_id = u.r and d.status = 'delivered' \
+           and d.read_at is null and p.last_read_message is not null \
+           and d.activity_id ~ '^[0-9]{1,18}$' and d.activity_id::bigint <= p.last_read_message",
+    )
+    .bind(&notifications)
+    .bind(&recipients)
+    .execute(&mut **transaction)
+    .await?;
+    Ok(())
 }
 
 /// One delivery as a report shows it.

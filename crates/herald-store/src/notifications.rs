@@ -75,7 +75,8 @@ macro_rules! notification_columns {
         "id, title, summary, image_url, author, buttons, feed_text, critical, \
     acknowledgement_required, audience, status, prepared, created_by, created_at, send_started_at, \
     first_delivery_at, last_delivery_at, completed_at, error, reminder_of, acknowledged_count, \
-    owner_id, owner_name, updated_at, scheduled_at, time_zone, read_count"
+    owner_id, owner_name, updated_at, scheduled_at, time_zone, \
+    coalesce((select reads from notification_reads where notification_id = id), 0) as read_count"
     };
 }
 

@@ -105,26 +105,42 @@ impl Store {
     /// A read receipt: the person read their chat up to `last_read`, so
     /// every card delivered there with an id at most that is read. Returns
     /// how many deliveries were newly read; repeats change nothing.
+    ///
+    /// The person's row is updated first and stays locked to the commit:
+    /// a send-worker recording a card for them meanwhile waits for it and
+    /// then reads the card itself (`apply_reads`), so no receipt is lost
+    /// to a card whose outcome was not committed yet.
     pub async fn record_read(
         &self,
         conversation: &str,
         person: Uuid,
         last_read: i64,
     ) -> Result<u64> {
-        // Personal-chat ids are increasing integers; an id that does not
-        // parse says nothing (teams-platform.md §8), so it is never read.
-        let done = sqlx::query(
-            "update deliveries d set read_at = now() \
-             from recipients r \
-             where r.conversation_id = $1 and r.kind = 'person' and r.aad_object_id = $2 \
-               and d.recipient_id = r.id and d.status = 'delivered' and d.read_at is null \
-               and d.activity_id ~ '^[0-9]{1,18}$' and d.activity_id::bigint <= $3",
+        let mut transaction = self.pool.begin().await?;
+        let reader: Option<Uuid> = sqlx::query_scalar(
+            "update recipients set last_read_message = greatest(coalesce(last_read_message, 0), $3) \
+             where conversation_id = $1 and kind = 'person' and aad_object_id = $2 returning id",
         )
         .bind(conversation)
         .bind(person)
         .bind(last_read)
-        .execute(&self.pool)
+        .fetch_optional(&mut *transaction)
         .await?;
+        let Some(reader) = reader else {
+            return Ok(0);
+        };
+        // Personal-chat ids are increasing integers; an id that does not
+        // parse says nothing (teams-platform.md §8), so it is never read.
+        let done = sqlx::query(
+            "update deliveries set read_at = now() \
+             where recipient_id = $1 and status = 'delivered' and read_at is null \
+               and activity_id ~ '^[0-9]{1,18}$' and activity_id::bigint <= $2",
+        )
+        .bind(reader)
+        .bind(last_read)
+        .execute(&mut *transaction)
+        .await?;
+        transaction.commit().await?;
         Ok(done.rows_affected())
     }
 
@@ -246,7 +262,8 @@ impl Store {
     /// Herald cannot reach by their own choice.
     pub async fn overview(&self, days: i64) -> Result<Overview> {
         let row = sqlx::query(
-            "with sent as (select id, acknowledgement_required, read_count, acknowledged_count \
+            "with sent as (select id, acknowledgement_required, acknowledged_count, \
+                 coalesce((select reads from notification_reads where notification_id = id), 0) as read_count \
                  from notifications where send_started_at >= now() - make_interval(days => $1::int) \
                  and reminder_of is null), \
              counts as (select c.notification_id, sum(c.count) filter (where c.status <> 'skipped') as targeted, \

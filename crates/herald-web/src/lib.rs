@@ -25,10 +25,16 @@ pub const MAX_ACTIVITY_BYTES: usize = 256 * 1024;
 pub struct WebServer {
     pub address: SocketAddr,
     handle: ServerHandle,
+    ui: Option<Arc<ui::Ui>>,
 }
 
 impl WebServer {
+    /// Ends the status pages' event streams first: a graceful stop waits
+    /// for open connections, and those would otherwise stay open.
     pub async fn stop(self) {
+        if let Some(ui) = &self.ui {
+            ui.close_streams();
+        }
         self.handle.stop(true).await;
     }
 }
@@ -41,6 +47,7 @@ pub fn serve(
 ) -> std::io::Result<WebServer> {
     let listen = listener.local_addr()?;
     let bot = web::Data::from(bot);
+    let ui_handle = ui.clone();
     let ui = ui.map(web::Data::from);
     let server = HttpServer::new(move || {
         let app = App::new()
@@ -69,7 +76,11 @@ pub fn serve(
     let server = server.run();
     let handle = server.handle();
     tokio::spawn(server);
-    Ok(WebServer { address, handle })
+    Ok(WebServer {
+        address,
+        handle,
+        ui: ui_handle,
+    })
 }
 
 async fn messages(bot: web::Data<Bot>, request: HttpRequest, body: web::Bytes) -> HttpResponse {

@@ -138,8 +138,23 @@ impl ResponseError for UiError {
     }
 }
 
+/// A handler's error for a script or program: the same message as JSON.
+/// Errors become responses before the guard sees them, so it swaps the
+/// page for JSON on the paths that want it.
+pub fn as_json(request_path: &str, response: &HttpResponse) -> Option<HttpResponse> {
+    if !wants_json(request_path) {
+        return None;
+    }
+    let error = response.error()?.as_error::<UiError>()?;
+    Some(json_for(error))
+}
+
 /// A script's request failed: the message as JSON.
 pub fn json_error(error: UiError) -> HttpResponse {
+    json_for(&error)
+}
+
+fn json_for(error: &UiError) -> HttpResponse {
     let status = error.status();
     if status.is_server_error() {
         tracing::error!(%error, "the UI could not serve a script's request");

@@ -126,6 +126,8 @@ type Feed = watch::Receiver<Option<Arc<Frame>>>;
 pub struct Live {
     store: Store,
     feeds: Mutex<HashMap<NotificationId, Feed>>,
+    /// True once the server stops: every stream ends.
+    closing: watch::Sender<bool>,
 }
 
 impl Live {
@@ -133,7 +135,12 @@ impl Live {
         Arc::new(Self {
             store,
             feeds: Mutex::new(HashMap::new()),
+            closing: watch::Sender::new(false),
         })
+    }
+
+    pub fn close(&self) {
+        self.closing.send_replace(true);
     }
 
     /// The event stream of an announcement's progress.
@@ -141,7 +148,8 @@ impl Live {
         self: &Arc<Self>,
         id: NotificationId,
     ) -> impl Stream<Item = Result<Bytes, Infallible>> + use<> {
-        stream(self.subscribe(id), Instant::now() + STREAM_LIFETIME)
+        let until = Instant::now() + STREAM_LIFETIME;
+        stream(self.subscribe(id), self.closing.subscribe(), until)
     }
 
     fn subscribe(self: &Arc<Self>, id: NotificationId) -> Feed {
@@ -189,25 +197,33 @@ impl Live {
     }
 }
 
-/// Each new frame as a `progress` event, the first at once.
-fn stream(feed: Feed, until: Instant) -> impl Stream<Item = Result<Bytes, Infallible>> {
-    futures_util::stream::unfold((feed, true), move |(mut feed, first)| async move {
-        if Instant::now() >= until {
+/// Each new frame as a `progress` event, the first at once, until the
+/// stream's time is up or the server stops.
+fn stream(
+    feed: Feed,
+    closing: watch::Receiver<bool>,
+    until: Instant,
+) -> impl Stream<Item = Result<Bytes, Infallible>> {
+    let state = (feed, closing, true);
+    futures_util::stream::unfold(state, move |(mut feed, mut closing, first)| async move {
+        if Instant::now() >= until || *closing.borrow() {
             return None;
         }
         if !(first && feed.borrow().is_some()) {
-            match tokio::time::timeout(KEEP_ALIVE, feed.changed()).await {
-                Err(_) => {
-                    return Some((Ok(Bytes::from_static(b": still here\n\n")), (feed, false)));
-                }
-                Ok(Err(_)) => return None,
-                Ok(Ok(())) => {}
+            let quiet = tokio::select! {
+                changed = feed.changed() => { changed.ok()?; false }
+                _ = closing.wait_for(|closed| *closed) => return None,
+                _ = tokio::time::sleep(KEEP_ALIVE) => true,
+            };
+            if quiet {
+                let comment = Bytes::from_static(b": still here\n\n");
+                return Some((Ok(comment), (feed, closing, false)));
             }
         }
         let frame = feed.borrow_and_update().clone()?;
         let retry = if first { "retry: 2000\n" } else { "" };
         let text = format!("{retry}event: progress\ndata: {}\n\n", frame.json);
-        Some((Ok(Bytes::from(text)), (feed, false)))
+        Some((Ok(Bytes::from(text)), (feed, closing, false)))
     })
 }
 

@@ -87,10 +87,20 @@ impl Ui {
     }
 }
 
+impl Ui {
+    /// Ends every status page's event stream (the server is stopping).
+    pub fn close_streams(&self) {
+        self.live.close();
+    }
+}
+
 /// The UI's routes, to mount on the web server's `App`.
 pub fn configure(config: &mut web::ServiceConfig) {
     config
         .app_data(web::FormConfig::default().limit(MAX_FORM_BYTES))
+        .app_data(web::QueryConfig::default().error_handler(|error, _| {
+            error::UiError::BadForm(format!("the address's query is not valid: {error}")).into()
+        }))
         .service(assets::serve)
         .route("/sign-in", web::get().to(signin::page))
         .route("/sign-in/start", web::get().to(signin::start))

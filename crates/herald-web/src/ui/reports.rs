@@ -47,7 +47,7 @@ pub struct ListFilter {
     #[serde(default)]
     after: Option<String>,
     #[serde(default)]
-    limit: Option<i64>,
+    limit: Option<String>,
 }
 
 /// The per-recipient table's filters.
@@ -60,7 +60,7 @@ pub struct RecipientFilter {
     #[serde(default)]
     after: Option<String>,
     #[serde(default)]
-    limit: Option<i64>,
+    limit: Option<String>,
 }
 
 fn bad(message: String) -> UiError {
@@ -94,12 +94,14 @@ fn date(field: &Option<String>, name: &str) -> Result<Option<time::Date>, UiErro
         .transpose()
 }
 
-fn rows_wanted(limit: Option<i64>, default: i64) -> Result<i64, UiError> {
-    match limit {
-        None => Ok(default),
-        Some(n) if (1..=MAX_API_ROWS).contains(&n) => Ok(n),
-        Some(n) => Err(bad(format!(
-            "limit {n} is out of range: ask for 1 to {MAX_API_ROWS} rows"
+fn rows_wanted(limit: &Option<String>, default: i64) -> Result<i64, UiError> {
+    let Some(text) = given(limit) else {
+        return Ok(default);
+    };
+    match text.parse::<i64>() {
+        Ok(n) if (1..=MAX_API_ROWS).contains(&n) => Ok(n),
+        _ => Err(bad(format!(
+            "limit {text:?} is not a number of rows from 1 to {MAX_API_ROWS}: ask for e.g. limit=100"
         ))),
     }
 }
@@ -144,6 +146,7 @@ impl ListFilter {
             ("status", &self.status),
             ("since", &self.since),
             ("until", &self.until),
+            ("limit", &self.limit),
         ] {
             if let Some(value) = given(value) {
                 pairs.append_pair(name, value);
@@ -178,7 +181,11 @@ impl RecipientFilter {
 
     fn link(&self, after: Option<&str>) -> String {
         let mut pairs = url::form_urlencoded::Serializer::new(String::new());
-        for (name, value) in [("status", &self.status), ("q", &self.q)] {
+        for (name, value) in [
+            ("status", &self.status),
+            ("q", &self.q),
+            ("limit", &self.limit),
+        ] {
             if let Some(value) = given(value) {
                 pairs.append_pair(name, value);
             }
@@ -233,7 +240,7 @@ pub async fn api_list(
     ui: web::Data<Ui>,
     filter: web::Query<ListFilter>,
 ) -> Page {
-    let limit = rows_wanted(filter.limit, PAGE_ROWS)?;
+    let limit = rows_wanted(&filter.limit, PAGE_ROWS)?;
     let records = ui
         .store
         .announcement_page(&filter.query(&staff, limit)?)
@@ -345,7 +352,7 @@ pub async fn api_recipients(
     filter: web::Query<RecipientFilter>,
 ) -> Page {
     let record = visible(&ui, &staff, &id).await?;
-    let limit = rows_wanted(filter.limit, 100)?;
+    let limit = rows_wanted(&filter.limit, 100)?;
     let lines = ui
         .store
         .recipient_page(record.id, &filter.query(limit)?)
@@ -451,6 +458,6 @@ async fn right_now(ui: &Ui) -> Result<RightNow, UiError> {
 }
 
 /// The home page is the announcements list; `/announcements` is its name.
-pub async fn to_list() -> HttpResponse {
+pub async fn to_list(Author(_): Author) -> HttpResponse {
     see_other("/")
 }

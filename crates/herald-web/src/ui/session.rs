@@ -194,6 +194,10 @@ pub async fn guard(
         }
     }
     let response = next.call(request).await?.map_into_boxed_body();
+    let response = match super::error::as_json(&path, response.response()) {
+        Some(json) => response.into_response(json),
+        None => response,
+    };
     Ok(secure(&ui, response))
 }
 
