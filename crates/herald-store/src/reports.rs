@@ -136,7 +136,8 @@ impl Store {
         notification: NotificationId,
         query: &RecipientQuery,
     ) -> Result<Vec<RecipientLine>> {
-        let mut sql = sqlx::QueryBuilder::new(concat!(line_select!(), "where d.notification_id = "));
+        let mut sql =
+            sqlx::QueryBuilder::new(concat!(line_select!(), "where d.notification_id = "));
         sql.push_bind(notification.0);
         if let Some(status) = query.status {
             sql.push(" and d.status = ").push_bind(status.as_str());

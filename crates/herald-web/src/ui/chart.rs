@@ -33,7 +33,11 @@ pub fn progress(points: &[TimelinePoint], total: i64) -> String {
         "{} delivered, {} read, {} acknowledged, of {} recipients",
         last[0], last[1], last[2], total
     );
-    let mut svg = open("progress-chart", "Deliveries, reads and acknowledgements over time", &summary);
+    let mut svg = open(
+        "progress-chart",
+        "Deliveries, reads and acknowledgements over time",
+        &summary,
+    );
     axes(&mut svg, top);
     if let (Some(first), Some(end)) = (points.first(), points.last()) {
         let span = (end.at - first.at).as_seconds_f64().max(1.0);
@@ -72,7 +76,13 @@ pub fn per_day(days: &[(time::Date, i64)]) -> String {
     }
     if let (Some((first, _)), Some((last, _))) = (days.first(), days.last()) {
         label(&mut svg, LEFT, HEIGHT - 8.0, "start", &day_label(*first));
-        label(&mut svg, WIDTH - RIGHT, HEIGHT - 8.0, "end", &day_label(*last));
+        label(
+            &mut svg,
+            WIDTH - RIGHT,
+            HEIGHT - 8.0,
+            "end",
+            &day_label(*last),
+        );
     }
     svg.push_str("</svg>");
     svg
@@ -94,7 +104,13 @@ fn axes(svg: &mut String, top: f64) {
         middle = y(top / 2.0, top),
     );
     label(svg, LEFT - 6.0, TOP + 4.0, "end", &count_label(top));
-    label(svg, LEFT - 6.0, y(top / 2.0, top) + 4.0, "end", &count_label(top / 2.0));
+    label(
+        svg,
+        LEFT - 6.0,
+        y(top / 2.0, top) + 4.0,
+        "end",
+        &count_label(top / 2.0),
+    );
     label(svg, LEFT - 6.0, HEIGHT - BOTTOM + 4.0, "end", "0");
 }
 
@@ -102,7 +118,13 @@ fn time_labels(svg: &mut String, first: &TimelinePoint, last: &TimelinePoint) {
     let format = format_description!("[hour]:[minute]:[second]");
     let text = |p: &TimelinePoint| p.at.format(format).unwrap_or_default();
     label(svg, LEFT, HEIGHT - 8.0, "start", &text(first));
-    label(svg, WIDTH - RIGHT, HEIGHT - 8.0, "end", &format!("{} UTC", text(last)));
+    label(
+        svg,
+        WIDTH - RIGHT,
+        HEIGHT - 8.0,
+        "end",
+        &format!("{} UTC", text(last)),
+    );
 }
 
 fn label(svg: &mut String, x: f64, y: f64, anchor: &str, text: &str) {

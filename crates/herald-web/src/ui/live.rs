@@ -108,7 +108,11 @@ pub async fn snapshot(store: &Store, id: NotificationId) -> Result<Option<Snapsh
 
 /// Whole percent, rounded down, so 100 means every recipient is final.
 fn percent(finished: i64, total: i64) -> i64 {
-    if total == 0 { 0 } else { finished * 100 / total }
+    if total == 0 {
+        0
+    } else {
+        finished * 100 / total
+    }
 }
 
 /// The latest progress of one announcement, as event-stream text.
@@ -133,7 +137,10 @@ impl Live {
     }
 
     /// The event stream of an announcement's progress.
-    pub fn events(self: &Arc<Self>, id: NotificationId) -> impl Stream<Item = Result<Bytes, Infallible>> + use<> {
+    pub fn events(
+        self: &Arc<Self>,
+        id: NotificationId,
+    ) -> impl Stream<Item = Result<Bytes, Infallible>> + use<> {
         stream(self.subscribe(id), Instant::now() + STREAM_LIFETIME)
     }
 
@@ -154,7 +161,11 @@ impl Live {
                 Ok(Some(snapshot)) => {
                     let json = serde_json::to_string(&snapshot).unwrap_or_default();
                     sender.send_replace(Some(Arc::new(Frame { json })));
-                    if snapshot.done { AFTERWARDS } else { WHILE_SENDING }
+                    if snapshot.done {
+                        AFTERWARDS
+                    } else {
+                        WHILE_SENDING
+                    }
                 }
                 Ok(None) => break,
                 Err(error) => {
@@ -186,7 +197,9 @@ fn stream(feed: Feed, until: Instant) -> impl Stream<Item = Result<Bytes, Infall
         }
         if !(first && feed.borrow().is_some()) {
             match tokio::time::timeout(KEEP_ALIVE, feed.changed()).await {
-                Err(_) => return Some((Ok(Bytes::from_static(b": still here\n\n")), (feed, false))),
+                Err(_) => {
+                    return Some((Ok(Bytes::from_static(b": still here\n\n")), (feed, false)));
+                }
                 Ok(Err(_)) => return None,
                 Ok(Ok(())) => {}
             }

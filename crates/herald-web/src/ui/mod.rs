@@ -109,12 +109,24 @@ pub fn configure(config: &mut web::ServiceConfig) {
         .route("/drafts/{id}/schedule", web::post().to(pages::schedule))
         .route("/announcements/{id}", web::get().to(reports::status))
         .route("/announcements/{id}/events", web::get().to(reports::events))
-        .route("/announcements/{id}/recipients", web::get().to(reports::recipients))
-        .route("/announcements/{id}/recipients.csv", web::get().to(reports::recipients_csv))
+        .route(
+            "/announcements/{id}/recipients",
+            web::get().to(reports::recipients),
+        )
+        .route(
+            "/announcements/{id}/recipients.csv",
+            web::get().to(reports::recipients_csv),
+        )
         .route("/admin/overview", web::get().to(reports::overview))
         .route("/api/announcements", web::get().to(reports::api_list))
-        .route("/api/announcements/{id}", web::get().to(reports::api_report))
-        .route("/api/announcements/{id}/recipients", web::get().to(reports::api_recipients))
+        .route(
+            "/api/announcements/{id}",
+            web::get().to(reports::api_report),
+        )
+        .route(
+            "/api/announcements/{id}/recipients",
+            web::get().to(reports::api_recipients),
+        )
         .route("/api/overview", web::get().to(reports::api_overview))
         .route("/announcements/{id}/cancel", web::post().to(pages::cancel))
         .route("/admin/staff", web::get().to(admin::staff))

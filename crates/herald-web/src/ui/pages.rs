@@ -24,7 +24,11 @@ fn parse_id(text: &str) -> Result<NotificationId, UiError> {
 }
 
 /// The notification, if this person may see it; others' look missing.
-pub(super) async fn visible(ui: &Ui, staff: &Staff, id: &str) -> Result<NotificationRecord, UiError> {
+pub(super) async fn visible(
+    ui: &Ui,
+    staff: &Staff,
+    id: &str,
+) -> Result<NotificationRecord, UiError> {
     let record = ui
         .store
         .notification(parse_id(id)?)

@@ -17,7 +17,9 @@ use super::live::{self, Snapshot};
 use super::pages::visible;
 use super::session::{Admin, Author, Staff, see_other};
 use super::signin::html;
-use super::views::{self, Chrome, HomePage, OverviewPage, RecipientRow, RecipientsPage, Row, StatusPage};
+use super::views::{
+    self, Chrome, HomePage, OverviewPage, RecipientRow, RecipientsPage, Row, StatusPage,
+};
 use super::{Ui, chart};
 
 type Page = Result<HttpResponse, UiError>;
@@ -84,7 +86,9 @@ fn date(field: &Option<String>, name: &str) -> Result<Option<time::Date>, UiErro
     given(field)
         .map(|text| {
             time::Date::parse(text, format).map_err(|_| {
-                bad(format!("{name} {text:?} is not a date: use YYYY-MM-DD, e.g. 2026-11-28"))
+                bad(format!(
+                    "{name} {text:?} is not a date: use YYYY-MM-DD, e.g. 2026-11-28"
+                ))
             })
         })
         .transpose()
@@ -94,16 +98,17 @@ fn rows_wanted(limit: Option<i64>, default: i64) -> Result<i64, UiError> {
     match limit {
         None => Ok(default),
         Some(n) if (1..=MAX_API_ROWS).contains(&n) => Ok(n),
-        Some(n) => Err(bad(format!("limit {n} is out of range: ask for 1 to {MAX_API_ROWS} rows"))),
+        Some(n) => Err(bad(format!(
+            "limit {n} is out of range: ask for 1 to {MAX_API_ROWS} rows"
+        ))),
     }
 }
 
 fn cursor(field: &Option<String>) -> Result<Option<uuid::Uuid>, UiError> {
     given(field)
         .map(|text| {
-            text.parse().map_err(|_| {
-                bad("the page link is damaged: go back to the first page".to_owned())
-            })
+            text.parse()
+                .map_err(|_| bad("the page link is damaged: go back to the first page".to_owned()))
         })
         .transpose()
 }
@@ -134,7 +139,12 @@ impl ListFilter {
     /// The query string of this filter with another page.
     fn link(&self, after: Option<&str>) -> String {
         let mut pairs = url::form_urlencoded::Serializer::new(String::new());
-        for (name, value) in [("q", &self.q), ("status", &self.status), ("since", &self.since), ("until", &self.until)] {
+        for (name, value) in [
+            ("q", &self.q),
+            ("status", &self.status),
+            ("since", &self.since),
+            ("until", &self.until),
+        ] {
             if let Some(value) = given(value) {
                 pairs.append_pair(name, value);
             }
@@ -186,14 +196,22 @@ fn names<'a>(all: impl Iterator<Item = &'a str>) -> String {
 
 /// A page of rows read with one more than shown: the extra one says
 /// there is a next page, which starts after the last shown.
-fn split_page<T>(mut rows: Vec<T>, limit: i64, key: impl Fn(&T) -> String) -> (Vec<T>, Option<String>) {
+fn split_page<T>(
+    mut rows: Vec<T>,
+    limit: i64,
+    key: impl Fn(&T) -> String,
+) -> (Vec<T>, Option<String>) {
     let more = rows.len() as i64 > limit;
     rows.truncate(limit as usize);
     let next = more.then(|| rows.last().map(&key)).flatten();
     (rows, next)
 }
 
-pub async fn list(Author(staff): Author, ui: web::Data<Ui>, filter: web::Query<ListFilter>) -> Page {
+pub async fn list(
+    Author(staff): Author,
+    ui: web::Data<Ui>,
+    filter: web::Query<ListFilter>,
+) -> Page {
     let query = filter.query(&staff, PAGE_ROWS)?;
     let records = ui.store.announcement_page(&query).await?;
     let (records, next) = split_page(records, PAGE_ROWS, |r| r.id.to_string());
@@ -210,9 +228,16 @@ pub async fn list(Author(staff): Author, ui: web::Data<Ui>, filter: web::Query<L
     })
 }
 
-pub async fn api_list(Author(staff): Author, ui: web::Data<Ui>, filter: web::Query<ListFilter>) -> Page {
+pub async fn api_list(
+    Author(staff): Author,
+    ui: web::Data<Ui>,
+    filter: web::Query<ListFilter>,
+) -> Page {
     let limit = rows_wanted(filter.limit, PAGE_ROWS)?;
-    let records = ui.store.announcement_page(&filter.query(&staff, limit)?).await?;
+    let records = ui
+        .store
+        .announcement_page(&filter.query(&staff, limit)?)
+        .await?;
     let (records, next) = split_page(records, limit, |r| r.id.to_string());
     let items: Vec<_> = records.iter().map(summary_json).collect();
     Ok(HttpResponse::Ok().json(json!({"items": items, "next": next.map(|after| format!("/api/announcements?{}", filter.link(Some(&after))))})))
@@ -252,7 +277,11 @@ pub async fn status(Author(staff): Author, ui: web::Data<Ui>, id: web::Path<Stri
         return Ok(see_other(&format!("/drafts/{}", record.id)));
     }
     let progress = progress_of(&ui, &record).await?;
-    html(&StatusPage::new(Chrome::new(record.content.title.as_str(), &staff, "home"), &record, progress))
+    html(&StatusPage::new(
+        Chrome::new(record.content.title.as_str(), &staff, "home"),
+        &record,
+        progress,
+    ))
 }
 
 pub async fn events(Author(staff): Author, ui: web::Data<Ui>, id: web::Path<String>) -> Page {
@@ -270,9 +299,7 @@ pub async fn api_report(Author(staff): Author, ui: web::Data<Ui>, id: web::Path<
     let progress = progress_of(&ui, &record).await?;
     let mut body = summary_json(&record);
     body["progress"] = serde_json::to_value(&progress).unwrap_or_default();
-    body["progress"]
-        .as_object_mut()
-        .map(|p| p.remove("chart"));
+    body["progress"].as_object_mut().map(|p| p.remove("chart"));
     body["timeline"] = serde_json::to_value(&progress.timeline).unwrap_or_default();
     Ok(HttpResponse::Ok().json(body))
 }
@@ -292,7 +319,11 @@ pub async fn recipients(
     let progress = progress_of(&ui, &record).await?;
     let base = format!("/announcements/{}/recipients", record.id);
     html(&RecipientsPage {
-        chrome: Chrome::new(format!("Recipients of {}", record.content.title.as_str()), &staff, "home"),
+        chrome: Chrome::new(
+            format!("Recipients of {}", record.content.title.as_str()),
+            &staff,
+            "home",
+        ),
         id: record.id.to_string(),
         title: record.content.title.as_str().to_owned(),
         rows: lines.iter().map(RecipientRow::new).collect(),
@@ -315,9 +346,18 @@ pub async fn api_recipients(
 ) -> Page {
     let record = visible(&ui, &staff, &id).await?;
     let limit = rows_wanted(filter.limit, 100)?;
-    let lines = ui.store.recipient_page(record.id, &filter.query(limit)?).await?;
+    let lines = ui
+        .store
+        .recipient_page(record.id, &filter.query(limit)?)
+        .await?;
     let (lines, next) = split_page(lines, limit, |l| l.recipient.to_string());
-    let next = next.map(|after| format!("/api/announcements/{}/recipients?{}", record.id, filter.link(Some(&after))));
+    let next = next.map(|after| {
+        format!(
+            "/api/announcements/{}/recipients?{}",
+            record.id,
+            filter.link(Some(&after))
+        )
+    });
     Ok(HttpResponse::Ok().json(json!({"items": lines, "next": next})))
 }
 
@@ -335,7 +375,10 @@ pub async fn recipients_csv(
     let name = format!("herald-recipients-{}.csv", record.id);
     Ok(HttpResponse::Ok()
         .content_type("text/csv; charset=utf-8")
-        .insert_header(("Content-Disposition", format!("attachment; filename=\"{name}\"")))
+        .insert_header((
+            "Content-Disposition",
+            format!("attachment; filename=\"{name}\""),
+        ))
         .streaming(csv_rows(ui.store.clone(), record.id, query)))
 }
 
@@ -354,7 +397,11 @@ fn csv_rows(
                 return Ok(None);
             };
             let lines = store.recipient_page(notification, &query).await?;
-            let mut bytes = if first { BOM.as_bytes().to_vec() } else { Vec::new() };
+            let mut bytes = if first {
+                BOM.as_bytes().to_vec()
+            } else {
+                Vec::new()
+            };
             bytes.extend(views::csv_records(&lines, first));
             let more = lines.len() as i64 == query.limit;
             query.after = lines.last().map(|l| RecipientId(l.recipient));

@@ -337,7 +337,12 @@ pub struct OverviewPage {
 
 impl OverviewPage {
     pub fn new(chrome: Chrome, days: i64, chart: String, period: &Overview, now: RightNow) -> Self {
-        let depth = |d: Option<u32>| d.map_or_else(|| "unknown (broker not answering)".to_owned(), |d| d.to_string());
+        let depth = |d: Option<u32>| {
+            d.map_or_else(
+                || "unknown (broker not answering)".to_owned(),
+                |d| d.to_string(),
+            )
+        };
         Self {
             chrome,
             days,
@@ -396,7 +401,15 @@ pub fn reason(line: &RecipientLine) -> String {
 
 /// The CSV export's columns.
 pub const CSV_HEADER: [&str; 10] = [
-    "name", "upn", "kind", "status", "reason", "error_code", "attempts", "delivered_at", "read_at",
+    "name",
+    "upn",
+    "kind",
+    "status",
+    "reason",
+    "error_code",
+    "attempts",
+    "delivered_at",
+    "read_at",
     "acknowledged_at",
 ];
 
@@ -510,7 +523,14 @@ mod tests {
     #[test]
     fn reasons_say_why_in_words_and_keep_unknown_codes() {
         assert_eq!(reason(&line("A", DeliveryStatus::Delivered, None)), "");
-        assert!(reason(&line("A", DeliveryStatus::Blocked, Some("MessageWritesBlocked"))).starts_with("Blocked Herald"));
+        assert!(
+            reason(&line(
+                "A",
+                DeliveryStatus::Blocked,
+                Some("MessageWritesBlocked")
+            ))
+            .starts_with("Blocked Herald")
+        );
         let mut odd = line("A", DeliveryStatus::Failed, Some("BadArgument"));
         odd.error_message = Some("no".to_owned());
         assert_eq!(reason(&odd), "Teams refused it: BadArgument: no");
