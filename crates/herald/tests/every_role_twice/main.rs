@@ -22,6 +22,8 @@ use reqwest::StatusCode;
 const SENDS: &str = "POST /teams/v3/conversations/{id}/activities";
 const BATCH: &str = "POST /graph/v1.0/$batch";
 /// Teams' limit in the emulator, and Herald's configured rate: the same.
+/// Three workers at 38.8/3 each let at most 13 through in any one second
+/// (see rolling_restart's `LIMIT`): 39.
 const LIMIT: u32 = 40;
 
 fn notification(id: &str) -> NotificationId {
