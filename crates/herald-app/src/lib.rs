@@ -307,7 +307,7 @@ pub async fn start(settings: &Settings, roles: Roles) -> Result<Running, AppErro
             "prepare",
             metrics.clone(),
         );
-        sharing.once().await;
+        sharing.join().await;
         tasks.push(tokio::spawn(sharing.run(stop.clone())));
         let preparer = Arc::new(Preparer {
             store: infrastructure.store.clone(),
@@ -343,9 +343,10 @@ pub async fn start(settings: &Settings, roles: Roles) -> Result<Running, AppErro
             "send",
             metrics.clone(),
         );
-        // Take this worker's share before the first post, and keep it until
-        // the posts in flight at shutdown are done.
-        sharing.once().await;
+        // Take this worker's share before the first post, once the other
+        // workers have taken their smaller ones, and keep it until the posts
+        // in flight at shutdown are done.
+        sharing.join().await;
         let (sharing_stop, sharing_stopped) = watch::channel(false);
         tasks.push(tokio::spawn(sharing.run(sharing_stopped)));
         let worker = SendWorker::new(

@@ -1,6 +1,7 @@
 //! Rate sharing: every process of a role (send-workers, prepare-workers)
 //! announces itself each second, takes `1 / live processes` of every shared
-//! limit, and applies the shared adaptive rate to its throttles. A
+//! limit, and applies the shared adaptive rate to its throttles. A process
+//! that joins uses its share only once the others have counted it. A
 //! congestion event in one process is written at once, so the others slow
 //! down within their next second.
 
@@ -60,6 +61,35 @@ impl RateSharing {
         if let Err(error) = self.store.remove_worker(self.worker).await {
             tracing::warn!(%error, role = self.role, "cannot deregister the worker");
         }
+    }
+
+    /// Announces this process, takes its share, and waits until every
+    /// other live process of the role has counted it (each announces
+    /// itself once a second, and then takes its smaller share) before
+    /// returning, so that the shares never add up to more than a limit
+    /// while a process joins. Waits two heartbeats at most, and announces
+    /// itself again if it waited that long.
+    pub async fn join(&self) {
+        self.once().await;
+        let deadline = tokio::time::Instant::now() + HEARTBEAT * 2;
+        loop {
+            let counted = self
+                .store
+                .others_counted(self.worker, self.role, HEARTBEAT * 3)
+                .await;
+            match counted {
+                Ok(true) => return,
+                Ok(false) if tokio::time::Instant::now() < deadline => {
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+                Ok(false) => break,
+                Err(error) => {
+                    tracing::warn!(%error, role = self.role, "cannot tell whether the other workers counted this one");
+                    break;
+                }
+            }
+        }
+        self.once().await;
     }
 
     /// Announces this process and applies the shared rates.

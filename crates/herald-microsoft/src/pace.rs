@@ -136,12 +136,19 @@ impl Throttle {
     }
 
     /// Changes the rate when it moved by more than 1 % or the burst changed.
+    /// The new limiter starts with its burst spent, as a busy one is: a
+    /// fresh one would let a request go at once, right after the last one
+    /// at the old rate, and workers re-splitting their shares in the same
+    /// second (one joins or leaves) would each send one over their share.
     pub fn set_rate(&self, rate: f64, burst: u32) {
         let mut local = self.local();
         if (rate - local.rate).abs() > local.rate * 0.01 || burst != local.burst {
             local.rate = rate;
             local.burst = burst;
-            self.limiter.send_replace(limiter(rate, burst));
+            let replacement = limiter(rate, burst);
+            let burst = NonZeroU32::new(burst).unwrap_or(NonZeroU32::MIN);
+            let _ = replacement.check_n(burst);
+            self.limiter.send_replace(replacement);
         }
     }
 
@@ -311,6 +318,22 @@ mod tests {
         // At the old pace the twenty would take twenty seconds.
         assert!(
             start.elapsed() < Duration::from_secs(2),
+            "{:?}",
+            start.elapsed()
+        );
+    }
+
+    /// A worker re-splitting its share mid-send: the first slot at the
+    /// new rate comes a period after the change, not at once.
+    #[tokio::test]
+    async fn a_new_rate_lets_nothing_go_early() {
+        let throttle = throttle(10.0, 1);
+        throttle.acquire().await;
+        let start = Instant::now();
+        throttle.set_rate(5.0, 1);
+        throttle.acquire().await;
+        assert!(
+            start.elapsed() >= Duration::from_millis(190),
             "{:?}",
             start.elapsed()
         );

@@ -115,6 +115,9 @@ impl SendWorker {
         let recording = tokio::spawn(recorder.run(receiver));
         loop {
             let first = tokio::select! {
+                // A stop comes first: with messages waiting too, an unbiased
+                // select would go on taking new work half of the time.
+                biased;
                 _ = shutdown.wait_for(|stop| *stop) => break,
                 next = subscription.next() => match next { Some(first) => first, None => break },
             };

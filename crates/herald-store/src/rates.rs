@@ -63,6 +63,27 @@ impl Store {
         Ok(live.max(1))
     }
 
+    /// Whether every other live worker of `role` has announced itself
+    /// since `worker` last did (and so counted it among the live ones).
+    pub async fn others_counted(
+        &self,
+        worker: uuid::Uuid,
+        role: &str,
+        live_within: Duration,
+    ) -> Result<bool> {
+        let behind: i64 = sqlx::query_scalar(
+            "select count(*) from workers w where w.role = $2 and w.id <> $1 \
+             and w.last_seen > now() - $3::interval \
+             and w.last_seen <= (select last_seen from workers where id = $1)",
+        )
+        .bind(worker)
+        .bind(role)
+        .bind(format!("{} milliseconds", live_within.as_millis()))
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(behind == 0)
+    }
+
     pub async fn remove_worker(&self, worker: uuid::Uuid) -> Result<()> {
         sqlx::query("delete from workers where id = $1")
             .bind(worker)

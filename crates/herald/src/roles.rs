@@ -161,6 +161,13 @@ pub async fn worker(
         settings.ops.listen = listen;
     }
     let running = herald_app::start(&settings, roles).await?;
+    if let Some(web) = &running.web {
+        // Where it listens, which is news when web.listen asked for port 0.
+        println!(
+            "Web UI and bot endpoint on http://{}/ (/api/messages)",
+            web.address
+        );
+    }
     println!(
         "Worker running; health and metrics on http://{}/",
         running.ops.address

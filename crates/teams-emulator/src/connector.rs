@@ -99,6 +99,10 @@ fn take_rate(
 ) -> Result<(), Reply> {
     let behaviour = emulator.behaviour();
     let now = Instant::now();
+    let arrived = world.arrivals.arrive(now);
+    emulator.stats.update(|s| {
+        s.connector_peak_per_second = s.connector_peak_per_second.max(arrived);
+    });
     if behaviour.global_rps > 0 {
         world
             .global

@@ -66,6 +66,29 @@ impl SlidingLog {
     }
 }
 
+/// Arrivals over the last second: how fast a client really asked,
+/// whatever the answers were.
+#[derive(Debug, Clone, Default)]
+pub struct ArrivalRate {
+    arrivals: VecDeque<Instant>,
+}
+
+impl ArrivalRate {
+    /// Counts a request arriving at `now`; returns the requests that
+    /// arrived in the second up to and including it.
+    pub fn arrive(&mut self, now: Instant) -> u64 {
+        while let Some(&oldest) = self.arrivals.front() {
+            if now.duration_since(oldest) >= Duration::from_secs(1) {
+                self.arrivals.pop_front();
+            } else {
+                break;
+            }
+        }
+        self.arrivals.push_back(now);
+        self.arrivals.len() as u64
+    }
+}
+
 /// Graph's cost-weighted directory budget: a token bucket per app and
 /// tenant, refilled continuously over ten seconds.
 #[derive(Debug, Clone)]
@@ -148,6 +171,18 @@ mod tests {
         let wait = bucket.try_take(350, start).unwrap_err();
         assert!((wait.as_secs_f64() - 1.0).abs() < 0.01);
         assert!(bucket.try_take(350, start + Duration::from_secs(1)).is_ok());
+    }
+
+    #[test]
+    fn arrivals_are_counted_over_a_sliding_second() {
+        let mut rate = ArrivalRate::default();
+        let start = Instant::now();
+        let counts: Vec<u64> = [0, 300, 600, 999, 1000, 1300, 2400]
+            .iter()
+            .map(|ms| rate.arrive(start + Duration::from_millis(*ms)))
+            .collect();
+        // At 1000 ms the arrival at 0 has left the window.
+        assert_eq!(counts, [1, 2, 3, 4, 4, 4, 1]);
     }
 
     #[test]

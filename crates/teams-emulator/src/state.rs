@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::directory::Directory;
 use crate::keys::Keys;
-use crate::limits::{CostBucket, SlidingLog};
+use crate::limits::{ArrivalRate, CostBucket, SlidingLog};
 use crate::rng::SharedRandom;
 use crate::{EmulatorConfig, EmulatorUrls};
 
@@ -288,6 +288,9 @@ pub struct World {
     pub directory: Directory,
     pub conversations: HashMap<String, Conversation>,
     pub global: SlidingLog,
+    /// Every Bot Connector request the tenant limit applies to, accepted
+    /// or not, for `connector_peak_per_second`.
+    pub arrivals: ArrivalRate,
     pub graph: GraphLimits,
     pub auth_codes: HashMap<String, AuthCode>,
     /// Activity bodies by content hash: a broadcast posts one card to many
@@ -314,6 +317,10 @@ pub struct StatsSnapshot {
     /// 429 answers in all.
     pub throttled: u64,
     pub throttled_by_endpoint: BTreeMap<String, u64>,
+    /// The most Bot Connector requests that arrived for the tenant within
+    /// any one second (a sliding window), refused ones included: what the
+    /// tenant limit `global_rps` is measured against, as the client asked.
+    pub connector_peak_per_second: u64,
     /// Responses by status code.
     pub responses_by_status: BTreeMap<u16, u64>,
     /// Activities accepted by the Bot Connector (POST).
@@ -395,6 +402,7 @@ impl Emulator {
             directory,
             conversations: HashMap::new(),
             global: SlidingLog::default(),
+            arrivals: ArrivalRate::default(),
             graph: GraphLimits {
                 installs: SlidingLog::default(),
                 installed_app_reads: SlidingLog::default(),
