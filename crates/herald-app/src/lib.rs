@@ -62,7 +62,7 @@ pub async fn infrastructure(settings: &Settings) -> Result<Infrastructure, AppEr
     .await?;
     store.migrate().await?;
     let broker = Broker::new(
-        settings.broker.url.expose_secret(),
+        vec![settings.broker.url.expose_secret().to_owned()],
         Topology::new(settings.broker.prefix.clone()),
     );
     broker.wait_until_ready(Duration::from_secs(60)).await?;
