@@ -61,8 +61,11 @@ pub async fn infrastructure(settings: &Settings) -> Result<Infrastructure, AppEr
     )
     .await?;
     store.migrate().await?;
+    let urls = settings.broker.url.as_slice();
     let broker = Broker::new(
-        settings.broker.url.expose_secret(),
+        urls.iter()
+            .map(|url| url.expose_secret().to_owned())
+            .collect(),
         Topology::new(settings.broker.prefix.clone()),
     );
     broker.wait_until_ready(Duration::from_secs(60)).await?;

@@ -10,7 +10,7 @@
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
-use secrecy::SecretString;
+use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 
 #[derive(Debug, Clone, Deserialize, Default)]
@@ -139,8 +139,8 @@ impl Default for DatabaseSettings {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct BrokerSettings {
-    /// An AMQP URL.
-    pub url: SecretString,
+    /// One AMQP URL, or the URLs of a cluster's nodes.
+    pub url: BrokerUrls,
     /// Prefix of every exchange and queue name.
     pub prefix: String,
 }
@@ -148,9 +148,77 @@ pub struct BrokerSettings {
 impl Default for BrokerSettings {
     fn default() -> Self {
         Self {
-            url: "amqp://guest:guest@127.0.0.1:5672/%2f".into(),
+            url: BrokerUrls(vec!["amqp://guest:guest@127.0.0.1:5672/%2f".into()]),
             prefix: "herald".to_owned(),
         }
+    }
+}
+
+/// The broker's nodes: never none, each an amqp or amqps URL with a host.
+/// Written as one URL (`url = "amqp://..."`) or a list (`url = ["amqp://...",
+/// "amqp://..."]`), so that a later layer replaces the whole setting and no
+/// separator can clash with a character of a password.
+#[derive(Debug, Clone)]
+pub struct BrokerUrls(Vec<SecretString>);
+
+impl BrokerUrls {
+    /// Checks each URL; errors name `broker.url` and the entry, never the URL.
+    pub fn new(urls: Vec<SecretString>) -> Result<Self, String> {
+        if urls.is_empty() {
+            return Err(
+                "broker.url is an empty list: give one AMQP URL, or one per node of the cluster"
+                    .to_owned(),
+            );
+        }
+        for (index, url) in urls.iter().enumerate() {
+            check_amqp_url(url.expose_secret()).map_err(|problem| {
+                let entry = match urls.len() {
+                    1 => String::new(),
+                    n => format!(" entry {} of {n}", index + 1),
+                };
+                format!(
+                    "broker.url{entry} {problem}; write it like amqp://user:password@host:5672/%2f"
+                )
+            })?;
+        }
+        Ok(Self(urls))
+    }
+
+    pub fn as_slice(&self) -> &[SecretString] {
+        &self.0
+    }
+}
+
+/// Why `url` is no AMQP URL, in words that never repeat it (it holds a password).
+fn check_amqp_url(url: &str) -> Result<(), String> {
+    let parsed = url::Url::parse(url).map_err(|e| format!("is not a URL ({e})"))?;
+    if !matches!(parsed.scheme(), "amqp" | "amqps") {
+        return Err(format!(
+            "has the scheme {:?}, not amqp or amqps",
+            parsed.scheme()
+        ));
+    }
+    if parsed.host_str().is_none_or(str::is_empty) {
+        return Err("has no host".to_owned());
+    }
+    Ok(())
+}
+
+impl<'de> Deserialize<'de> for BrokerUrls {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum OneOrMany {
+            One(SecretString),
+            Many(Vec<SecretString>),
+        }
+        let urls = match OneOrMany::deserialize(deserializer).map_err(|_| {
+            serde::de::Error::custom("broker.url must be an AMQP URL or a list of AMQP URLs")
+        })? {
+            OneOrMany::One(url) => vec![url],
+            OneOrMany::Many(urls) => urls,
+        };
+        Self::new(urls).map_err(serde::de::Error::custom)
     }
 }
 
@@ -599,7 +667,6 @@ fn overlay(table: &mut toml::Table, variable: &str, raw: &str) -> Result<(), Str
 #[cfg(test)]
 mod tests {
     use super::*;
-    use secrecy::ExposeSecret;
 
     fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
         pairs
@@ -754,6 +821,81 @@ mod tests {
         .unwrap_err()
         .to_string();
         assert!(error.contains("microsoft.bot_issuer"), "{error}");
+    }
+
+    fn broker_urls(settings: &Settings) -> Vec<&str> {
+        settings
+            .broker
+            .url
+            .as_slice()
+            .iter()
+            .map(|u| u.expose_secret())
+            .collect()
+    }
+
+    #[test]
+    fn the_broker_is_one_url_or_a_list_of_nodes() {
+        let settings = load(None, env(&[])).unwrap();
+        assert_eq!(
+            broker_urls(&settings),
+            ["amqp://guest:guest@127.0.0.1:5672/%2f"]
+        );
+        let one = "amqp://herald:s3cret@rabbit-1:5672/%2f";
+        let settings = load(None, env(&[("HERALD_BROKER__URL", one)])).unwrap();
+        assert_eq!(broker_urls(&settings), [one]);
+
+        let f = file(
+            "[broker]\nurl = [\"amqp://a:p@rabbit-1/%2f\", \"amqps://a:p@rabbit-2:5671/%2f\"]\n",
+        );
+        let settings = load(Some(&f.0), env(&[])).unwrap();
+        assert_eq!(
+            broker_urls(&settings),
+            ["amqp://a:p@rabbit-1/%2f", "amqps://a:p@rabbit-2:5671/%2f"]
+        );
+        let list = r#"["amqp://a:p@rabbit-1/%2f", "amqp://a:p@rabbit-3/%2f"]"#;
+        let settings = load(Some(&f.0), env(&[("HERALD_BROKER__URL", list)])).unwrap();
+        assert_eq!(
+            broker_urls(&settings),
+            ["amqp://a:p@rabbit-1/%2f", "amqp://a:p@rabbit-3/%2f"]
+        );
+    }
+
+    #[test]
+    fn bad_broker_urls_are_refused_without_printing_them() {
+        let error = load(None, env(&[("HERALD_BROKER__URL", "[]")]))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            error.contains("HERALD_BROKER__URL") && error.contains("broker.url is an empty list"),
+            "{error}"
+        );
+        let list = r#"["amqp://a:hunter2@rabbit-1/%2f", "http://a:hunter2@rabbit-2/"]"#;
+        let error = load(None, env(&[("HERALD_BROKER__URL", list)]))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            error.contains("broker.url entry 2 of 2 has the scheme \"http\""),
+            "{error}"
+        );
+        assert!(!error.contains("hunter2"), "{error}");
+        let f = file("[broker]\nurl = \"rabbit-1:5672\"\n");
+        let error = load(Some(&f.0), env(&[])).unwrap_err().to_string();
+        assert!(
+            error.contains(".toml") && error.contains("broker.url has the scheme"),
+            "{error}"
+        );
+        let error = load(None, env(&[("HERALD_BROKER__URL", "5672")]))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            error.contains("broker.url must be an AMQP URL or a list"),
+            "{error}"
+        );
+        let error = load(None, env(&[("HERALD_BROKER__URL", "amqp://a:hunter2@/x")]))
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("broker.url"), "{error}");
+        assert!(!error.contains("hunter2"), "{error}");
     }
 
     #[test]

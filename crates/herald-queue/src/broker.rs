@@ -1,7 +1,7 @@
 //! Connections, publishing with confirms, and consuming with reconnects.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use futures_util::StreamExt;
@@ -13,6 +13,7 @@ use lapin::options::{
 };
 use lapin::protocol::constants::REPLY_SUCCESS;
 use lapin::types::FieldTable;
+use lapin::uri::AMQPUri;
 use lapin::{BasicProperties, Channel, Confirmation, Connection, ConnectionProperties};
 use serde::Serialize;
 use tokio::sync::{Mutex, mpsc};
@@ -29,19 +30,61 @@ pub enum QueueError {
     Unroutable(String),
     #[error("cannot encode a queue message: {0}")]
     Encode(#[from] serde_json::Error),
+    #[error("RabbitMQ did not answer within {} s", CONNECT_TIMEOUT.as_secs())]
+    Timeout,
+    #[error("no RabbitMQ URL is configured")]
+    NoNodes,
 }
 
 pub struct Broker {
-    url: String,
+    nodes: Vec<Node>,
+    /// The node the latest connection was opened to, `usize::MAX` before
+    /// the first. The next connection tries the node after it first, so a
+    /// node that just failed is tried last, not first every time.
+    last_worked: AtomicUsize,
     topology: Topology,
     /// The publishing connection, opened on first use and after a failure.
     publisher: Mutex<Option<(Connection, Channel)>>,
 }
 
+/// One RabbitMQ node: its URL, which holds a password, and the name logs
+/// use instead.
+struct Node {
+    url: String,
+    name: String,
+}
+
+impl Node {
+    fn new(url: String, index: usize) -> Self {
+        let name = match url.parse::<AMQPUri>() {
+            Ok(uri) => format!("{}:{}", uri.authority.host, uri.authority.port),
+            Err(_) => format!("node {}", index + 1),
+        };
+        Self { url, name }
+    }
+}
+
+/// The order in which to try `count` nodes: starting after the one that
+/// worked last, round to it.
+fn connect_order(count: usize, last_worked: usize) -> impl Iterator<Item = usize> {
+    let start = if last_worked < count {
+        last_worked + 1
+    } else {
+        0
+    };
+    (0..count).map(move |step| (start + step) % count)
+}
+
 impl Broker {
-    pub fn new(url: impl Into<String>, topology: Topology) -> Arc<Self> {
+    /// A broker reached at `urls`: one URL, or a cluster's nodes.
+    pub fn new(urls: Vec<String>, topology: Topology) -> Arc<Self> {
         Arc::new(Self {
-            url: url.into(),
+            nodes: urls
+                .into_iter()
+                .enumerate()
+                .map(|(index, url)| Node::new(url, index))
+                .collect(),
+            last_worked: AtomicUsize::new(usize::MAX),
             topology,
             publisher: Mutex::new(None),
         })
@@ -57,13 +100,58 @@ impl Broker {
         format!("herald {} pid {}", self.topology.prefix, std::process::id())
     }
 
+    /// Opens a connection and a channel and declares the topology, trying
+    /// the nodes in turn; the error is the last node's.
     async fn connect(&self) -> Result<(Connection, Channel), QueueError> {
+        let last_worked = self.last_worked.load(Ordering::Relaxed);
+        let mut failure = None;
+        for index in connect_order(self.nodes.len(), last_worked) {
+            let node = &self.nodes[index];
+            match self.connect_to(node).await {
+                Ok(opened) => {
+                    self.last_worked.store(index, Ordering::Relaxed);
+                    tracing::info!(node = %node.name, "connected to RabbitMQ");
+                    return Ok(opened);
+                }
+                Err(error) => {
+                    if self.nodes.len() > 1 {
+                        tracing::warn!(node = %node.name, %error, "cannot use this RabbitMQ node; trying the next");
+                    }
+                    failure = Some(error);
+                }
+            }
+        }
+        Err(failure.unwrap_or(QueueError::NoNodes))
+    }
+
+    /// One node. Each step has a deadline, so that a node that accepts
+    /// connections but cannot serve them (booting, or cut off from the
+    /// rest of its cluster) does not hold up the others.
+    async fn connect_to(&self, node: &Node) -> Result<(Connection, Channel), QueueError> {
         let properties =
             ConnectionProperties::default().with_connection_name(self.connection_name().into());
-        let connection = Connection::connect(&self.url, properties).await?;
+        let connection =
+            tokio::time::timeout(CONNECT_TIMEOUT, Connection::connect(&node.url, properties))
+                .await
+                .map_err(|_| QueueError::Timeout)??;
+        let opened = tokio::time::timeout(CONNECT_TIMEOUT, self.open_channel(&connection)).await;
+        match opened {
+            Ok(Ok(channel)) => Ok((connection, channel)),
+            Ok(Err(error)) => {
+                close(&connection).await;
+                Err(error)
+            }
+            Err(_) => {
+                close(&connection).await;
+                Err(QueueError::Timeout)
+            }
+        }
+    }
+
+    async fn open_channel(&self, connection: &Connection) -> Result<Channel, QueueError> {
         let channel = connection.create_channel().await?;
         self.topology.declare(&channel).await?;
-        Ok((connection, channel))
+        Ok(channel)
     }
 
     /// Connects and declares the topology, retrying with backoff until it
@@ -321,6 +409,10 @@ async fn close(connection: &Connection) {
 /// How long a clean close may take before Herald stops waiting for it.
 const CLOSE_TIMEOUT: Duration = Duration::from_secs(5);
 
+/// How long connecting to a node, and then declaring the topology there,
+/// may each take before Herald tries the next node.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+
 /// A stream of messages from one queue.
 pub struct Subscription {
     receiver: mpsc::Receiver<Incoming>,
@@ -407,5 +499,39 @@ impl Incoming {
         if let Err(error) = self.delivery.reject(options).await {
             tracing::debug!(%error, "reject after the channel closed");
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn order(count: usize, last_worked: usize) -> Vec<usize> {
+        connect_order(count, last_worked).collect()
+    }
+
+    #[test]
+    fn nodes_are_tried_in_order_from_the_one_after_the_last_that_worked() {
+        assert_eq!(order(3, usize::MAX), [0, 1, 2]);
+        assert_eq!(order(3, 0), [1, 2, 0]);
+        assert_eq!(order(3, 1), [2, 0, 1]);
+        assert_eq!(order(3, 2), [0, 1, 2]);
+        assert_eq!(order(1, usize::MAX), [0]);
+        assert_eq!(order(1, 0), [0]);
+    }
+
+    #[test]
+    fn a_stale_index_starts_from_the_first_node() {
+        assert_eq!(order(2, 7), [0, 1]);
+    }
+
+    #[test]
+    fn nodes_are_named_without_their_credentials() {
+        let node = Node::new("amqp://herald:hunter2@rabbit-2:5673/%2f".to_owned(), 1);
+        assert_eq!(node.name, "rabbit-2:5673");
+        let node = Node::new("amqps://herald:hunter2@rabbit-3/%2f".to_owned(), 2);
+        assert_eq!(node.name, "rabbit-3:5671");
+        let node = Node::new("not a url with hunter2".to_owned(), 2);
+        assert_eq!(node.name, "node 3");
     }
 }

@@ -1,13 +1,21 @@
 //! Queue and exchange names, and how they are declared.
 //!
-//! - `{prefix}` (direct exchange) routes `prepare`, `send` and `retry.{ms}`.
+//! - `{prefix}` (direct exchange) routes `prepare`, `send` and `delay.{ms}`.
 //! - `{prefix}.prepare`, `{prefix}.send`: durable quorum work queues; a
 //!   message delivered more than 20 times is a poison message and goes to
 //!   the dead-letter exchange.
-//! - `{prefix}.send.retry.{ms}`: durable holding queues whose messages
-//!   expire after `ms` back into `send`. Fixed tiers, because RabbitMQ only
-//!   expires messages at the head of a queue.
+//! - `{prefix}.send.delay.{ms}`: durable quorum holding queues whose
+//!   messages expire after `ms` back into `send`. Fixed tiers, because
+//!   RabbitMQ only expires messages at the head of a queue.
 //! - `{prefix}.dead` (fanout exchange) into the `{prefix}.dead` queue.
+//!
+//! Every queue is a quorum queue, replicated on the cluster's nodes (three
+//! by default), so that any node can go away: a classic queue lives on one
+//! node, and while that node is down RabbitMQ refuses to declare it, which
+//! would stop every reconnect. The holding queues were classic
+//! `{prefix}.send.retry.{ms}` queues bound to `retry.{ms}` before; new
+//! names keep an existing broker from refusing the new queue type, and the
+//! old queues, no longer fed, empty into `send` within a minute.
 
 use std::time::Duration;
 
@@ -59,7 +67,7 @@ impl Topology {
     }
 
     pub fn retry_queue(&self, tier_ms: u64) -> String {
-        format!("{}.send.retry.{tier_ms}", self.prefix)
+        format!("{}.send.delay.{tier_ms}", self.prefix)
     }
 
     pub fn all_queues(&self) -> Vec<String> {
@@ -79,17 +87,28 @@ impl Topology {
             .unwrap_or(RETRY_TIERS_MS[RETRY_TIERS_MS.len() - 1])
     }
 
+    fn retry_key(tier_ms: u64) -> String {
+        format!("delay.{tier_ms}")
+    }
+
     pub fn routing_key(route: Route) -> String {
         match route {
             Route::Prepare => "prepare".to_owned(),
             Route::Send => "send".to_owned(),
-            Route::Retry(delay) => format!("retry.{}", Self::retry_tier(delay)),
+            Route::Retry(delay) => Self::retry_key(Self::retry_tier(delay)),
         }
     }
 
     /// Declares everything; declaring what exists is a no-op, so every
     /// process does it at start and after every reconnect.
     pub async fn declare(&self, channel: &Channel) -> lapin::Result<()> {
+        self.declare_exchanges(channel).await?;
+        self.declare_dead_queue(channel).await?;
+        self.declare_work_queues(channel).await?;
+        self.declare_retry_queues(channel).await
+    }
+
+    async fn declare_exchanges(&self, channel: &Channel) -> lapin::Result<()> {
         let durable = ExchangeDeclareOptions {
             durable: true,
             ..Default::default()
@@ -109,13 +128,11 @@ impl Topology {
                 durable,
                 FieldTable::default(),
             )
-            .await?;
-        let mut dead = FieldTable::default();
-        dead.insert(
-            "x-queue-type".into(),
-            AMQPValue::LongString("quorum".into()),
-        );
-        self.queue(channel, &self.dead_queue(), dead).await?;
+            .await
+    }
+
+    async fn declare_dead_queue(&self, channel: &Channel) -> lapin::Result<()> {
+        self.queue(channel, &self.dead_queue(), quorum()).await?;
         channel
             .queue_bind(
                 self.dead_queue().into(),
@@ -124,16 +141,15 @@ impl Topology {
                 QueueBindOptions::default(),
                 FieldTable::default(),
             )
-            .await?;
+            .await
+    }
+
+    async fn declare_work_queues(&self, channel: &Channel) -> lapin::Result<()> {
         for (queue, key) in [
             (self.prepare_queue(), "prepare"),
             (self.send_queue(), "send"),
         ] {
-            let mut arguments = FieldTable::default();
-            arguments.insert(
-                "x-queue-type".into(),
-                AMQPValue::LongString("quorum".into()),
-            );
+            let mut arguments = quorum();
             arguments.insert(
                 "x-dead-letter-exchange".into(),
                 AMQPValue::LongString(self.dead_exchange().into()),
@@ -142,8 +158,15 @@ impl Topology {
             self.queue(channel, &queue, arguments).await?;
             self.bind(channel, &queue, key).await?;
         }
+        Ok(())
+    }
+
+    /// Holding queues. Expired messages are dead-lettered at least once
+    /// (RabbitMQ 3.10+): an expired retry stays in its queue until `send`
+    /// has taken it, also while `send` is electing a new leader.
+    async fn declare_retry_queues(&self, channel: &Channel) -> lapin::Result<()> {
         for tier in RETRY_TIERS_MS {
-            let mut arguments = FieldTable::default();
+            let mut arguments = quorum();
             arguments.insert("x-message-ttl".into(), AMQPValue::LongLongInt(tier as i64));
             arguments.insert(
                 "x-dead-letter-exchange".into(),
@@ -153,9 +176,19 @@ impl Topology {
                 "x-dead-letter-routing-key".into(),
                 AMQPValue::LongString("send".into()),
             );
+            arguments.insert(
+                "x-dead-letter-strategy".into(),
+                AMQPValue::LongString("at-least-once".into()),
+            );
+            // At-least-once dead-lettering requires it; without a length
+            // limit it never rejects anything.
+            arguments.insert(
+                "x-overflow".into(),
+                AMQPValue::LongString("reject-publish".into()),
+            );
             let queue = self.retry_queue(tier);
             self.queue(channel, &queue, arguments).await?;
-            self.bind(channel, &queue, &format!("retry.{tier}")).await?;
+            self.bind(channel, &queue, &Self::retry_key(tier)).await?;
         }
         Ok(())
     }
@@ -189,6 +222,16 @@ impl Topology {
     }
 }
 
+/// Arguments of a quorum queue: replicated, durable, any node may lead it.
+fn quorum() -> FieldTable {
+    let mut arguments = FieldTable::default();
+    arguments.insert(
+        "x-queue-type".into(),
+        AMQPValue::LongString("quorum".into()),
+    );
+    arguments
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -200,7 +243,8 @@ mod tests {
         assert_eq!(Topology::retry_tier(Duration::from_secs(3600)), 60_000);
         assert_eq!(
             Topology::routing_key(Route::Retry(Duration::from_secs(3))),
-            "retry.5000"
+            "delay.5000"
         );
+        assert_eq!(Topology::new("h").retry_queue(5_000), "h.send.delay.5000");
     }
 }
