@@ -503,10 +503,15 @@ fn compose_services_are_herald_settings_with_health_checks() {
             );
         }
         // Database and broker URLs name compose's own services.
-        for (setting, url) in [
-            ("database.url", &settings.database.url),
-            ("broker.url", &settings.broker.url),
-        ] {
+        let urls = std::iter::once(("database.url", &settings.database.url)).chain(
+            settings
+                .broker
+                .url
+                .as_slice()
+                .iter()
+                .map(|url| ("broker.url", url)),
+        );
+        for (setting, url) in urls {
             use secrecy::ExposeSecret;
             let parsed = reqwest::Url::parse(url.expose_secret()).unwrap();
             let host = parsed.host_str().unwrap_or("");
