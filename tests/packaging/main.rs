@@ -158,6 +158,15 @@ fn name(document: &Value) -> &str {
     str_of(&document["metadata"]["name"], "metadata.name")
 }
 
+/// What a Secret would hold: a URL where Herald checks the value is one.
+fn secret_placeholder(variable: &str) -> String {
+    match variable {
+        "HERALD_BROKER__URL" => "amqp://herald:placeholder@rabbitmq:5672/%2f".to_owned(),
+        "HERALD_DATABASE__URL" => "postgres://herald:placeholder@postgres/herald".to_owned(),
+        _ => "placeholder".to_owned(),
+    }
+}
+
 /// The environment of a container: its ConfigMaps' data, then its `env`
 /// (values from Secrets as placeholders).
 fn container_environment(documents: &[Value], owner: &str, container: &Value) -> Vec<Variable> {
@@ -189,7 +198,7 @@ fn container_environment(documents: &[Value], owner: &str, container: &Value) ->
                     !entry["valueFrom"]["secretKeyRef"]["key"].is_null(),
                     "{owner}: env {entry:?} has no value"
                 );
-                "placeholder".to_owned()
+                secret_placeholder(str_of(&entry["name"], "env name"))
             }
         };
         variables.push(Variable {
