@@ -4,6 +4,7 @@
 
 pub mod emulator;
 pub mod pipeline;
+pub mod reports;
 pub mod web;
 
 /// The median of some samples (the mean of the middle two for an even count).

@@ -213,6 +213,35 @@ pub enum Bench {
         #[arg(long, default_value_t = 15)]
         idle_seconds: u64,
     },
+    /// Delivery reports under load: event streams and the status page
+    /// during a send at the ceiling, beside the same send unwatched; then
+    /// the per-recipient table and the CSV export of a large send.
+    Reports {
+        #[arg(value_parser = ["watchers", "table", "all"], default_value = "all")]
+        part: String,
+        /// People in the tenant of the watched send, and its recipients.
+        #[arg(long, default_value_t = 20_000)]
+        people: usize,
+        /// Open event streams during the watched send.
+        #[arg(long, default_value_t = 200)]
+        watchers: usize,
+        /// Nobody reads their card (reads are on by default), to tell
+        /// what read receipts cost from what watching does.
+        #[arg(long)]
+        no_reads: bool,
+        /// Clients reloading the status page during the watched send.
+        #[arg(long, default_value_t = 20)]
+        page_clients: usize,
+        /// Pause between one page client's loads, in milliseconds.
+        #[arg(long, default_value_t = 250)]
+        think_ms: u64,
+        /// People in the tenant of the table-and-export part, all sent to.
+        #[arg(long, default_value_t = 100_000)]
+        table_people: usize,
+        /// Full CSV exports, one after the other.
+        #[arg(long, default_value_t = 3)]
+        exports: usize,
+    },
 }
 
 fn parse_latency(text: &str) -> Result<[u64; 2], String> {

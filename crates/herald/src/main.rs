@@ -95,6 +95,29 @@ async fn main() -> anyhow::Result<()> {
             };
             herald_bench::web::run(&options, &std::env::current_exe()?).await
         }
+        Command::Bench(Bench::Reports {
+            part,
+            people,
+            watchers,
+            no_reads,
+            page_clients,
+            think_ms,
+            table_people,
+            exports,
+        }) => {
+            let options = herald_bench::reports::Options {
+                watchers_part: part != "table",
+                table_part: part != "watchers",
+                people,
+                watchers,
+                reads: !no_reads,
+                page_clients,
+                think_ms,
+                table_people,
+                exports,
+            };
+            herald_bench::reports::run(&options, &std::env::current_exe()?).await
+        }
         Command::Bench(Bench::Pipeline {
             scenario,
             recipients,
