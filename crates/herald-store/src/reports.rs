@@ -152,19 +152,26 @@ impl Store {
         notification: NotificationId,
         query: &RecipientQuery,
     ) -> Result<Vec<RecipientLine>> {
-        let mut sql =
-            sqlx::QueryBuilder::new(concat!(line_select!(), "where d.notification_id = "));
-        sql.push_bind(notification.0);
-        if let Some(status) = query.status {
-            sql.push(" and d.status = ").push_bind(status.as_str());
-        }
+        let mut sql = sqlx::QueryBuilder::new("");
+        // Searching starts from the people whose name or UPN matches (the
+        // trigram index finds them) and looks up their deliveries by key,
+        // instead of walking every delivery to test each person.
         if let Some(search) = &query.search {
             sql.push(
-                " and d.recipient_id in (select id from recipients \
+                "with matches as materialized (select id from recipients \
                  where lower(coalesce(display_name, '') || ' ' || coalesce(user_principal_name, '')) like ",
             )
             .push_bind(like_pattern(search))
-            .push(")");
+            .push(") ");
+        }
+        sql.push(line_select!());
+        if query.search.is_some() {
+            sql.push("join matches m on m.id = d.recipient_id ");
+        }
+        sql.push("where d.notification_id = ")
+            .push_bind(notification.0);
+        if let Some(status) = query.status {
+            sql.push(" and d.status = ").push_bind(status.as_str());
         }
         if let Some(after) = query.after {
             sql.push(" and (d.sort_name, d.recipient_id) > (select sort_name, recipient_id from deliveries where notification_id = ")
