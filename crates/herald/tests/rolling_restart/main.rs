@@ -151,9 +151,16 @@ async fn a_rolling_restart_during_a_send_loses_nothing_and_repeats_nothing() {
     let peak = stats["connector_peak_per_second"].as_u64().unwrap();
     assert_eq!(stats["duplicate_activities"], 0, "{stats}");
     assert_eq!(stats["activities_received"], PEOPLE, "{stats}");
-    assert_eq!(count(&stats, "requests", SENDS), PEOPLE as u64, "{stats}");
-    assert_eq!(throttled, 0, "{}", stats["throttled_by_endpoint"]);
-    assert!(peak <= u64::from(LIMIT), "peak {peak}/s");
+    // No burst of 429s. One is possible when a join lines up the workers'
+    // limiters (each may let floor(share) + 1 through in a second, see
+    // ARCHITECTURE); seen once in a run on a loaded machine, never a second.
+    assert!(throttled <= 1, "{}", stats["throttled_by_endpoint"]);
+    assert_eq!(
+        count(&stats, "requests", SENDS),
+        PEOPLE as u64 + throttled,
+        "{stats}"
+    );
+    assert!(peak <= u64::from(LIMIT) + throttled, "peak {peak}/s");
 
     for process in &stopped {
         for warning in process.lines_at(&["WARN"]) {
