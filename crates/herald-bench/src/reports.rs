@@ -553,6 +553,8 @@ fn progress_data(block: &str) -> Option<String> {
 struct Timings {
     kinds: Vec<(String, Vec<f64>)>,
     failures: BTreeMap<String, u64>,
+    /// What the table should be read with.
+    notes: Vec<String>,
 }
 
 impl Timings {
@@ -575,7 +577,7 @@ impl Timings {
 async fn table(options: &Options, herald: &std::path::Path) -> anyhow::Result<()> {
     let people = options.table_people;
     println!(
-        "== reports / table and export : {people} people, every limit off, {:.0} % blocked the bot",
+        "== reports / table and export : {people} people, every limit off, {:.0} % blocked the bot; Herald's web role as a process of its own",
         BLOCKED_SHARE * 100.0
     );
     println!(
@@ -600,18 +602,20 @@ async fn table(options: &Options, herald: &std::path::Path) -> anyhow::Result<()
     let roles = herald_app::Roles {
         prepare: true,
         send: false,
-        web: true,
+        web: false,
     };
     let running = herald_app::start(&settings, roles).await?;
-    let base = format!(
-        "http://{}",
-        running.web.as_ref().context("the web role runs")?.address
-    );
     let store = running.infrastructure.store.clone();
     let monitor = monitor(&settings).await?;
     pipeline::seed_known_conversations(&store, &emulator.urls, people).await?;
-    let cookie = sign_in(&base, &admin).await?;
     let directory = directory_people(&emulator.urls.control).await?;
+    // The pages and the exports are served by a `herald web` process, so
+    // that its memory is Herald's alone: this process also holds the
+    // emulator's tenant and the directory the benchmark read, whose freed
+    // heap would hide any growth.
+    let (web, base) = spawn_web(herald, &settings).await?;
+    let web_pid = web.id().context("the web process has no id")?.to_string();
+    let cookie = sign_in(&base, &admin).await?;
     let worker = pipeline::spawn_worker(herald, &settings)?;
     tokio::time::sleep(Duration::from_secs(2)).await;
 
@@ -630,6 +634,7 @@ async fn table(options: &Options, herald: &std::path::Path) -> anyhow::Result<()
         rate(&sent).unwrap_or(0.0)
     );
     pipeline::stop_worker(worker).await;
+    let web_before_pages = memory(&web_pid);
 
     let client = reqwest::Client::builder()
         .timeout(Duration::from_secs(60))
@@ -653,24 +658,29 @@ async fn table(options: &Options, herald: &std::path::Path) -> anyhow::Result<()
         print_times(kind, times);
     }
     print_times("all HTML pages above", &html);
+    for note in &timings.notes {
+        println!("   ({note})");
+    }
     if timings.failures.is_empty() {
         println!("   failures: none");
     }
     for (problem, count) in &timings.failures {
         println!("   failures: {count} x {problem}");
     }
+    let web_after_pages = memory(&web_pid);
 
     println!();
     println!(
-        "   {:<26} {:>8} {:>8} {:>8} {:>13} {:>13} {:>13} {:>11}",
+        "   {:<24} {:>7} {:>6} {:>7} | {:>11} {:>11} {:>11} {:>11} | {:>11}",
         "CSV export",
         "rows",
         "MB",
         "seconds",
-        "VmRSS before",
-        "peak during",
-        "after",
-        "peak-before"
+        "web before",
+        "web peak",
+        "web after",
+        "peak-before",
+        "bench p-b"
     );
     let csv = format!("{base}/announcements/{id}/recipients.csv");
     let mut exports = vec![(
@@ -681,27 +691,74 @@ async fn table(options: &Options, herald: &std::path::Path) -> anyhow::Result<()
         exports.push((format!("everyone, #{round}"), csv.clone()));
     }
     for (label, url) in exports {
-        match export(&client, &url, &cookie).await {
+        match export(&client, &url, &cookie, &web_pid).await {
             Ok(e) => println!(
-                "   {:<26} {:>8} {:>8.1} {:>8.2} {:>10.1} MB {:>10.1} MB {:>10.1} MB {:>8.1} MB",
+                "   {:<24} {:>7} {:>6.1} {:>7.2} | {:>8.1} MB {:>8.1} MB {:>8.1} MB {:>8.1} MB | {:>8.1} MB",
                 label,
                 e.records.saturating_sub(1),
                 e.bytes as f64 / 1_000_000.0,
                 e.seconds,
-                mb(e.before_kb),
-                mb(e.peak_kb),
-                mb(e.after_kb),
-                mb(e.peak_kb.saturating_sub(e.before_kb))
+                mb(e.web.before_kb),
+                mb(e.web.peak_kb),
+                mb(e.web.after_kb),
+                mb(e.web.peak_kb.saturating_sub(e.web.before_kb)),
+                mb(e.bench.peak_kb.saturating_sub(e.bench.before_kb))
             ),
-            Err(problem) => println!("   {label:<26} failed: {problem:#}"),
+            Err(problem) => println!("   {label:<24} failed: {problem:#}"),
         }
     }
+    let web_end = memory(&web_pid);
     println!(
-        "   (rows: CSV records after the header line; VmRSS of this process, sampled every 50 ms; it holds Herald's web role, the emulator with {people} people and the downloading client)"
+        "   (rows: CSV records after the header line. web: VmRSS of the `herald web` process serving them, sampled every 50 ms. bench p-b: the same for this process, which downloads and counts as the export streams and holds the emulator)"
     );
+    println!(
+        "   herald web process VmRSS / VmHWM: {:.1} / {:.1} MB after the send, {:.1} / {:.1} MB after the page loads, {:.1} / {:.1} MB after the exports",
+        mb(web_before_pages.rss_kb),
+        mb(web_before_pages.hwm_kb),
+        mb(web_after_pages.rss_kb),
+        mb(web_after_pages.hwm_kb),
+        mb(web_end.rss_kb),
+        mb(web_end.hwm_kb)
+    );
+    let own = memory("self");
+    println!(
+        "   this process (emulator with {people} people, prepare role, the benchmark) VmRSS / VmHWM: {:.1} / {:.1} MB",
+        mb(own.rss_kb),
+        mb(own.hwm_kb)
+    );
+    pipeline::stop_worker(web).await;
     drop(monitor);
     pipeline::tear_down(running, &mut settings, emulator).await;
     Ok(())
+}
+
+/// Starts `herald web` on a free port with the run's settings; the process
+/// and its address, once it answers.
+async fn spawn_web(
+    herald: &std::path::Path,
+    settings: &herald_config::Settings,
+) -> anyhow::Result<(tokio::process::Child, String)> {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port();
+    let child = tokio::process::Command::new(herald)
+        .args(["web", "--ops-listen", "127.0.0.1:0"])
+        .envs(herald_app::worker_environment(settings))
+        .env("HERALD_WEB__LISTEN", format!("127.0.0.1:{port}"))
+        .env("RUST_LOG", "warn")
+        .stdout(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .context("starting a herald web process")?;
+    let base = format!("http://127.0.0.1:{port}");
+    let started = Instant::now();
+    while reqwest::get(format!("{base}/sign-in")).await.is_err() {
+        if started.elapsed() > Duration::from_secs(60) {
+            bail!("herald web did not answer on {base} within 60 s");
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    Ok((child, base))
 }
 
 fn print_times(kind: &str, times: &[f64]) {
@@ -735,16 +792,18 @@ async fn pages(
         let _ = fetch(client, &page, cookie).await;
     }
     let mut order: Vec<String> = Vec::new();
+    // Rows of each API page but the last, which may be short.
+    let mut sizes: Vec<usize> = Vec::new();
     let mut next = Some(format!("/api/announcements/{id}/recipients?limit=1000"));
     while let Some(path) = next.take() {
         let outcome = fetch(client, &format!("{base}{path}"), cookie).await;
-        timings.record("API, 1,000 rows a page, whole table", &outcome);
+        timings.record("API ?limit=1000, whole table by next links", &outcome);
         let (_, body) = outcome.map_err(anyhow::Error::msg)?;
         let body: Value = serde_json::from_str(&body)?;
-        for item in body["items"]
+        let items = body["items"]
             .as_array()
-            .context("an API page without items")?
-        {
+            .context("an API page without items")?;
+        for item in items {
             order.push(
                 item["recipient"]
                     .as_str()
@@ -753,6 +812,17 @@ async fn pages(
             );
         }
         next = body["next"].as_str().map(str::to_owned);
+        if next.is_some() {
+            sizes.push(items.len());
+        }
+    }
+    if sizes.iter().skip(1).any(|&rows| rows != 1000) {
+        timings.notes.push(format!(
+            "the API's first page had {} rows as asked, but its next links drop limit=1000: the other {} pages had {} rows",
+            sizes.first().copied().unwrap_or(0),
+            sizes.len().saturating_sub(1),
+            sizes.get(1).copied().unwrap_or(0)
+        ));
     }
     if order.len() < 2 {
         bail!(
@@ -881,53 +951,79 @@ struct Export {
     bytes: u64,
     /// CSV records, the header included.
     records: u64,
+    /// The process serving the export.
+    web: Resident,
+    /// This process, which downloads it.
+    bench: Resident,
+}
+
+/// VmRSS before, at the highest sample during, and after, in KiB.
+#[derive(Default)]
+struct Resident {
     before_kb: u64,
     peak_kb: u64,
     after_kb: u64,
 }
 
-/// Downloads a CSV export as it streams, counting its records (line ends
-/// outside quoted fields) and sampling this process's VmRSS every 50 ms.
-async fn export(client: &reqwest::Client, url: &str, cookie: &str) -> anyhow::Result<Export> {
-    let before_kb = memory("self").rss_kb;
-    let (stop, stopped) = watch::channel(false);
-    let sampler = tokio::spawn(async move {
-        let mut peak = 0;
+/// Samples the VmRSS of a process every 50 ms until told to stop.
+fn sample_rss(pid: String, stopped: watch::Receiver<bool>) -> tokio::task::JoinHandle<Resident> {
+    tokio::spawn(async move {
+        let before_kb = memory(&pid).rss_kb;
+        let mut peak_kb = before_kb;
         while !*stopped.borrow() {
-            peak = u64::max(peak, memory("self").rss_kb);
+            peak_kb = peak_kb.max(memory(&pid).rss_kb);
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
-        peak
-    });
+        let after_kb = memory(&pid).rss_kb;
+        Resident {
+            before_kb,
+            peak_kb: peak_kb.max(after_kb),
+            after_kb,
+        }
+    })
+}
+
+/// Downloads a CSV export as it streams, counting its records (line ends
+/// outside quoted fields), while the VmRSS of the serving process and of
+/// this one is sampled every 50 ms.
+async fn export(
+    client: &reqwest::Client,
+    url: &str,
+    cookie: &str,
+    web_pid: &str,
+) -> anyhow::Result<Export> {
+    let (stop, stopped) = watch::channel(false);
+    let web = sample_rss(web_pid.to_owned(), stopped.clone());
+    let bench = sample_rss("self".to_owned(), stopped);
     let started = Instant::now();
-    let mut response = client
-        .get(url)
-        .header(COOKIE, cookie)
-        .send()
-        .await?
-        .error_for_status()?;
-    let (mut bytes, mut records, mut quoted) = (0u64, 0u64, false);
-    while let Some(chunk) = response.chunk().await? {
-        bytes += chunk.len() as u64;
-        for &b in chunk.iter() {
-            match b {
-                b'"' => quoted = !quoted,
-                b'\n' if !quoted => records += 1,
-                _ => {}
+    let response = client.get(url).header(COOKIE, cookie).send().await;
+    let counted = async {
+        let mut response = response?.error_for_status()?;
+        let (mut bytes, mut records, mut quoted) = (0u64, 0u64, false);
+        while let Some(chunk) = response.chunk().await? {
+            bytes += chunk.len() as u64;
+            for &b in chunk.iter() {
+                match b {
+                    b'"' => quoted = !quoted,
+                    b'\n' if !quoted => records += 1,
+                    _ => {}
+                }
             }
         }
+        anyhow::Ok((bytes, records))
     }
+    .await;
     let seconds = started.elapsed().as_secs_f64();
     let _ = stop.send(true);
-    let peak_kb = sampler.await.unwrap_or(0);
-    let after_kb = memory("self").rss_kb;
+    let web = web.await.unwrap_or_default();
+    let bench = bench.await.unwrap_or_default();
+    let (bytes, records) = counted?;
     Ok(Export {
         seconds,
         bytes,
         records,
-        before_kb,
-        peak_kb: peak_kb.max(after_kb),
-        after_kb,
+        web,
+        bench,
     })
 }
 
