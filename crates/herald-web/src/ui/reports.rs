@@ -117,16 +117,10 @@ fn cursor(field: &Option<String>) -> Result<Option<uuid::Uuid>, UiError> {
 
 impl ListFilter {
     fn query(&self, staff: &Staff, limit: i64) -> Result<ListQuery, UiError> {
-        let status = given(&self.status)
-            .map(|text| {
-                text.parse::<NotificationStatus>().map_err(|_| {
-                    bad(format!(
-                        "status {text:?} is unknown: use one of {}",
-                        names(NotificationStatus::ALL.iter().map(|s| s.as_str()))
-                    ))
-                })
-            })
-            .transpose()?;
+        let status = status_filter(
+            &self.status,
+            NotificationStatus::ALL.iter().map(|s| s.as_str()),
+        )?;
         Ok(ListQuery {
             owner: (!staff.is_admin()).then_some(staff.id),
             search: search_text(&self.q)?,
@@ -140,37 +134,20 @@ impl ListFilter {
 
     /// The query string of this filter with another page.
     fn link(&self, after: Option<&str>) -> String {
-        let mut pairs = url::form_urlencoded::Serializer::new(String::new());
-        for (name, value) in [
+        let fields = [
             ("q", &self.q),
             ("status", &self.status),
             ("since", &self.since),
             ("until", &self.until),
             ("limit", &self.limit),
-        ] {
-            if let Some(value) = given(value) {
-                pairs.append_pair(name, value);
-            }
-        }
-        if let Some(after) = after {
-            pairs.append_pair("after", after);
-        }
-        pairs.finish()
+        ];
+        query_string(&fields, after)
     }
 }
 
 impl RecipientFilter {
     fn query(&self, limit: i64) -> Result<RecipientQuery, UiError> {
-        let status = given(&self.status)
-            .map(|text| {
-                text.parse::<DeliveryStatus>().map_err(|_| {
-                    bad(format!(
-                        "status {text:?} is unknown: use one of {}",
-                        names(DeliveryStatus::ALL.iter().map(|s| s.as_str()))
-                    ))
-                })
-            })
-            .transpose()?;
+        let status = status_filter(&self.status, DeliveryStatus::ALL.iter().map(|s| s.as_str()))?;
         Ok(RecipientQuery {
             status,
             search: search_text(&self.q)?,
@@ -180,25 +157,45 @@ impl RecipientFilter {
     }
 
     fn link(&self, after: Option<&str>) -> String {
-        let mut pairs = url::form_urlencoded::Serializer::new(String::new());
-        for (name, value) in [
+        let fields = [
             ("status", &self.status),
             ("q", &self.q),
             ("limit", &self.limit),
-        ] {
-            if let Some(value) = given(value) {
-                pairs.append_pair(name, value);
-            }
-        }
-        if let Some(after) = after {
-            pairs.append_pair("after", after);
-        }
-        pairs.finish()
+        ];
+        query_string(&fields, after)
     }
 }
 
-fn names<'a>(all: impl Iterator<Item = &'a str>) -> String {
-    all.collect::<Vec<_>>().join(", ")
+/// A status filter: one of `all`, or none when left empty.
+fn status_filter<'a, T: std::str::FromStr>(
+    field: &Option<String>,
+    all: impl Iterator<Item = &'a str>,
+) -> Result<Option<T>, UiError> {
+    given(field)
+        .map(|text| {
+            text.parse::<T>().map_err(|_| {
+                let all: Vec<&str> = all.collect();
+                bad(format!(
+                    "status {text:?} is unknown: use one of {}",
+                    all.join(", ")
+                ))
+            })
+        })
+        .transpose()
+}
+
+/// The filters given, and the page to start after, as a query string.
+fn query_string(fields: &[(&str, &Option<String>)], after: Option<&str>) -> String {
+    let mut pairs = url::form_urlencoded::Serializer::new(String::new());
+    for (name, value) in fields {
+        if let Some(value) = given(value) {
+            pairs.append_pair(name, value);
+        }
+    }
+    if let Some(after) = after {
+        pairs.append_pair("after", after);
+    }
+    pairs.finish()
 }
 
 /// A page of rows read with one more than shown: the extra one says
