@@ -265,6 +265,13 @@ impl Roles {
         send: true,
         web: true,
     };
+    /// Only the database (migrated) and the queues (declared): what
+    /// submitting an announcement needs, as a benchmark or tool does.
+    pub const NONE: Roles = Roles {
+        prepare: false,
+        send: false,
+        web: false,
+    };
 }
 
 /// Running roles, stopped together.
@@ -375,6 +382,7 @@ pub async fn start(settings: &Settings, roles: Roles) -> Result<Running, AppErro
                 settings.microsoft.bot_issuer.clone(),
             ),
             store: infrastructure.store.clone(),
+            receipts: herald_web::Receipts::start(infrastructure.store.clone()),
             connector: microsoft.connector.clone(),
             settings: herald_web::BotSettings {
                 welcome: settings.bot.welcome,

@@ -285,6 +285,7 @@ impl Preparer {
         seen: &mut std::collections::HashSet<uuid::Uuid>,
         found: &Found,
     ) -> Result<(), PrepareError> {
+        let before = seen.len();
         let fresh: Vec<herald_microsoft::GraphUser> = people
             .iter()
             .filter(|u| seen.insert(u.id))
@@ -298,6 +299,12 @@ impl Preparer {
             .insert_deliveries(record.id, &rows)
             .await
             .map_err(anyhow::Error::from)?;
+        if statistics_due(before, seen.len()) {
+            self.store
+                .refresh_statistics()
+                .await
+                .map_err(anyhow::Error::from)?;
+        }
         self.enqueue(record.id).await?;
         let pending: Vec<RecipientId> = rows
             .iter()
@@ -350,5 +357,30 @@ impl Preparer {
                 .await
                 .map_err(anyhow::Error::from)?;
         }
+    }
+}
+
+/// Whether the audience prepared so far just passed 10,000, 100,000, a
+/// million...: the points where the planner's statistics are refreshed, a
+/// handful of times however big the audience (each samples a fixed number
+/// of rows), and never for the small sends that do not change them.
+fn statistics_due(before: usize, after: usize) -> bool {
+    std::iter::successors(Some(10_000usize), |mark| mark.checked_mul(10))
+        .take_while(|mark| *mark <= after)
+        .any(|mark| before < mark)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::statistics_due;
+
+    #[test]
+    fn statistics_are_refreshed_at_each_power_of_ten_from_ten_thousand() {
+        assert!(!statistics_due(0, 9_999));
+        assert!(statistics_due(9_000, 10_000));
+        assert!(!statistics_due(10_000, 99_999));
+        assert!(statistics_due(99_000, 100_500));
+        assert!(statistics_due(0, 1_000_000));
+        assert!(!statistics_due(1_000_000, 1_001_000));
     }
 }

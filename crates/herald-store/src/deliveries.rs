@@ -117,6 +117,9 @@ impl Store {
     /// Commits a batch of outcomes in one transaction. A final status is
     /// never overwritten, except that a delivery canceled while its request
     /// was already on the wire is recorded as delivered, which is the truth.
+    /// A card delivered to someone whose read receipt came first (it
+    /// covers the card's id) is read at once: the person's lock, taken
+    /// first, orders this against `record_reads`.
     pub async fn record_outcomes(&self, outcomes: &[Outcome]) -> Result<()> {
         if outcomes.is_empty() {
             return Ok(());
@@ -137,17 +140,24 @@ impl Store {
         let messages = column(&|o| o.error_message.clone());
         let activities = column(&|o| o.activity_id.clone());
         let mut transaction = self.pool.begin().await?;
+        lock_people(&mut transaction, &recipients).await?;
         sqlx::query(
             "update deliveries d set status = u.status, attempts = d.attempts + u.attempted, \
                  throttles = d.throttles + u.throttled, last_http_status = coalesce(u.http, d.last_http_status), \
                  error_code = u.code, error_message = u.message, \
                  activity_id = coalesce(u.activity, d.activity_id), \
                  delivered_at = case when u.status = 'delivered' then now() else d.delivered_at end, \
+                 read_at = case when u.status = 'delivered' and p.last_read_message is not null \
+                     and coalesce(u.activity, d.activity_id) ~ '^[0-9]{1,18}$' then \
+                         case when coalesce(u.activity, d.activity_id)::bigint <= p.last_read_message \
+                         then coalesce(d.read_at, now()) else d.read_at end \
+                     else d.read_at end, \
                  updated_at = now() \
              from (select * from unnest($1::uuid[], $2::uuid[], $3::text[], $4::int[], $5::int[], $6::smallint[], \
                        $7::text[], $8::text[], $9::text[]) \
                    as u(n, r, status, attempted, throttled, http, code, message, activity) \
                    order by n, r) u \
+             join recipients p on p.id = u.r \
              where d.notification_id = u.n and d.recipient_id = u.r \
                and (d.status in ('pending', 'queued', 'retrying') or (d.status = 'canceled' and u.status = 'delivered'))",
         )
@@ -163,7 +173,6 @@ impl Store {
         .execute(&mut *transaction)
         .await?;
         self.mark_recipients(&mut transaction, outcomes).await?;
-        apply_reads(&mut transaction, outcomes).await?;
         sqlx::query(
             "update notifications n set first_delivery_at = coalesce(n.first_delivery_at, now()), last_delivery_at = now() \
              where n.id = any($1)",
@@ -225,34 +234,19 @@ impl Store {
     }
 }
 
-/// Cards just delivered to people whose receipt came first are read now.
-/// The share lock waits for a receipt being recorded for the same person
-/// (see `record_read`), so the two cannot miss each other.
-async fn apply_reads(
+/// Locks the people of a batch, in id order, before any delivery row.
+/// Recording a read receipt takes the same locks first (`record_reads`),
+/// and both then update deliveries and, through the triggers, the same
+/// counters; one order for all keeps them from deadlocking, and a receipt
+/// and a card for the same person can never miss each other.
+pub(crate) async fn lock_people(
     transaction: &mut sqlx::Transaction<'_, sqlx::Postgres>,
-    outcomes: &[Outcome],
+    people: &[uuid::Uuid],
 ) -> Result<()> {
-    let (notifications, recipients): (Vec<uuid::Uuid>, Vec<uuid::Uuid>) = outcomes
-        .iter()
-        .filter(|o| o.status == DeliveryStatus::Delivered)
-        .map(|o| (o.notification.0, o.recipient.0))
-        .unzip();
-    if recipients.is_empty() {
-        return Ok(());
-    }
-    sqlx::query(
-        "with readers as (select id, last_read_message from recipients \
-             where id = any($2) order by id for share) \
-         update deliveries d set read_at = now() \
-         from unnest($1::uuid[], $2::uuid[]) as u(n, r) join readers p on p.id = u.r \
-         where d.notification_id = u.n and d.recipient_id = u.r and d.status = 'delivered' \
-           and d.read_at is null and p.last_read_message is not null \
-           and d.activity_id ~ '^[0-9]{1,18}$' and d.activity_id::bigint <= p.last_read_message",
-    )
-    .bind(&notifications)
-    .bind(&recipients)
-    .execute(&mut **transaction)
-    .await?;
+    sqlx::query("select 1 from recipients where id = any($1) order by id for no key update")
+        .bind(people)
+        .execute(&mut **transaction)
+        .await?;
     Ok(())
 }
 

@@ -23,7 +23,7 @@ pub use drafts::{Due, Owner};
 pub use notifications::{Acknowledged, NotificationRecord, PostedCard, Progress};
 pub use rates::SharedRate;
 pub use recipients::{CachedPerson, InstallChange, InstallRecord, Person, StoredPerson};
-pub use reports::{ListQuery, Overview, RecipientLine, RecipientQuery, TimelinePoint};
+pub use reports::{ListQuery, Overview, ReadReceipt, RecipientLine, RecipientQuery, TimelinePoint};
 pub use sessions::{PendingSignIn, SessionLifetime, SessionSummary, StaffSession};
 
 pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../../migrations");
@@ -53,7 +53,16 @@ impl Store {
         let pool = PgPoolOptions::new()
             .max_connections(max_connections)
             .acquire_timeout(Duration::from_secs(10))
-            .connect_with(options.log_statements(tracing::log::LevelFilter::Trace))
+            .connect_with(
+                options
+                    .log_statements(tracing::log::LevelFilter::Trace)
+                    // PostgreSQL's default (4) prices a random read as on a
+                    // spinning disk. Herald's hot rows are cached or on SSD;
+                    // priced as disk reads, key lookups lost to scans of a
+                    // whole notification or directory per page (measured:
+                    // a 2,000-row export batch took 60 ms instead of 7).
+                    .options([("random_page_cost", "1.1")]),
+            )
             .await?;
         Ok(Self { pool })
     }

@@ -32,6 +32,16 @@ pub struct RecipientLine {
     pub acknowledged_at: Option<OffsetDateTime>,
 }
 
+/// A read receipt from a person's 1:1 chat with the bot.
+#[derive(Debug, Clone)]
+pub struct ReadReceipt {
+    pub conversation: String,
+    /// The person's Entra ID object id.
+    pub person: Uuid,
+    /// `lastReadMessageId`: every message up to it is read.
+    pub last_read: i64,
+}
+
 /// Which recipients a page shows.
 #[derive(Debug, Clone, Default)]
 pub struct RecipientQuery {
@@ -88,60 +98,97 @@ pub struct Overview {
     pub per_day: Vec<(time::Date, i64)>,
 }
 
-/// The per-recipient table's columns. Acknowledgements of a reminder count
-/// for the announcement it reminds of.
-macro_rules! line_select {
-    () => {
-        "select d.recipient_id, r.kind, r.display_name, r.user_principal_name, d.status, \
-         d.error_code, d.error_message, d.attempts, d.delivered_at, d.read_at, a.acknowledged_at \
-         from deliveries d join recipients r on r.id = d.recipient_id \
-         join notifications n on n.id = d.notification_id \
-         left join acknowledgements a on a.notification_id = coalesce(n.reminder_of, n.id) \
-             and a.recipient_id = d.recipient_id and a.counted "
-    };
-}
+/// The per-recipient table's columns, from `d` (deliveries) and `r` (the
+/// recipient's name and UPN).
+const LINE_COLUMNS: &str = "select d.recipient_id, r.kind, r.display_name, r.user_principal_name, d.status, \
+     d.error_code, d.error_message, d.attempts, d.delivered_at, d.read_at, a.acknowledged_at ";
+
+/// Acknowledgements of a reminder count for the announcement it reminds of.
+const LINE_ACKNOWLEDGEMENTS: &str = "join notifications n on n.id = d.notification_id \
+     left join acknowledgements a on a.notification_id = coalesce(n.reminder_of, n.id) \
+         and a.recipient_id = d.recipient_id and a.counted ";
 
 impl Store {
-    /// A read receipt: the person read their chat up to `last_read`, so
-    /// every card delivered there with an id at most that is read. Returns
-    /// how many deliveries were newly read; repeats change nothing.
+    /// Read receipts, recorded together: each person read their chat up
+    /// to `last_read`, so every card delivered there with an id at most
+    /// that is read. Returns how many deliveries were newly read; repeats
+    /// change nothing, and a chat Herald never wrote to matches no one.
     ///
-    /// The person's row is updated first and stays locked to the commit:
-    /// a send-worker recording a card for them meanwhile waits for it and
-    /// then reads the card itself (`apply_reads`), so no receipt is lost
-    /// to a card whose outcome was not committed yet.
-    pub async fn record_read(
-        &self,
-        conversation: &str,
-        person: Uuid,
-        last_read: i64,
-    ) -> Result<u64> {
-        let mut transaction = self.pool.begin().await?;
-        let reader: Option<Uuid> = sqlx::query_scalar(
-            "update recipients set last_read_message = greatest(coalesce(last_read_message, 0), $3) \
-             where conversation_id = $1 and kind = 'person' and aad_object_id = $2 returning id",
-        )
-        .bind(conversation)
-        .bind(person)
-        .bind(last_read)
-        .fetch_optional(&mut *transaction)
-        .await?;
-        let Some(reader) = reader else {
+    /// The people are locked first, in id order, as `record_outcomes`
+    /// locks them, and their newest read message is kept on them: a
+    /// send-worker recording a card for them meanwhile waits for the
+    /// commit and then reads the card as it records it, so no
+    /// receipt is lost to a card whose outcome was not committed yet.
+    pub async fn record_reads(&self, receipts: &[ReadReceipt]) -> Result<u64> {
+        if receipts.is_empty() {
             return Ok(0);
-        };
+        }
+        let conversations: Vec<&str> = receipts.iter().map(|r| r.conversation.as_str()).collect();
+        let people: Vec<Uuid> = receipts.iter().map(|r| r.person).collect();
+        let last_read: Vec<i64> = receipts.iter().map(|r| r.last_read).collect();
+        let mut transaction = self.pool.begin().await?;
+        let readers: Vec<Uuid> = sqlx::query_scalar(
+            "select r.id from recipients r \
+             join unnest($1::text[], $2::uuid[]) as g(conversation, person) \
+               on r.conversation_id = g.conversation and r.aad_object_id = g.person \
+             where r.kind = 'person'",
+        )
+        .bind(&conversations)
+        .bind(&people)
+        .fetch_all(&mut *transaction)
+        .await?;
+        if readers.is_empty() {
+            return Ok(0);
+        }
+        crate::deliveries::lock_people(&mut transaction, &readers).await?;
+        sqlx::query(
+            "update recipients r set last_read_message = greatest(coalesce(r.last_read_message, 0), g.last_read) \
+             from (select conversation, person, max(last_read) as last_read \
+                   from unnest($1::text[], $2::uuid[], $3::bigint[]) as g(conversation, person, last_read) \
+                   group by 1, 2) g \
+             where r.conversation_id = g.conversation and r.aad_object_id = g.person and r.kind = 'person'",
+        )
+        .bind(&conversations)
+        .bind(&people)
+        .bind(&last_read)
+        .execute(&mut *transaction)
+        .await?;
         // Personal-chat ids are increasing integers; an id that does not
         // parse says nothing (teams-platform.md §8), so it is never read.
         let done = sqlx::query(
-            "update deliveries set read_at = now() \
-             where recipient_id = $1 and status = 'delivered' and read_at is null \
-               and activity_id ~ '^[0-9]{1,18}$' and activity_id::bigint <= $2",
+            "update deliveries d set read_at = now() from recipients r \
+             where r.id = any($1) and d.recipient_id = r.id and d.status = 'delivered' and d.read_at is null \
+               and d.activity_id ~ '^[0-9]{1,18}$' and d.activity_id::bigint <= r.last_read_message",
         )
-        .bind(reader)
-        .bind(last_read)
+        .bind(&readers)
         .execute(&mut *transaction)
         .await?;
         transaction.commit().await?;
         Ok(done.rows_affected())
+    }
+
+    /// Refreshes the planner's statistics of deliveries and people. A big
+    /// audience grows both by many times within a minute, faster than
+    /// autovacuum looks (and it may be off); planned on the old figures,
+    /// the send path's lookups by key turn into scans of the whole
+    /// notification.
+    pub async fn refresh_statistics(&self) -> Result<()> {
+        sqlx::query("analyze deliveries, recipients")
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// Bytes on disk of the whole database, and of the deliveries table
+    /// with its indexes: what capacity planning per delivery needs.
+    pub async fn sizes(&self) -> Result<(i64, i64)> {
+        let row = sqlx::query(
+            "select pg_database_size(current_database()) as database, \
+                    pg_total_relation_size('deliveries') as deliveries",
+        )
+        .fetch_one(&self.pool)
+        .await?;
+        Ok((row.try_get("database")?, row.try_get("deliveries")?))
     }
 
     /// One keyset page of the per-recipient table, by name. Each filter
@@ -156,18 +203,26 @@ impl Store {
         // Searching starts from the people whose name or UPN matches (the
         // trigram index finds them) and looks up their deliveries by key,
         // instead of walking every delivery to test each person.
+        // They carry the columns shown, so the people are read once.
         if let Some(search) = &query.search {
             sql.push(
-                "with matches as materialized (select id from recipients \
+                "with matches as materialized (select id, kind, display_name, user_principal_name from recipients \
                  where lower(coalesce(display_name, '') || ' ' || coalesce(user_principal_name, '')) like ",
             )
             .push_bind(like_pattern(search))
-            .push(") ");
+            .push(") ")
+            .push(LINE_COLUMNS)
+            // One delivery looked up by key per match, whatever the
+            // planner guesses: a merge with the notification's whole key
+            // range read 100,000 rows to find 5,000.
+            .push("from matches r cross join lateral (select * from deliveries k where k.notification_id = ")
+            .push_bind(notification.0)
+            .push(" and k.recipient_id = r.id limit 1) d ");
+        } else {
+            sql.push(LINE_COLUMNS)
+                .push("from deliveries d join recipients r on r.id = d.recipient_id ");
         }
-        sql.push(line_select!());
-        if query.search.is_some() {
-            sql.push("join matches m on m.id = d.recipient_id ");
-        }
+        sql.push(LINE_ACKNOWLEDGEMENTS);
         sql.push("where d.notification_id = ")
             .push_bind(notification.0);
         if let Some(status) = query.status {

@@ -7,12 +7,13 @@ use std::sync::Arc;
 use actix_web::HttpResponse;
 use actix_web::http::StatusCode;
 use herald_microsoft::BotConnector;
-use herald_store::{InstallRecord, NotificationRecord, Store};
+use herald_store::{InstallRecord, NotificationRecord, ReadReceipt, Store};
 use serde_json::json;
 use tracing::Instrument;
 
 use crate::activity::Activity;
 use crate::auth::{AuthFailure, BotAuthenticator};
+use crate::receipts::{ReceiptError, Receipts};
 
 #[derive(Debug, Clone)]
 pub struct BotSettings {
@@ -29,6 +30,8 @@ const TEAMS: &str = "msteams";
 pub struct Bot {
     pub auth: BotAuthenticator,
     pub store: Store,
+    /// Read receipts go through here, in batches (see `receipts`).
+    pub receipts: Receipts,
     pub connector: Arc<BotConnector>,
     pub settings: BotSettings,
 }
@@ -67,6 +70,15 @@ const ACKNOWLEDGED: &str = "Thank you: your acknowledgement was recorded.";
 
 fn problem(status: StatusCode, message: &str) -> HttpResponse {
     HttpResponse::build(status).json(json!({"error": message}))
+}
+
+/// Why an admitted activity could not be handled; Teams retries it.
+#[derive(Debug, thiserror::Error)]
+enum HandlingError {
+    #[error(transparent)]
+    Store(#[from] herald_store::StoreError),
+    #[error(transparent)]
+    Receipt(#[from] ReceiptError),
 }
 
 /// Why a request is refused; the one place refusals become responses.
@@ -162,7 +174,7 @@ impl Bot {
     async fn handle(
         &self,
         activity: &Activity,
-    ) -> Result<Option<serde_json::Value>, herald_store::StoreError> {
+    ) -> Result<Option<serde_json::Value>, HandlingError> {
         let action = activity.action.as_deref().unwrap_or_default();
         match activity.kind.as_str() {
             "installationUpdate" if action.starts_with("add") => self.installed(activity).await?,
@@ -178,7 +190,7 @@ impl Bot {
             "conversationUpdate" => self.team_changed(activity).await?,
             "message" if activity.is_personal() => self.command(activity).await?,
             "invoke" if activity.name.as_deref() == Some("adaptiveCard/action") => {
-                return self.card_action(activity).await.map(Some);
+                return Ok(self.card_action(activity).await.map(Some)?);
             }
             "messageReaction" => self.reaction(activity).await?,
             "event" if activity.name.as_deref() == Some(READ_RECEIPT) => {
@@ -192,7 +204,7 @@ impl Bot {
     /// A person read their chat with Herald up to a message: their cards
     /// up to it are read. Receipts come from 1:1 chats only, and a receipt
     /// for a chat Herald never wrote to matches no delivery.
-    async fn read_receipt(&self, activity: &Activity) -> Result<(), herald_store::StoreError> {
+    async fn read_receipt(&self, activity: &Activity) -> Result<(), ReceiptError> {
         let (Some(person), Some(last_read)) = (activity.person(), last_read_message(activity))
         else {
             tracing::warn!("ignored a read receipt without a person or a readable message id");
@@ -201,12 +213,12 @@ impl Bot {
         if !activity.is_personal() {
             return Ok(());
         }
-        let read = self
-            .store
-            .record_read(&activity.conversation.id, person, last_read)
-            .await?;
-        tracing::debug!(%person, last_read, read, "read receipt");
-        Ok(())
+        let receipt = ReadReceipt {
+            conversation: activity.conversation.id.clone(),
+            person,
+            last_read,
+        };
+        self.receipts.record(receipt).await
     }
 
     /// An Acknowledge press: recorded once however often it comes, from

@@ -8,6 +8,7 @@ mod activity;
 mod auth;
 mod bot;
 mod keys;
+mod receipts;
 pub mod ui;
 
 use std::net::SocketAddr;
@@ -18,6 +19,7 @@ use actix_web::{App, HttpRequest, HttpResponse, HttpServer, dev::ServerHandle, w
 pub use auth::{AuthFailure, BotAuthenticator, PUBLIC_CLOUD_ISSUER, VerifiedToken};
 pub use bot::{Bot, BotSettings};
 pub use keys::KeyRefresh;
+pub use receipts::Receipts;
 
 /// Bodies larger than this are refused with 413; activities are small.
 pub const MAX_ACTIVITY_BYTES: usize = 256 * 1024;

@@ -115,9 +115,12 @@ fn percent(finished: i64, total: i64) -> i64 {
     }
 }
 
-/// The latest progress of one announcement, as event-stream text.
+/// The latest progress of one announcement, and as event-stream text.
 struct Frame {
+    snapshot: Snapshot,
     json: String,
+    /// Until the poller reads the next one.
+    fresh_until: Instant,
 }
 
 type Feed = watch::Receiver<Option<Arc<Frame>>>;
@@ -152,6 +155,15 @@ impl Live {
         stream(self.subscribe(id), self.closing.subscribe(), until)
     }
 
+    /// The progress a watched announcement's poller read last, while it
+    /// is not older than the poller's own pace: a status page opened
+    /// beside watchers needs no query of its own for it.
+    pub fn latest(&self, id: NotificationId) -> Option<Snapshot> {
+        let feeds = self.feeds.lock().unwrap_or_else(|p| p.into_inner());
+        let frame = feeds.get(&id)?.borrow().clone()?;
+        (Instant::now() < frame.fresh_until).then(|| frame.snapshot.clone())
+    }
+
     fn subscribe(self: &Arc<Self>, id: NotificationId) -> Feed {
         let mut feeds = self.feeds.lock().unwrap_or_else(|p| p.into_inner());
         if let Some(feed) = feeds.get(&id) {
@@ -168,12 +180,18 @@ impl Live {
             let pause = match snapshot(&self.store, id).await {
                 Ok(Some(snapshot)) => {
                     let json = serde_json::to_string(&snapshot).unwrap_or_default();
-                    sender.send_replace(Some(Arc::new(Frame { json })));
-                    if snapshot.done {
+                    let pause = if snapshot.done {
                         AFTERWARDS
                     } else {
                         WHILE_SENDING
-                    }
+                    };
+                    let fresh_until = Instant::now() + pause;
+                    sender.send_replace(Some(Arc::new(Frame {
+                        snapshot,
+                        json,
+                        fresh_until,
+                    })));
+                    pause
                 }
                 Ok(None) => break,
                 Err(error) => {
