@@ -3,6 +3,7 @@
 //! timing test on a shared 2-core machine would fail by chance.
 
 pub mod emulator;
+pub mod million;
 pub mod pipeline;
 pub mod reports;
 pub mod web;

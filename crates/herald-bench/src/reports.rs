@@ -583,17 +583,7 @@ async fn table(options: &Options, herald: &std::path::Path) -> anyhow::Result<()
     println!(
         "   target: per-recipient page p95 <= 50 ms; CSV of 100,000 rows <= 3 s with flat memory"
     );
-    let scenario = Scenario {
-        name: "reports-table",
-        recipients: people,
-        global_rps: 0,
-        latency_ms: [0, 0],
-        workers: 1,
-        cold: false,
-        installed_fraction: 1.0,
-        everyone: false,
-        target: "",
-    };
+    let scenario = Scenario::unlimited("reports-table", people);
     let mut config = pipeline::emulator_config(&scenario);
     config.directory.blocked_fraction = BLOCKED_SHARE;
     let emulator = teams_emulator::start(config).await?;
@@ -734,7 +724,7 @@ async fn table(options: &Options, herald: &std::path::Path) -> anyhow::Result<()
 
 /// Starts `herald web` on a free port with the run's settings; the process
 /// and its address, once it answers.
-async fn spawn_web(
+pub(crate) async fn spawn_web(
     herald: &std::path::Path,
     settings: &herald_config::Settings,
 ) -> anyhow::Result<(tokio::process::Child, String)> {
@@ -1049,7 +1039,7 @@ async fn directory_people(control: &str) -> anyhow::Result<Vec<(String, String)>
 // ------------------------------------------------------------------ shared
 
 /// An admin sees every announcement, those the benchmark submits too.
-fn admin_upn(emulator: &teams_emulator::RunningEmulator) -> anyhow::Result<String> {
+pub(crate) fn admin_upn(emulator: &teams_emulator::RunningEmulator) -> anyhow::Result<String> {
     Ok(emulator
         .staff_accounts()
         .into_iter()
@@ -1061,7 +1051,7 @@ fn admin_upn(emulator: &teams_emulator::RunningEmulator) -> anyhow::Result<Strin
 /// A connection pool of the benchmark's own, so that watching the send
 /// neither takes connections from Herald nor waits for them when Herald's
 /// pool is exhausted.
-async fn monitor(settings: &herald_config::Settings) -> anyhow::Result<Store> {
+pub(crate) async fn monitor(settings: &herald_config::Settings) -> anyhow::Result<Store> {
     Ok(Store::connect(settings.database.url.expose_secret(), 2).await?)
 }
 
@@ -1102,7 +1092,7 @@ async fn read_count(store: &Store, id: NotificationId) -> anyhow::Result<i64> {
 }
 
 /// Deliveries per second from the first to the last.
-fn rate(progress: &Progress) -> anyhow::Result<f64> {
+pub(crate) fn rate(progress: &Progress) -> anyhow::Result<f64> {
     let n = &progress.notification;
     let (Some(first), Some(last)) = (n.first_delivery_at, n.last_delivery_at) else {
         bail!("nothing was delivered: {progress:?}");
@@ -1116,7 +1106,11 @@ fn rate(progress: &Progress) -> anyhow::Result<f64> {
 
 /// Milliseconds to the last byte of a successful answer and its body, or
 /// what went wrong.
-async fn fetch(client: &reqwest::Client, url: &str, cookie: &str) -> Result<(f64, String), String> {
+pub(crate) async fn fetch(
+    client: &reqwest::Client,
+    url: &str,
+    cookie: &str,
+) -> Result<(f64, String), String> {
     let started = Instant::now();
     let response = client
         .get(url)
@@ -1162,20 +1156,20 @@ fn problem(body: &str) -> String {
     }
 }
 
-fn sorted(samples: &[f64]) -> Vec<f64> {
+pub(crate) fn sorted(samples: &[f64]) -> Vec<f64> {
     let mut sorted = samples.to_vec();
     sorted.sort_by(f64::total_cmp);
     sorted
 }
 
 #[derive(Debug, Clone, Copy, Default)]
-struct Memory {
-    rss_kb: u64,
-    hwm_kb: u64,
+pub(crate) struct Memory {
+    pub rss_kb: u64,
+    pub hwm_kb: u64,
 }
 
 /// VmRSS and VmHWM of `/proc/{pid}/status` (`self` for this process).
-fn memory(pid: &str) -> Memory {
+pub(crate) fn memory(pid: &str) -> Memory {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
     let field = |name: &str| -> u64 {
         status
@@ -1190,7 +1184,7 @@ fn memory(pid: &str) -> Memory {
     }
 }
 
-fn mb(kb: u64) -> f64 {
+pub(crate) fn mb(kb: u64) -> f64 {
     kb as f64 / 1024.0
 }
 

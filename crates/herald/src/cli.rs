@@ -190,11 +190,13 @@ pub enum Bench {
         rounds: usize,
     },
     /// A broadcast through the whole pipeline: ceiling, overhead, latency,
-    /// scale-out, or all of them.
+    /// scale-out, ..., or all of them; `million` (not in `all`) sends to
+    /// everyone in a tenant of a million people and of a tenth of that.
     Pipeline {
-        #[arg(value_parser = ["ceiling", "overhead", "latency", "scale-out", "cold", "fresh-all", "everyone", "delta", "storm", "all"], default_value = "all")]
+        #[arg(value_parser = ["ceiling", "overhead", "latency", "scale-out", "cold", "fresh-all", "everyone", "delta", "storm", "million", "all"], default_value = "all")]
         scenario: String,
-        /// Run with this many recipients instead of the scenario's own.
+        /// Run with this many recipients instead of the scenario's own
+        /// (`million`: the larger tenant).
         #[arg(long)]
         recipients: Option<usize>,
     },

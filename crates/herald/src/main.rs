@@ -123,6 +123,10 @@ async fn main() -> anyhow::Result<()> {
             recipients,
         }) => {
             let herald = std::env::current_exe()?;
+            // Not part of "all": it sends more than a million cards.
+            if scenario == "million" {
+                return herald_bench::million::run(&herald, recipients.unwrap_or(1_000_000)).await;
+            }
             if scenario == "delta" || scenario == "all" {
                 herald_bench::pipeline::run_delta(recipients.unwrap_or(100_000)).await?;
             }
