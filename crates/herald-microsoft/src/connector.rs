@@ -115,7 +115,11 @@ pub fn classify(
         429 => SendFailure::Throttled {
             retry_after: retry_after(headers),
         },
-        412 | 502 | 503 | 504 => SendFailure::Transient {
+        // 408 is not Teams' own answer but any HTTP server's or proxy's on
+        // the way: it did not get the whole request, so nothing was posted
+        // and trying again cannot duplicate (seen from an overloaded
+        // server in the million-recipient benchmark).
+        408 | 412 | 502 | 503 | 504 => SendFailure::Transient {
             status: Some(status_number),
             code,
             message,
@@ -292,6 +296,10 @@ mod tests {
         ));
         assert!(matches!(
             classify(StatusCode::PRECONDITION_FAILED, &headers(None), b""),
+            SendFailure::Transient { .. }
+        ));
+        assert!(matches!(
+            classify(StatusCode::REQUEST_TIMEOUT, &headers(None), b""),
             SendFailure::Transient { .. }
         ));
         assert!(matches!(
