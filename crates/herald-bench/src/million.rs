@@ -132,6 +132,7 @@ async fn step(herald: &std::path::Path, people: usize) -> anyhow::Result<Step> {
         total_seconds,
         reports::rate(&sent)?
     );
+    report_undelivered(&monitor, &sent).await?;
     let (database_bytes, deliveries_bytes) = sizes(&monitor).await?;
     let after = pages_after(&client, &base, &cookie, id).await;
     let step = Step {
@@ -152,6 +153,34 @@ async fn step(herald: &std::path::Path, people: usize) -> anyhow::Result<Step> {
     drop(monitor);
     pipeline::tear_down(running, &mut settings, emulator).await;
     Ok(step)
+}
+
+/// Everyone has the app and nobody blocked it, so each delivery that is
+/// not `delivered` is printed with its reason (the first few of each).
+async fn report_undelivered(store: &Store, sent: &Progress) -> anyhow::Result<()> {
+    for status in DeliveryStatus::ALL {
+        let count = sent.count(*status);
+        if *status == DeliveryStatus::Delivered || count == 0 {
+            continue;
+        }
+        let query = herald_store::RecipientQuery {
+            status: Some(*status),
+            limit: 5,
+            ..Default::default()
+        };
+        let lines = store.recipient_page(sent.notification.id, &query).await?;
+        println!("   not delivered: {count} {}", status.as_str());
+        for line in lines {
+            println!(
+                "     {} attempts {} {:?}: {:?}",
+                line.upn.unwrap_or_default(),
+                line.attempts,
+                line.error_code,
+                line.error_message
+            );
+        }
+    }
+    Ok(())
 }
 
 fn spawn_role(
