@@ -41,17 +41,35 @@ async fn keys(emulator: web::Data<Emulator>) -> HttpResponse {
     }))
 }
 
-/// Signs a token the way the Bot Connector does for requests to a bot.
+/// Lifetime of the tokens on requests to a bot.
+const CONNECTOR_TOKEN_SECONDS: u64 = 3600;
+/// A token is reused until half its lifetime is gone, so a bot never
+/// gets one about to expire.
+const CONNECTOR_TOKEN_REUSE_SECONDS: u64 = CONNECTOR_TOKEN_SECONDS / 2;
+
+/// The token the Bot Connector puts on requests to a bot: signed once and
+/// reused while it is young, like the tokens Teams itself sends.
 pub fn connector_token(emulator: &Emulator) -> String {
     let now = now_secs();
-    emulator.keys.botframework.sign(&json!({
+    let mut cached = emulator
+        .connector_token
+        .lock()
+        .unwrap_or_else(|p| p.into_inner());
+    if let Some((signed_at, token)) = cached.as_ref()
+        && now.saturating_sub(*signed_at) < CONNECTOR_TOKEN_REUSE_SECONDS
+    {
+        return token.clone();
+    }
+    let token = emulator.keys.botframework.sign(&json!({
         "iss": BOT_ISSUER,
         "aud": emulator.app_id(),
         "serviceurl": emulator.urls.service_url,
         "nbf": now,
         "iat": now,
-        "exp": now + 3600,
-    }))
+        "exp": now + CONNECTOR_TOKEN_SECONDS,
+    }));
+    *cached = Some((now, token.clone()));
+    token
 }
 
 /// Tells the bot about an install (`added`) or uninstall, as Teams does:

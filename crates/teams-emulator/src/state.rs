@@ -389,6 +389,10 @@ pub struct Emulator {
     pub stats: Stats,
     pub random: SharedRandom,
     pub http: reqwest::Client,
+    /// The token on activities to the bot, and when it was signed: the
+    /// Bot Connector reuses one for many requests, as every client of a
+    /// token service does, rather than signing each request anew.
+    pub connector_token: Mutex<Option<(u64, String)>>,
 }
 
 /// A failure the emulator injects on purpose.
@@ -426,6 +430,7 @@ impl Emulator {
                 .timeout(Duration::from_secs(30))
                 .build()
                 .unwrap_or_default(),
+            connector_token: Mutex::new(None),
         }
     }
 
