@@ -540,6 +540,28 @@ async fn recipients_page_by_name_each_once_and_filter() {
     assert_eq!(strings(&items, "upn"), vec![person.clone()], "{part}");
     let (items, _) = all_items(&author, &format!("{base}?q=sam%20same&limit=20")).await;
     assert_eq!(items.len(), 65);
+    // Someone renamed after the send (as the next audience lookup would
+    // record it): a search orders by names as they are now, and its pages
+    // still hold each match once, in order.
+    let renamed = sqlx::query(
+        "update recipients set display_name = 'Sam Samezzz' where lower(user_principal_name) = lower($1)",
+    )
+    .bind(&upns[64])
+    .execute(&mut database(&herald).await)
+    .await
+    .unwrap();
+    assert_eq!(renamed.rows_affected(), 1);
+    let (items, _) = all_items(&author, &format!("{base}?q=sam%20same&limit=20")).await;
+    let keys: Vec<(String, String)> = items
+        .iter()
+        .map(|i| {
+            let name = i["name"].as_str().unwrap().to_lowercase();
+            (name, i["recipient"].as_str().unwrap().to_owned())
+        })
+        .collect();
+    assert_eq!(keys.len(), 65);
+    assert!(keys.windows(2).all(|w| w[0] < w[1]), "{keys:?}");
+    assert_eq!(keys.last().unwrap().0, "sam samezzz");
     for literal in ["%25", "_"] {
         let (items, _) = all_items(&author, &format!("{base}?q={literal}")).await;
         assert!(items.is_empty(), "{literal} is no wildcard");
@@ -714,18 +736,24 @@ impl Events {
     }
 }
 
-#[tokio::test]
-async fn the_status_stream_follows_a_send_to_its_end() {
-    let mut config = emulator_config(60);
+/// A send of `people` people at 10 a second, slow enough to watch: the
+/// Herald, its author and the announcement's id.
+async fn slow_send(people_count: usize, title: &str) -> (TestHerald, StaffClient, String) {
+    let mut config = emulator_config(people_count * 3 / 2);
     config.behaviour.global_rps = 10;
     let herald = TestHerald::start(config, |s| s.send.rate_per_second = 10.0).await;
     let author = sign_in_staff(&herald).await.author;
-    let upns = people(&herald, 40).await;
+    let upns = people(&herald, people_count).await;
     let id = author
-        .create_draft(&[("title", "Watched live"), ("csv", &upns.join("\n"))])
+        .create_draft(&[("title", title), ("csv", &upns.join("\n"))])
         .await;
     author.post(&format!("/drafts/{id}/send"), &[]).await;
+    (herald, author, id)
+}
 
+#[tokio::test]
+async fn the_status_stream_follows_a_send_to_its_end() {
+    let (herald, author, id) = slow_send(40, "Watched live").await;
     let mut events = Events::open(&author, &id).await;
     let first = events.next(Duration::from_secs(5)).await;
     assert_eq!(first["id"], id.as_str());
@@ -769,6 +797,34 @@ async fn the_status_stream_follows_a_send_to_its_end() {
     }
     // Hang up first: Herald's graceful stop waits for open streams.
     drop((events, again));
+    herald.stop().await;
+}
+
+/// The status page reuses what the watchers' poller read in the last
+/// second; a cancel made here must show on the next load all the same.
+#[tokio::test]
+async fn a_status_page_beside_watchers_shows_a_cancel_at_once() {
+    let (herald, author, id) = slow_send(200, "Watched, then canceled").await;
+    let mut events = Events::open(&author, &id).await;
+    events
+        .until(Duration::from_secs(20), |e| e["status"] == "sending")
+        .await;
+    let page = author.page(&format!("/announcements/{id}")).await;
+    assert!(
+        page.contains("Cancel send"),
+        "sending, so it can be canceled"
+    );
+
+    let canceled = author
+        .post(&format!("/announcements/{id}/cancel"), &[])
+        .await;
+    assert_eq!(canceled.status(), StatusCode::SEE_OTHER);
+    let page = author.page(&format!("/announcements/{id}")).await;
+    assert!(
+        !page.contains("Cancel send") && page.contains("Canceled"),
+        "the page after the cancel shows it: {page}"
+    );
+    drop(events);
     herald.stop().await;
 }
 

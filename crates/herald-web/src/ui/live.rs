@@ -12,7 +12,7 @@ use std::time::Duration;
 use actix_web::web::Bytes;
 use futures_util::Stream;
 use herald_domain::{DeliveryStatus, NotificationId};
-use herald_store::{Store, StoreError, TimelinePoint};
+use herald_store::{NotificationRecord, Store, StoreError, TimelinePoint};
 use serde::Serialize;
 use tokio::sync::watch;
 use tokio::time::Instant;
@@ -68,6 +68,14 @@ pub struct StatusCount {
 
 /// Reads an announcement's progress; `None` when it does not exist.
 pub async fn snapshot(store: &Store, id: NotificationId) -> Result<Option<Snapshot>, StoreError> {
+    Ok(read(store, id).await?.map(|(_, snapshot)| snapshot))
+}
+
+/// The announcement as read with its progress, and the progress.
+async fn read(
+    store: &Store,
+    id: NotificationId,
+) -> Result<Option<(NotificationRecord, Snapshot)>, StoreError> {
     let Some(progress) = store.progress(id).await? else {
         return Ok(None);
     };
@@ -79,7 +87,7 @@ pub async fn snapshot(store: &Store, id: NotificationId) -> Result<Option<Snapsh
     let finished = total - unfinished;
     let done = record.status.is_final();
     let seconds_left = (!done && rate > 0.0).then(|| (unfinished as f64 / rate).ceil() as u64);
-    Ok(Some(Snapshot {
+    let snapshot = Snapshot {
         id: id.to_string(),
         status: record.status.as_str(),
         status_label: views::status_text(record),
@@ -103,7 +111,8 @@ pub async fn snapshot(store: &Store, id: NotificationId) -> Result<Option<Snapsh
         done,
         chart: chart::progress(&timeline, total),
         timeline,
-    }))
+    };
+    Ok(Some((progress.notification, snapshot)))
 }
 
 /// Whole percent, rounded down, so 100 means every recipient is final.
@@ -117,18 +126,28 @@ fn percent(finished: i64, total: i64) -> i64 {
 
 /// The latest progress of one announcement, and as event-stream text.
 struct Frame {
+    record: NotificationRecord,
     snapshot: Snapshot,
     json: String,
+    /// When the read began: a change made after it is not in it.
+    read_at: Instant,
     /// Until the poller reads the next one.
     fresh_until: Instant,
 }
 
 type Feed = watch::Receiver<Option<Arc<Frame>>>;
 
+/// A watched announcement: its feed, and when this process last changed
+/// it (which makes frames read before then stale).
+struct Watched {
+    feed: Feed,
+    changed_at: Option<Instant>,
+}
+
 /// One poller per watched announcement, shared by its watchers.
 pub struct Live {
     store: Store,
-    feeds: Mutex<HashMap<NotificationId, Feed>>,
+    feeds: Mutex<HashMap<NotificationId, Watched>>,
     /// True once the server stops: every stream ends.
     closing: watch::Sender<bool>,
 }
@@ -155,30 +174,53 @@ impl Live {
         stream(self.subscribe(id), self.closing.subscribe(), until)
     }
 
-    /// The progress a watched announcement's poller read last, while it
-    /// is not older than the poller's own pace: a status page opened
-    /// beside watchers needs no query of its own for it.
-    pub fn latest(&self, id: NotificationId) -> Option<Snapshot> {
-        let feeds = self.feeds.lock().unwrap_or_else(|p| p.into_inner());
-        let frame = feeds.get(&id)?.borrow().clone()?;
-        (Instant::now() < frame.fresh_until).then(|| frame.snapshot.clone())
+    /// The announcement and its progress as a watched announcement's
+    /// poller read them last, while that is not older than the poller's
+    /// own pace and this process has not changed the announcement since:
+    /// a status page opened beside watchers needs no query for either.
+    pub fn latest(&self, id: NotificationId) -> Option<(NotificationRecord, Snapshot)> {
+        let feeds = self.feeds_locked();
+        let watched = feeds.get(&id)?;
+        let frame = watched.feed.borrow().clone()?;
+        let current = Instant::now() < frame.fresh_until
+            && watched.changed_at.is_none_or(|at| at < frame.read_at);
+        current.then(|| (frame.record.clone(), frame.snapshot.clone()))
+    }
+
+    /// This process has just changed the announcement (canceled it, say):
+    /// what was read before is not shown as current.
+    pub fn changed(&self, id: NotificationId) {
+        if let Some(watched) = self.feeds_locked().get_mut(&id) {
+            watched.changed_at = Some(Instant::now());
+        }
+    }
+
+    fn feeds_locked(&self) -> std::sync::MutexGuard<'_, HashMap<NotificationId, Watched>> {
+        self.feeds.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     fn subscribe(self: &Arc<Self>, id: NotificationId) -> Feed {
-        let mut feeds = self.feeds.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(feed) = feeds.get(&id) {
-            return feed.clone();
+        let mut feeds = self.feeds_locked();
+        if let Some(watched) = feeds.get(&id) {
+            return watched.feed.clone();
         }
         let (sender, feed) = watch::channel(None);
-        feeds.insert(id, feed.clone());
+        feeds.insert(
+            id,
+            Watched {
+                feed: feed.clone(),
+                changed_at: None,
+            },
+        );
         tokio::spawn(Arc::clone(self).poll(id, sender));
         feed
     }
 
     async fn poll(self: Arc<Self>, id: NotificationId, sender: watch::Sender<Option<Arc<Frame>>>) {
         loop {
-            let pause = match snapshot(&self.store, id).await {
-                Ok(Some(snapshot)) => {
+            let read_at = Instant::now();
+            let pause = match read(&self.store, id).await {
+                Ok(Some((record, snapshot))) => {
                     let json = serde_json::to_string(&snapshot).unwrap_or_default();
                     let pause = if snapshot.done {
                         AFTERWARDS
@@ -187,8 +229,10 @@ impl Live {
                     };
                     let fresh_until = Instant::now() + pause;
                     sender.send_replace(Some(Arc::new(Frame {
+                        record,
                         snapshot,
                         json,
+                        read_at,
                         fresh_until,
                     })));
                     pause
@@ -202,16 +246,13 @@ impl Live {
             tokio::time::sleep(pause).await;
             // Checked under the lock, so no one subscribes to a feed that
             // is about to end. The map holds one receiver itself.
-            let mut feeds = self.feeds.lock().unwrap_or_else(|p| p.into_inner());
+            let mut feeds = self.feeds_locked();
             if sender.receiver_count() <= 1 {
                 feeds.remove(&id);
                 return;
             }
         }
-        self.feeds
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .remove(&id);
+        self.feeds_locked().remove(&id);
     }
 }
 

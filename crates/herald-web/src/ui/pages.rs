@@ -17,7 +17,7 @@ use super::views::{self, Chrome, ComposePage, ConfirmPage};
 type Page = Result<HttpResponse, UiError>;
 type Form = web::Form<Vec<(String, String)>>;
 
-fn parse_id(text: &str) -> Result<NotificationId, UiError> {
+pub(super) fn parse_id(text: &str) -> Result<NotificationId, UiError> {
     text.parse::<uuid::Uuid>()
         .map(NotificationId)
         .map_err(|_| UiError::NotFound)
@@ -305,6 +305,7 @@ fn missing_audience() -> FieldErrors {
 pub async fn send_now(Author(staff): Author, ui: web::Data<Ui>, id: web::Path<String>) -> Page {
     let record = visible(&ui, &staff, &id).await?;
     authoring::send_draft(&ui.store, &ui.broker, record.id).await?;
+    ui.live.changed(record.id);
     tracing::info!(notification = %record.id, by = %staff.upn, "sent from the web UI");
     Ok(see_other(&format!("/announcements/{}", record.id)))
 }
@@ -370,7 +371,9 @@ pub async fn schedule(
             return confirm_page(&ui, &staff, &record, Some(problem), form.at.clone(), zone).await;
         }
     };
-    if !ui.store.schedule(record.id, at, &zone).await? {
+    let scheduled = ui.store.schedule(record.id, at, &zone).await?;
+    ui.live.changed(record.id);
+    if !scheduled {
         return Err(UiError::Conflict(
             "this announcement is no longer a draft, so it cannot be scheduled".to_owned(),
         ));
@@ -382,12 +385,15 @@ pub async fn schedule(
 pub async fn cancel(Author(staff): Author, ui: web::Data<Ui>, id: web::Path<String>) -> Page {
     let record = visible(&ui, &staff, &id).await?;
     if record.status == NotificationStatus::Scheduled && ui.store.unschedule(record.id).await? {
+        ui.live.changed(record.id);
         return Ok(see_other(&format!(
             "/drafts/{}?done=unscheduled",
             record.id
         )));
     }
-    if !ui.store.cancel_notification(record.id).await? {
+    let canceled = ui.store.cancel_notification(record.id).await?;
+    ui.live.changed(record.id);
+    if !canceled {
         return Err(UiError::Conflict(
             "this announcement has already finished, so there is nothing to cancel".to_owned(),
         ));

@@ -14,7 +14,7 @@ use serde_json::json;
 
 use super::error::UiError;
 use super::live::{self, Snapshot};
-use super::pages::visible;
+use super::pages::{parse_id, visible};
 use super::session::{Admin, Author, Staff, see_other};
 use super::signin::html;
 use super::views::{
@@ -276,21 +276,35 @@ async fn progress_of(ui: &Ui, record: &NotificationRecord) -> Result<Snapshot, U
 
 /// An announcement's status page; a draft opens in the editor instead.
 pub async fn status(Author(staff): Author, ui: web::Data<Ui>, id: web::Path<String>) -> Page {
-    let record = visible(&ui, &staff, &id).await?;
+    let (record, progress) = watched_or_read(&ui, &staff, &id).await?;
     if record.status == NotificationStatus::Draft {
         return Ok(see_other(&format!("/drafts/{}", record.id)));
     }
-    // The page shows what its event stream will send next anyway; a
-    // snapshot the watchers' poller read under the same status will do.
-    let progress = match ui.live.latest(record.id) {
-        Some(latest) if latest.status == record.status.as_str() => latest,
-        _ => progress_of(&ui, &record).await?,
-    };
     html(&StatusPage::new(
         Chrome::new(record.content.title.as_str(), &staff, "home"),
         &record,
         progress,
     ))
+}
+
+/// The announcement and its progress. The page shows what its event
+/// stream sends next anyway, so what the watchers' poller read last will
+/// do while it is current; otherwise both are read.
+async fn watched_or_read(
+    ui: &Ui,
+    staff: &Staff,
+    id: &str,
+) -> Result<(NotificationRecord, Snapshot), UiError> {
+    if let Some((record, progress)) = ui.live.latest(parse_id(id)?) {
+        return if staff.may_see(&record) {
+            Ok((record, progress))
+        } else {
+            Err(UiError::NotFound)
+        };
+    }
+    let record = visible(ui, staff, id).await?;
+    let progress = progress_of(ui, &record).await?;
+    Ok((record, progress))
 }
 
 pub async fn events(Author(staff): Author, ui: web::Data<Ui>, id: web::Path<String>) -> Page {
