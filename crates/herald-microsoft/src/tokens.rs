@@ -1,5 +1,7 @@
 //! OAuth2 client credentials against Entra ID, cached and refreshed five
-//! minutes before they expire. Tokens and secrets are never logged.
+//! minutes before they expire: while one caller waits for the next token,
+//! everyone else goes on with the current one. Tokens and secrets are
+//! never logged.
 
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
@@ -56,8 +58,26 @@ pub enum AuthError {
 
 struct Cached {
     token: String,
+    /// From here on one caller asks for the next token.
     refresh_at: Instant,
+    /// Not sent after this: a request takes a while to arrive, and a token
+    /// that expires on the way is refused.
+    usable_until: Instant,
 }
+
+/// What a scope's slot holds right now.
+enum Held {
+    /// A token with time to spare.
+    Good(String),
+    /// A token that still works, whose successor is due.
+    Due(String),
+    /// Nothing usable; how many refreshes have finished so far.
+    Missing(u64),
+}
+
+/// After a failed early refresh, the next one is tried this much later
+/// (while the current token still works).
+const RETRY_AHEAD: Duration = Duration::from_secs(10);
 
 /// One scope's token.
 ///
@@ -92,12 +112,13 @@ impl Slot {
         self.state.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// A token that is still good, or how many refreshes have finished.
-    fn fresh(&self) -> Result<String, u64> {
+    fn held(&self) -> Held {
         let state = self.state();
+        let now = Instant::now();
         match &state.cached {
-            Some(cached) if cached.refresh_at > Instant::now() => Ok(cached.token.clone()),
-            _ => Err(state.refreshes),
+            Some(cached) if now < cached.refresh_at => Held::Good(cached.token.clone()),
+            Some(cached) if now < cached.usable_until => Held::Due(cached.token.clone()),
+            _ => Held::Missing(state.refreshes),
         }
     }
 
@@ -119,14 +140,23 @@ impl Slot {
         state.refreshes += 1;
         match outcome {
             Ok((token, lifetime)) => {
+                let now = Instant::now();
                 let margin = Duration::from_secs(300).min(*lifetime / 2);
+                let slack = Duration::from_secs(30).min(*lifetime / 4);
                 state.cached = Some(Cached {
                     token: token.clone(),
-                    refresh_at: Instant::now() + *lifetime - margin,
+                    refresh_at: now + *lifetime - margin,
+                    usable_until: now + *lifetime - slack,
                 });
                 state.failure = None;
             }
-            Err(error) => state.failure = Some(error.clone()),
+            Err(error) => {
+                state.failure = Some(error.clone());
+                if let Some(cached) = &mut state.cached {
+                    let retry = (Instant::now() + RETRY_AHEAD).min(cached.usable_until);
+                    cached.refresh_at = cached.refresh_at.max(retry);
+                }
+            }
         }
     }
 }
@@ -172,13 +202,14 @@ impl TokenCache {
         }
     }
 
-    /// A token for the scope: the cached one while it is good, otherwise
+    /// A token for the scope: the cached one while it works, otherwise
     /// the outcome of one token request shared by everyone asking now.
     pub async fn token(&self, scope: Scope) -> Result<String, AuthError> {
         let slot = self.slot(scope);
-        let seen = match slot.fresh() {
-            Ok(token) => return Ok(token),
-            Err(refreshes) => refreshes,
+        let seen = match slot.held() {
+            Held::Good(token) => return Ok(token),
+            Held::Due(token) => return Ok(self.refresh_ahead(scope, token).await),
+            Held::Missing(refreshes) => refreshes,
         };
         let _refreshing = slot.refreshing.lock().await;
         if let Some(outcome) = slot.refreshed_since(seen) {
@@ -187,6 +218,31 @@ impl TokenCache {
         let outcome = self.fetch(scope).await;
         slot.store(&outcome);
         outcome.map(|(token, _)| token)
+    }
+
+    /// The current token still works and its successor is due: the first
+    /// caller to notice asks for it and waits, everyone else goes on with
+    /// the current one meanwhile, so a slow Entra ID delays one request
+    /// instead of every send. A failure keeps the current token until
+    /// its end and tries again a little later.
+    async fn refresh_ahead(&self, scope: Scope, current: String) -> String {
+        let slot = self.slot(scope);
+        let Ok(_refreshing) = slot.refreshing.try_lock() else {
+            return current;
+        };
+        // Another caller may have finished a refresh since the look.
+        if !matches!(slot.held(), Held::Due(_)) {
+            return current;
+        }
+        let outcome = self.fetch(scope).await;
+        slot.store(&outcome);
+        match outcome {
+            Ok((token, _)) => token,
+            Err(error) => {
+                tracing::warn!(%error, ?scope, "could not renew a token early; the current one is used while it lasts");
+                current
+            }
+        }
     }
 
     /// Forgets a token the service refused, so the next call fetches anew.

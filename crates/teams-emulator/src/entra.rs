@@ -9,7 +9,7 @@ use base64::Engine;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use serde_json::{Value, json};
 
-use crate::keys::{AccessClaims, TOKEN_LIFETIME_SECS, now_secs};
+use crate::keys::{AccessClaims, now_secs};
 use crate::state::{AuthCode, Emulator};
 use crate::wire::{header, now_rfc3339};
 
@@ -193,11 +193,12 @@ fn client_credentials_grant(
         Vec::new(),
         None,
     );
+    let lifetime = claims.exp - claims.iat;
     let token = emulator.keys.entra.sign(&claims);
     HttpResponse::Ok().json(json!({
         "token_type": "Bearer",
-        "expires_in": TOKEN_LIFETIME_SECS,
-        "ext_expires_in": TOKEN_LIFETIME_SECS,
+        "expires_in": lifetime,
+        "ext_expires_in": lifetime,
         "access_token": token,
     }))
 }
@@ -227,7 +228,7 @@ fn access_claims(
         oid: subject.to_owned(),
         iat: now,
         nbf: now,
-        exp: now + TOKEN_LIFETIME_SECS,
+        exp: now + emulator.behaviour().token_lifetime_secs,
         roles,
         scp: scope,
     }
@@ -298,11 +299,11 @@ fn authorization_code_grant(
         roles.clone(),
         Some(grant.scope.clone()),
     );
-    let now = now_secs();
+    let (now, lifetime) = (access.iat, access.exp - access.iat);
     let id_token = json!({
         "aud": grant.client_id,
         "iss": issuer(emulator, tenant),
-        "iat": now, "nbf": now, "exp": now + TOKEN_LIFETIME_SECS,
+        "iat": now, "nbf": now, "exp": now + lifetime,
         "sub": user_id, "oid": user_id, "tid": tenant,
         "name": name, "preferred_username": upn,
         "roles": roles,
@@ -312,8 +313,8 @@ fn authorization_code_grant(
     HttpResponse::Ok().json(json!({
         "token_type": "Bearer",
         "scope": grant.scope,
-        "expires_in": TOKEN_LIFETIME_SECS,
-        "ext_expires_in": TOKEN_LIFETIME_SECS,
+        "expires_in": lifetime,
+        "ext_expires_in": lifetime,
         "access_token": emulator.keys.entra.sign(&access),
         "id_token": emulator.keys.entra.sign(&id_token),
     }))

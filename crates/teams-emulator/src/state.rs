@@ -10,7 +10,7 @@ use actix_web::web::Bytes;
 use serde::{Deserialize, Serialize};
 
 use crate::directory::Directory;
-use crate::keys::Keys;
+use crate::keys::{Keys, TOKEN_LIFETIME_SECS};
 use crate::limits::{ArrivalRate, CostBucket, SlidingLog};
 use crate::rng::SharedRandom;
 use crate::{EmulatorConfig, EmulatorUrls};
@@ -43,6 +43,10 @@ pub struct Behaviour {
     pub bot_key_endorsements: Vec<String>,
     /// Time Entra ID takes to answer a token request, per scope.
     pub token_latency_ms: TokenLatency,
+    /// Lifetime of the access tokens Entra ID issues (an hour, unless a
+    /// token lifetime policy says otherwise); tests shorten it to watch
+    /// refreshes happen.
+    pub token_lifetime_secs: u64,
     /// Whether and when people read the bot's 1:1 messages, which Teams
     /// reports to the bot as read receipts (teams-platform.md §8).
     pub reads: ReadBehaviour,
@@ -70,6 +74,10 @@ pub struct ReadBehaviour {
 pub const MAX_READ_DELAY_MS: u64 = 24 * 3600 * 1000;
 /// A sigma beyond this puts the tail past any plausible reading time.
 const MAX_READ_SPREAD: f64 = 3.0;
+/// Token lifetimes the emulator issues: from a minute (what clients treat
+/// as the least) to a day.
+const MIN_TOKEN_LIFETIME_SECS: u64 = 60;
+const MAX_TOKEN_LIFETIME_SECS: u64 = 24 * 3600;
 
 impl Default for ReadBehaviour {
     fn default() -> Self {
@@ -141,6 +149,7 @@ impl Default for Behaviour {
             delta_token_lifetime_secs: 7 * 24 * 3600,
             bot_key_endorsements: vec!["msteams".to_owned()],
             token_latency_ms: TokenLatency::default(),
+            token_lifetime_secs: TOKEN_LIFETIME_SECS,
             reads: ReadBehaviour::default(),
         }
     }
@@ -148,6 +157,13 @@ impl Default for Behaviour {
 
 impl Behaviour {
     pub fn validate(&self) -> Result<(), String> {
+        if !(MIN_TOKEN_LIFETIME_SECS..=MAX_TOKEN_LIFETIME_SECS).contains(&self.token_lifetime_secs)
+        {
+            return Err(format!(
+                "token_lifetime_secs must be from {MIN_TOKEN_LIFETIME_SECS} to {MAX_TOKEN_LIFETIME_SECS}, got {}",
+                self.token_lifetime_secs
+            ));
+        }
         if !(0.0..=1.0).contains(&self.fault_rate) {
             return Err(format!(
                 "fault_rate must be between 0 and 1, got {}",
@@ -195,6 +211,7 @@ pub struct BehaviourPatch {
     pub delta_token_lifetime_secs: Option<u64>,
     pub bot_key_endorsements: Option<Vec<String>>,
     pub token_latency_ms: Option<TokenLatency>,
+    pub token_lifetime_secs: Option<u64>,
     /// Replaces all of `reads`; keys left out take their defaults.
     pub reads: Option<ReadBehaviour>,
 }
@@ -216,6 +233,7 @@ impl BehaviourPatch {
             delta_token_lifetime_secs,
             bot_key_endorsements,
             token_latency_ms,
+            token_lifetime_secs,
             reads
         );
         next.validate()?;

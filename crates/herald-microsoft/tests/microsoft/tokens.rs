@@ -13,6 +13,11 @@ const BOT: &str = "https://api.botframework.com/.default";
 
 /// An emulator whose Entra ID takes `latency` per scope to issue a token.
 async fn emulator(latency: Value) -> RunningEmulator {
+    emulator_with(json!({ "token_latency_ms": latency })).await
+}
+
+/// An emulator with these behaviours changed.
+async fn emulator_with(behaviour: Value) -> RunningEmulator {
     let mut config = EmulatorConfig {
         listen: "127.0.0.1:0".parse().unwrap(),
         ..EmulatorConfig::default()
@@ -24,7 +29,7 @@ async fn emulator(latency: Value) -> RunningEmulator {
     let emulator = teams_emulator::start(config).await.unwrap();
     let response = reqwest::Client::new()
         .post(format!("{}/config", emulator.urls.control))
-        .json(&json!({ "token_latency_ms": latency }))
+        .json(&behaviour)
         .send()
         .await
         .unwrap();
@@ -149,5 +154,49 @@ async fn callers_waiting_on_a_refused_refresh_share_its_error() {
     // A later call asks again rather than repeating an old failure.
     assert!(tokens.token(Scope::Graph).await.is_err());
     assert_eq!(token_requests(&emulator).await, json!({GRAPH: 2}));
+    emulator.stop().await;
+}
+
+/// Near its end a token is renewed by the first caller to notice, while
+/// everyone else goes on with it: a slow Entra ID then holds up one send,
+/// not all of them.
+#[tokio::test]
+async fn a_slow_renewal_holds_up_one_caller_and_no_other() {
+    let emulator = emulator_with(json!({"token_lifetime_secs": 60})).await;
+    let tokens = tokens(&emulator, &emulator.urls.app_secret);
+    let first = tokens.token(Scope::BotFramework).await.unwrap();
+    // A 60 s token is renewed from half its life on and sent until 15 s
+    // before its end.
+    tokio::time::sleep(Duration::from_secs(31)).await;
+    let slow = reqwest::Client::new()
+        .post(format!("{}/config", emulator.urls.control))
+        .json(&json!({"token_latency_ms": {"bot": 3_000}}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(slow.status(), 200);
+    let callers: Vec<_> = (0..20)
+        .map(|_| {
+            let tokens = tokens.clone();
+            tokio::spawn(async move {
+                let asked = tokio::time::Instant::now();
+                let token = tokens.token(Scope::BotFramework).await.unwrap();
+                (token, asked.elapsed())
+            })
+        })
+        .collect();
+    let mut answers = Vec::new();
+    for caller in callers {
+        answers.push(caller.await.unwrap());
+    }
+    let (waited, went_on): (Vec<_>, Vec<_>) = answers
+        .into_iter()
+        .partition(|(_, took)| *took >= Duration::from_secs(2));
+    assert_eq!(waited.len(), 1, "one caller renews: {went_on:?}");
+    assert!(went_on.iter().all(|(token, _)| *token == first));
+    let renewed = &waited[0].0;
+    assert_ne!(*renewed, first, "the renewal brought a new token");
+    assert_eq!(tokens.token(Scope::BotFramework).await.unwrap(), *renewed);
+    assert_eq!(token_requests(&emulator).await, json!({BOT: 2}));
     emulator.stop().await;
 }

@@ -39,6 +39,23 @@ async fn client_credentials_give_an_rs256_token_for_the_scope() {
     let bot = t.token(BOT_SCOPE).await;
     let (claims, _) = verify_with_jwks(&t.http, jwks_uri, &bot).await;
     assert_eq!(claims["aud"], "https://api.botframework.com");
+
+    // A token lifetime policy shortens them, in the answer and the token.
+    let shorter = t
+        .configure(serde_json::json!({"token_lifetime_secs": 600}))
+        .await;
+    assert_eq!(shorter.status(), 200);
+    let response = t
+        .token_response(&tenant, "emulator-app-secret", BOT_SCOPE)
+        .await;
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["expires_in"], 600);
+    let (claims, _) =
+        verify_with_jwks(&t.http, jwks_uri, body["access_token"].as_str().unwrap()).await;
+    assert_eq!(
+        claims["exp"].as_u64().unwrap() - claims["iat"].as_u64().unwrap(),
+        600
+    );
 }
 
 #[tokio::test]
