@@ -53,6 +53,83 @@ async fn a_redelivered_message_for_a_final_recipient_is_skipped() {
     herald.stop().await;
 }
 
+/// Two copies of one message that both post make the same attempt: the
+/// delivery records that attempt once, so the retry either copy published
+/// carries the delivery's own number and is taken, not skipped as stale
+/// (which left the delivery `retrying` for good).
+#[tokio::test]
+async fn two_copies_failing_at_once_record_one_attempt() {
+    let herald = TestHerald::start(emulator_config(30), |s| {
+        s.send.rate_per_second = 2.0;
+        s.send.max_attempts = 20;
+    })
+    .await;
+    let people: Vec<String> = herald.directory_users().await[3..8]
+        .iter()
+        .map(|u| u["userPrincipalName"].as_str().unwrap().to_owned())
+        .collect();
+    let id = herald.send_to(&content("Retried"), &people).await.unwrap();
+    let store = herald.store();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    // Everyone's chat known and their message queued (installs done).
+    while !queued_for_all(store, id, people.len()).await {
+        assert!(tokio::time::Instant::now() < deadline, "never queued");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    // From now on every post fails (502/503/504) and is retried.
+    let faults = herald
+        .http
+        .post(format!("{}/config", herald.emulator.urls.control))
+        .json(&serde_json::json!({"fault_rate": 1.0}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(faults.status(), 200);
+    let row = loop {
+        let rows = store.deliveries(id).await.unwrap();
+        if let Some(row) = rows.iter().find(|r| r.status == DeliveryStatus::Retrying) {
+            break row.clone();
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "no retries: {rows:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    let next = u32::try_from(row.attempts).unwrap() + 1;
+    let failed = herald_store::Outcome {
+        notification: id,
+        recipient: row.recipient,
+        status: DeliveryStatus::Retrying,
+        attempt: Some(next),
+        throttled: false,
+        http_status: Some(503),
+        error_code: Some("ServiceUnavailable".to_owned()),
+        error_message: Some("both copies failed".to_owned()),
+        activity_id: None,
+    };
+    // Each copy's outcome commits in its own batch.
+    for outcome in [failed.clone(), failed] {
+        store.record_outcomes(&[outcome]).await.unwrap();
+    }
+    let after = store.deliveries(id).await.unwrap();
+    let after = after.iter().find(|r| r.recipient == row.recipient).unwrap();
+    assert!(
+        after.attempts <= i32::try_from(next).unwrap(),
+        "two copies of attempt {next} counted as two: {after:?}"
+    );
+    herald.stop().await;
+}
+
+async fn queued_for_all(
+    store: &herald_store::Store,
+    id: herald_domain::NotificationId,
+    n: usize,
+) -> bool {
+    let rows = store.deliveries(id).await.unwrap();
+    rows.len() == n && rows.iter().all(|r| r.status != DeliveryStatus::Pending)
+}
+
 #[tokio::test]
 async fn health_readiness_and_metrics_are_served() {
     let herald = TestHerald::start(emulator_config(10), |_| {}).await;

@@ -23,6 +23,7 @@ pub struct PrepareMessage {
 pub struct SendMessage {
     pub notification: Uuid,
     pub recipient: Uuid,
-    /// The delivery's attempt count when this message was published.
+    /// The delivery's attempt number when this message was published: a
+    /// retry of attempt n carries n, as the delivery does once it is recorded.
     pub attempt: u32,
 }

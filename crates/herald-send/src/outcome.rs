@@ -20,7 +20,7 @@ pub enum Decision {
 pub struct Attempt {
     pub notification: NotificationId,
     pub recipient: RecipientId,
-    /// Attempts before this one.
+    /// Attempts before this one: this one is number `previous + 1`.
     pub previous: u32,
 }
 
@@ -30,7 +30,7 @@ impl Attempt {
             notification: self.notification,
             recipient: self.recipient,
             status,
-            attempted: true,
+            attempt: Some(self.previous + 1),
             throttled: false,
             http_status: None,
             error_code: None,
@@ -42,7 +42,7 @@ impl Attempt {
     /// A decision not to post at all (canceled, opted out...).
     pub fn without_sending(&self, status: DeliveryStatus, code: Option<&str>) -> Outcome {
         Outcome {
-            attempted: false,
+            attempt: None,
             error_code: code.map(str::to_owned),
             ..self.outcome(status)
         }

@@ -1,6 +1,7 @@
 //! The send-worker's loop: batches of messages in, one task per post.
 
 use std::collections::HashMap;
+use std::collections::hash_map::Entry;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -179,6 +180,12 @@ impl SendWorker {
                 return Err(error);
             }
         };
+        let (messages, duplicates) = newest_per_recipient(messages);
+        for incoming in duplicates {
+            if settled.send(Settled::skip(incoming)).await.is_err() {
+                return Ok(());
+            }
+        }
         let ids: Vec<RecipientId> = messages
             .iter()
             .map(|(m, _)| RecipientId(m.recipient))
@@ -219,16 +226,17 @@ impl SendWorker {
         incoming: Incoming,
         settled: &mpsc::Sender<Settled>,
     ) -> Option<Settled> {
-        let attempt = Attempt {
-            notification: NotificationId(message.notification),
-            recipient: target.recipient,
-            previous: target.attempts.max(0) as u32,
-        };
+        let recorded = target.attempts.max(0) as u32;
         // Final, or an older copy of a message that was retried since.
-        if target.status.is_final() || message.attempt < attempt.previous {
+        if target.status.is_final() || message.attempt < recorded {
             tracing::debug!(status = %target.status, "duplicate or stale message; skipping it");
             return Some(Settled::skip(incoming));
         }
+        let attempt = Attempt {
+            notification: NotificationId(message.notification),
+            recipient: target.recipient,
+            previous: recorded.max(message.attempt),
+        };
         if self.is_stopped(attempt.notification) {
             return Some(Settled::recorded(
                 incoming,
@@ -324,7 +332,7 @@ impl SendWorker {
             },
             Decision::Retry { outcome, delay } => {
                 let retry = SendMessage {
-                    attempt: message.attempt.max(attempt.previous) + 1,
+                    attempt: attempt.previous + 1,
                     ..message
                 };
                 Settled {
@@ -442,9 +450,63 @@ impl SendWorker {
     }
 }
 
+/// Two copies for one recipient in a batch (a redelivery beside its
+/// retry, or the retries of two copies that both posted) would post at
+/// once: only the newest goes on, the others are duplicates.
+fn newest_per_recipient<T>(messages: Vec<(SendMessage, T)>) -> (Vec<(SendMessage, T)>, Vec<T>) {
+    let mut newest: HashMap<uuid::Uuid, (SendMessage, T)> = HashMap::new();
+    let mut duplicates = Vec::new();
+    for (message, item) in messages {
+        match newest.entry(message.recipient) {
+            Entry::Vacant(slot) => {
+                slot.insert((message, item));
+            }
+            Entry::Occupied(kept) if kept.get().0.attempt >= message.attempt => {
+                duplicates.push(item);
+            }
+            Entry::Occupied(mut kept) => {
+                let (_, older) = kept.insert((message, item));
+                duplicates.push(older);
+            }
+        }
+    }
+    (newest.into_values().collect(), duplicates)
+}
+
 async fn requeue(messages: Vec<(SendMessage, Incoming)>) {
     tokio::time::sleep(Duration::from_millis(500)).await;
     for (_, incoming) in messages {
         incoming.requeue().await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn message(recipient: u128, attempt: u32) -> SendMessage {
+        SendMessage {
+            notification: uuid::Uuid::from_u128(1),
+            recipient: uuid::Uuid::from_u128(recipient),
+            attempt,
+        }
+    }
+
+    #[test]
+    fn a_batch_keeps_the_newest_copy_for_each_recipient() {
+        let batch = vec![
+            (message(7, 0), "redelivered original"),
+            (message(8, 0), "someone else"),
+            (message(7, 2), "the retry"),
+            (message(7, 2), "the other copy's retry"),
+        ];
+        let (kept, duplicates) = newest_per_recipient(batch);
+        let mut kept: Vec<&str> = kept.into_iter().map(|(_, item)| item).collect();
+        kept.sort_unstable();
+        assert_eq!(kept, ["someone else", "the retry"]);
+        assert_eq!(
+            duplicates,
+            ["redelivered original", "the other copy's retry"]
+        );
     }
 }

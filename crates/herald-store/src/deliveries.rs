@@ -20,8 +20,12 @@ pub struct Outcome {
     pub notification: NotificationId,
     pub recipient: RecipientId,
     pub status: DeliveryStatus,
-    /// Whether a request went to Teams (counts as an attempt).
-    pub attempted: bool,
+    /// The number of the request that went to Teams (1 for the first),
+    /// `None` when none went. Two copies of one queue message that both
+    /// post make the same attempt, so a delivery's `attempts` is the
+    /// highest number recorded, not a count of outcomes: a retry message
+    /// carries that number and is never mistaken for a stale copy.
+    pub attempt: Option<u32>,
     pub throttled: bool,
     pub http_status: Option<u16>,
     pub error_code: Option<String>,
@@ -130,7 +134,13 @@ impl Store {
         let notifications: Vec<uuid::Uuid> = outcomes.iter().map(|o| o.notification.0).collect();
         let recipients: Vec<uuid::Uuid> = outcomes.iter().map(|o| o.recipient.0).collect();
         let statuses: Vec<&str> = outcomes.iter().map(|o| o.status.as_str()).collect();
-        let attempted: Vec<i32> = outcomes.iter().map(|o| i32::from(o.attempted)).collect();
+        let attempt: Vec<i32> = outcomes
+            .iter()
+            .map(|o| {
+                o.attempt
+                    .map_or(0, |n| i32::try_from(n).unwrap_or(i32::MAX))
+            })
+            .collect();
         let throttled: Vec<i32> = outcomes.iter().map(|o| i32::from(o.throttled)).collect();
         let http: Vec<Option<i16>> = outcomes
             .iter()
@@ -142,7 +152,7 @@ impl Store {
         let mut transaction = self.pool.begin().await?;
         lock_people(&mut transaction, &recipients).await?;
         sqlx::query(
-            "update deliveries d set status = u.status, attempts = d.attempts + u.attempted, \
+            "update deliveries d set status = u.status, attempts = greatest(d.attempts, u.attempt), \
                  throttles = d.throttles + u.throttled, last_http_status = coalesce(u.http, d.last_http_status), \
                  error_code = u.code, error_message = u.message, \
                  activity_id = coalesce(u.activity, d.activity_id), \
@@ -155,7 +165,7 @@ impl Store {
                  updated_at = now() \
              from (select * from unnest($1::uuid[], $2::uuid[], $3::text[], $4::int[], $5::int[], $6::smallint[], \
                        $7::text[], $8::text[], $9::text[]) \
-                   as u(n, r, status, attempted, throttled, http, code, message, activity) \
+                   as u(n, r, status, attempt, throttled, http, code, message, activity) \
                    order by n, r) u \
              join recipients p on p.id = u.r \
              where d.notification_id = u.n and d.recipient_id = u.r \
@@ -164,7 +174,7 @@ impl Store {
         .bind(&notifications)
         .bind(&recipients)
         .bind(&statuses)
-        .bind(&attempted)
+        .bind(&attempt)
         .bind(&throttled)
         .bind(&http)
         .bind(&codes)
@@ -201,7 +211,7 @@ impl Store {
         let pick = |status: DeliveryStatus| -> (Vec<uuid::Uuid>, Vec<Option<String>>) {
             outcomes
                 .iter()
-                .filter(|o| o.status == status && o.attempted)
+                .filter(|o| o.status == status && o.attempt.is_some())
                 .map(|o| (o.recipient.0, o.error_code.clone()))
                 .unzip()
         };
