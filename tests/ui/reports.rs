@@ -814,6 +814,10 @@ async fn a_status_page_beside_watchers_shows_a_cancel_at_once() {
         page.contains("Cancel send"),
         "sending, so it can be canceled"
     );
+    // What the poller read is someone's report all the same.
+    let other = sign_in_staff(&herald).await.other_author;
+    let refused = other.get(&format!("/announcements/{id}")).await;
+    assert_eq!(refused.status(), StatusCode::NOT_FOUND);
 
     let canceled = author
         .post(&format!("/announcements/{id}/cancel"), &[])
