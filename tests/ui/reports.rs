@@ -484,6 +484,17 @@ async fn deliveries(herald: &TestHerald, id: &str) -> HashMap<String, Stored> {
         .collect()
 }
 
+/// Each item's place in the table: its name in lower case, then its id.
+fn order_keys(items: &[Value]) -> Vec<(String, String)> {
+    items
+        .iter()
+        .map(|i| {
+            let name = i["name"].as_str().unwrap().to_lowercase();
+            (name, i["recipient"].as_str().unwrap().to_owned())
+        })
+        .collect()
+}
+
 #[tokio::test]
 async fn recipients_page_by_name_each_once_and_filter() {
     let herald = start_with_blocked(140, 0.12).await;
@@ -512,13 +523,7 @@ async fn recipients_page_by_name_each_once_and_filter() {
         upns.iter().cloned().collect::<HashSet<_>>(),
         "every delivery exactly once"
     );
-    let keys: Vec<(String, String)> = items
-        .iter()
-        .map(|i| {
-            let name = i["name"].as_str().unwrap().to_lowercase();
-            (name, i["recipient"].as_str().unwrap().to_owned())
-        })
-        .collect();
+    let keys = order_keys(&items);
     assert!(
         keys.windows(2).all(|w| w[0] < w[1]),
         "by name, then id: {keys:?}"
@@ -552,13 +557,7 @@ async fn recipients_page_by_name_each_once_and_filter() {
     .unwrap();
     assert_eq!(renamed.rows_affected(), 1);
     let (items, _) = all_items(&author, &format!("{base}?q=sam%20same&limit=20")).await;
-    let keys: Vec<(String, String)> = items
-        .iter()
-        .map(|i| {
-            let name = i["name"].as_str().unwrap().to_lowercase();
-            (name, i["recipient"].as_str().unwrap().to_owned())
-        })
-        .collect();
+    let keys = order_keys(&items);
     assert_eq!(keys.len(), 65);
     assert!(keys.windows(2).all(|w| w[0] < w[1]), "{keys:?}");
     assert_eq!(keys.last().unwrap().0, "sam samezzz");
