@@ -1,6 +1,6 @@
 //! Rate sharing: every process of a role (send-workers, prepare-workers)
-//! announces itself each second, takes `1 / live processes` of every shared
-//! limit, and applies the shared adaptive rate to its throttles. A process
+//! announces itself each second, takes its share of every shared limit
+//! among the live processes (`pace::worker_rate`), and applies the shared adaptive rate to its throttles. A process
 //! that joins uses its share only once the others have counted it. A
 //! congestion event in one process is written at once, so the others slow
 //! down within their next second.
@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use herald_domain::{RatePolicy, RateState};
-use herald_microsoft::pace::burst_for;
+use herald_microsoft::pace::{burst_for, worker_rate};
 use herald_microsoft::{Limit, Throttle, Throttles};
 use herald_ops::Metrics;
 use herald_store::{SharedRate, Store};
@@ -132,7 +132,10 @@ impl RateSharing {
     }
 
     fn apply(&self, limit: &Limit, throttle: &Throttle, shared: &SharedRate, live: f64) {
-        throttle.set_rate(shared.state.rate / live, burst(limit, &shared.state, live));
+        throttle.set_rate(
+            worker_rate(shared.state.rate, live),
+            burst(limit, &shared.state, live),
+        );
         if let Some(until) = shared.throttled_until {
             let left = until - time::OffsetDateTime::now_utc();
             if left.is_positive() {

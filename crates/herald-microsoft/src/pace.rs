@@ -53,6 +53,27 @@ fn limiter(rate: f64, burst: u32) -> Arc<DefaultDirectRateLimiter> {
     Arc::new(RateLimiter::direct(quota))
 }
 
+/// The rate each of `workers` takes of a shared `rate`. Microsoft counts
+/// whole requests in a sliding second, and a limiter at a fractional rate
+/// `r` lets `ceil(r)` through in some second, so `rate / workers` each can
+/// add up to more than the rate (3 x ceil(35.89 / 3) = 36, the headroom of
+/// a 37/s limit gone). Several workers therefore each get a whole number of
+/// requests a second, together at most `floor(rate)`, and run a hair under
+/// it, so that `n + 1` evenly spaced requests span more than a second. One
+/// worker keeps the exact rate: its single rounding up is within the
+/// budget `burst_for` leaves. With fewer whole requests than workers the
+/// rate is split evenly, and each worker sends at most one a second.
+pub fn worker_rate(rate: f64, workers: f64) -> f64 {
+    if workers <= 1.0 {
+        return rate;
+    }
+    let whole = (rate.floor() / workers).floor();
+    if whole < 1.0 {
+        return rate / workers;
+    }
+    (whole * (1.0 - 1e-4)).min(rate / workers)
+}
+
 /// The burst each of `workers` may take. In any second a limiter lets
 /// through at most `rate + burst`; summed over the workers that must stay
 /// below `limit + 1` requests, since Microsoft counts whole requests.
@@ -224,8 +245,10 @@ impl Throttles {
             .unwrap_or_else(|p| p.into_inner())
             .entry(limit.key.clone())
             .or_insert_with(|| {
-                let burst = burst_for(limit.limit, limit.ceiling, 1.0 / share);
-                let throttle = Throttle::new(limit.ceiling * share, burst, self.congestion.clone());
+                let workers = (1.0 / share).round();
+                let burst = burst_for(limit.limit, limit.ceiling, workers);
+                let rate = worker_rate(limit.ceiling, workers);
+                let throttle = Throttle::new(rate, burst, self.congestion.clone());
                 (limit.clone(), Arc::new(throttle))
             })
             .1
@@ -286,6 +309,57 @@ mod tests {
             let worst = ceiling + f64::from(burst_for(limit, ceiling, workers)) * workers;
             assert!(worst.floor() <= limit, "{limit} {ceiling} {workers}");
         }
+    }
+
+    /// What a limiter at `rate` with `burst` lets through in the worst
+    /// sliding second: `ceil(rate)` spaced slots plus the burst's extra.
+    fn worst_second(rate: f64, burst: u32) -> f64 {
+        rate.ceil() + f64::from(burst) - 1.0
+    }
+
+    #[test]
+    fn workers_together_stay_within_the_limit_in_every_second() {
+        for limit in [5.0, 20.0, 30.0, 37.0, 40.0, 50.0, 60.0, 200.0, 350.0] {
+            for headroom in [0.0, 0.03, 0.1] {
+                let ceiling: f64 = limit * (1.0 - headroom);
+                for workers in 1..=8 {
+                    let workers = f64::from(workers);
+                    let rate = worker_rate(ceiling, workers);
+                    let burst = burst_for(limit, ceiling, workers);
+                    let all = worst_second(rate, burst) * workers;
+                    if ceiling.floor() >= workers {
+                        assert!(
+                            all <= limit,
+                            "{workers} workers at {rate} (burst {burst}) of {limit}: {all}"
+                        );
+                    }
+                    assert!(rate * workers <= ceiling + 1e-9, "{limit} {workers}");
+                }
+            }
+        }
+        // What rolling_restart and every_role_twice run: 35.89 of 37 and
+        // 38.8 of 40 split three and four ways no longer reach the limit.
+        assert_eq!(worst_second(worker_rate(35.89, 3.0), 1) * 3.0, 33.0);
+        assert_eq!(worst_second(worker_rate(35.89, 4.0), 1) * 4.0, 32.0);
+        assert_eq!(worst_second(worker_rate(38.8, 3.0), 1) * 3.0, 36.0);
+        // One worker keeps its exact rate.
+        assert_eq!(worker_rate(48.5, 1.0), 48.5);
+        // Fewer whole requests than workers: an even split.
+        assert!((worker_rate(2.5, 4.0) - 0.625).abs() < 1e-12);
+    }
+
+    /// A whole share runs a hair under its count: n + 1 slots of a
+    /// limiter at worker_rate(36, 3) (12 a second) span more than a second.
+    #[tokio::test]
+    async fn a_whole_share_never_fits_one_more_in_a_second() {
+        let throttle = throttle(worker_rate(36.0, 3.0), 1);
+        throttle.acquire().await;
+        let first = std::time::Instant::now();
+        for _ in 0..12 {
+            throttle.acquire().await;
+        }
+        let elapsed = first.elapsed();
+        assert!(elapsed > Duration::from_secs(1), "{elapsed:?}");
     }
 
     #[tokio::test]

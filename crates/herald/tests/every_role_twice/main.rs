@@ -22,8 +22,8 @@ use reqwest::StatusCode;
 const SENDS: &str = "POST /teams/v3/conversations/{id}/activities";
 const BATCH: &str = "POST /graph/v1.0/$batch";
 /// Teams' limit in the emulator, and Herald's configured rate: the same.
-/// Three workers at 38.8/3 each let at most 13 through in any one second
-/// (see rolling_restart's `LIMIT`): 39.
+/// Three send-workers share 38.8/s (the 3 % headroom) in whole requests a
+/// second, 12 each (`pace::worker_rate`): at most 36 in any one second.
 const LIMIT: u32 = 40;
 
 fn notification(id: &str) -> NotificationId {

@@ -22,12 +22,11 @@ use reqwest::StatusCode;
 
 const SENDS: &str = "POST /teams/v3/conversations/{id}/activities";
 /// Teams' limit in the emulator, and Herald's configured rate: 900 people
-/// take about 25 s. Each worker's limiter lets `floor(share) + 1` requests
-/// through in some second, and the workers' phases can line up; at 37/s
-/// (35.89 with headroom) that sums to 36 with two, three or four workers
-/// (18 x 2, 12 x 3, 9 x 4), as a rolling restart has: one under the limit,
-/// for requests that arrive closer together than they were sent. At 25/s
-/// three workers could send 9 x 3 = 27 in one second.
+/// take about 25 s. The send-workers share 35.89/s (the 3 % headroom) in
+/// whole requests a second (`pace::worker_rate`): 11 x 3, or 8 x 4 while a
+/// replacement joins, so four or five under the limit in any second, for
+/// requests that arrive closer together than they were sent on a machine
+/// running eight processes on two cores.
 const LIMIT: u32 = 37;
 const PEOPLE: usize = 900;
 /// A send-worker holds at most this many messages and posts up to half of
@@ -151,9 +150,10 @@ async fn a_rolling_restart_during_a_send_loses_nothing_and_repeats_nothing() {
     let peak = stats["connector_peak_per_second"].as_u64().unwrap();
     assert_eq!(stats["duplicate_activities"], 0, "{stats}");
     assert_eq!(stats["activities_received"], PEOPLE, "{stats}");
-    // No burst of 429s. One is possible when a join lines up the workers'
-    // limiters (each may let floor(share) + 1 through in a second, see
-    // ARCHITECTURE); seen once in a run on a loaded machine, never a second.
+    // No burst of 429s. The shares add up to at most 33 a second, but a
+    // process stalled for a moment on this loaded machine sends what it was
+    // granted at once: one such 429 is tolerated (CI once saw two while the
+    // shares still added up to 36 of 37).
     assert!(throttled <= 1, "{}", stats["throttled_by_endpoint"]);
     assert_eq!(
         count(&stats, "requests", SENDS),
