@@ -280,18 +280,6 @@ async fn a_user_who_installs_is_welcomed_and_reached_without_graph() {
     herald.stop().await;
 }
 
-async fn say(herald: &TestHerald, user: &str, text: &str) {
-    let response = herald
-        .http
-        .post(format!("{}/users/{user}/say", herald.emulator.urls.control))
-        .json(&json!({"text": text}))
-        .send()
-        .await
-        .unwrap();
-    let body: Value = response.json().await.unwrap();
-    assert_eq!(body["delivered"], true, "the bot accepted {text:?}");
-}
-
 #[tokio::test]
 async fn stop_skips_ordinary_announcements_start_resumes_critical_always_arrives() {
     let herald = TestHerald::start(emulator_config(30), |_| {}).await;
@@ -312,7 +300,7 @@ async fn stop_skips_ordinary_announcements_start_resumes_critical_always_arrives
             .unwrap_or_default()
     };
 
-    say(&herald, &id, "stop").await;
+    herald.say(&id, "stop").await;
     assert!(
         last_text().await.contains("start"),
         "the confirmation says how to undo it"
@@ -336,7 +324,7 @@ async fn stop_skips_ordinary_announcements_start_resumes_critical_always_arrives
         1
     );
 
-    say(&herald, &id, "START").await;
+    herald.say(&id, "START").await;
     let again = herald
         .send_to(&content("Ordinary again"), &people)
         .await
@@ -348,7 +336,7 @@ async fn stop_skips_ordinary_announcements_start_resumes_critical_always_arrives
             .count(DeliveryStatus::Delivered),
         1
     );
-    say(&herald, &id, "what is this?").await;
+    herald.say(&id, "what is this?").await;
     assert!(
         last_text().await.contains("help"),
         "anything else gets the help"

@@ -870,12 +870,27 @@ async fn the_overview_counts_sends_and_people_who_blocked_herald() {
     );
     let id = send(&herald, &signed_in.author, "Counted", &upns).await;
     let stored = deliveries(&herald, &id).await;
+    // Two people who got it write "stop" to the bot; one of them "start"
+    // again, so one has opted out.
+    let reached: Vec<String> = herald
+        .directory_users()
+        .await
+        .iter()
+        .filter(|u| u["blockedBot"] != true && upns.iter().any(|p| u["userPrincipalName"] == *p))
+        .map(|u| u["id"].as_str().unwrap().to_owned())
+        .take(2)
+        .collect();
+    for person in &reached {
+        herald.say(person, "stop").await;
+    }
+    herald.say(&reached[1], "start").await;
 
     let overview = api(&signed_in.admin, "/api/overview").await;
     let period = &overview["period"];
     assert_eq!(overview["days"], 30);
     assert_eq!(period["sends"], 1);
     assert_eq!(period["blocked"], blocked.len(), "{overview}");
+    assert_eq!(period["opted_out"], 1, "{overview}");
     assert_eq!(period["targeted"], upns.len());
     let delivered = stored.values().filter(|d| d.status == "delivered").count();
     assert_eq!(period["delivered"], delivered);
@@ -888,7 +903,71 @@ async fn the_overview_counts_sends_and_people_who_blocked_herald() {
         "{page}"
     );
     assert!(page.contains(r#"id="sends">1<"#), "{page}");
+    assert!(page.contains(r#"id="opted-out">1<"#), "{page}");
     herald.stop().await;
+}
+
+/// While a send goes on, the overview's "right now" shows the people
+/// still waiting in the send queue and the rate they go out at.
+#[tokio::test]
+async fn the_overview_shows_the_queue_and_the_rate_during_a_send() {
+    let mut config = emulator_config(90);
+    config.behaviour.global_rps = 10;
+    // A send-worker holding 10 messages leaves the rest ready in the queue,
+    // where the broker counts them.
+    let herald = TestHerald::start(config, |s| {
+        s.send.rate_per_second = 10.0;
+        s.send.prefetch = 10;
+    })
+    .await;
+    let signed_in = sign_in_staff(&herald).await;
+    // Everyone's chat is known, so all 80 are queued at once rather than
+    // as their installs come back.
+    let ids =
+        herald_bench::pipeline::seed_known_conversations(herald.store(), &herald.emulator.urls, 83)
+            .await
+            .unwrap();
+    let id = signed_in
+        .author
+        .create_draft(&[("title", "Queued"), ("csv", &ids[3..].join("\n"))])
+        .await;
+    signed_in
+        .author
+        .post(&format!("/drafts/{id}/send"), &[])
+        .await;
+    herald
+        .wait_for(notification(&id), Duration::from_secs(30), |p| {
+            p.total() - p.unfinished() >= 20
+        })
+        .await;
+
+    let now = api(&signed_in.admin, "/api/overview").await["now"].clone();
+    let waiting = now["send_queue"].as_u64().unwrap();
+    let rate = now["rate"].as_f64().unwrap();
+    assert!((1..=60).contains(&waiting), "{now}");
+    // 10 a second, over the last 10 s of which the send filled 2 or more.
+    assert!(rate > 1.0 && rate <= 11.0, "{now}");
+    let page = signed_in.admin.page("/admin/overview").await;
+    let shown = between(&page, r#"id="send-queue">"#, "<");
+    let shown: u64 = shown.parse().unwrap_or_else(|_| panic!("{shown:?}"));
+    assert!(shown > 0 && shown <= waiting, "{shown} after {waiting}");
+
+    herald
+        .wait_until_ended(notification(&id), Duration::from_secs(30))
+        .await;
+    let now = api(&signed_in.admin, "/api/overview").await["now"].clone();
+    assert_eq!(now["send_queue"], 0, "{now}");
+    herald.stop().await;
+}
+
+/// The text between `start` and the next `end` in `page`.
+fn between<'a>(page: &'a str, start: &str, end: &str) -> &'a str {
+    let from = page
+        .find(start)
+        .unwrap_or_else(|| panic!("no {start} in {page}"))
+        + start.len();
+    let to = page[from..].find(end).unwrap() + from;
+    &page[from..to]
 }
 
 #[tokio::test]

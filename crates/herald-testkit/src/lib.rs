@@ -210,6 +210,23 @@ impl TestHerald {
             .clone()
     }
 
+    /// The emulated person writes `text` to the bot in their chat; the
+    /// bot must take it.
+    pub async fn say(&self, user_id: &str, text: &str) {
+        let response = self
+            .http
+            .post(format!(
+                "{}/users/{user_id}/say",
+                self.emulator.urls.control
+            ))
+            .json(&serde_json::json!({ "text": text }))
+            .send()
+            .await
+            .unwrap();
+        let body: Value = response.json().await.unwrap();
+        assert_eq!(body["delivered"], true, "the bot accepted {text:?}");
+    }
+
     pub async fn messages(&self, user_id: &str) -> Vec<Value> {
         self.emulator_get(&format!("/users/{user_id}/messages"))
             .await["messages"]
