@@ -32,6 +32,9 @@ const DRIVER_STARTUP: Duration = Duration::from_secs(20);
 /// axe-core 4.14.1 as published (see tests/browser/vendor/README.md).
 const AXE_SOURCE: &str = include_str!("vendor/axe-core/axe.min.js");
 
+/// The folder under a browser's scratch folder that downloads go to.
+const DOWNLOADS: &str = "downloads";
+
 /// A headless Chromium session behind a chromedriver this process started.
 ///
 /// Derefs to the fantoccini [`Client`]. Dropping it kills chromedriver and
@@ -65,6 +68,9 @@ impl Browser {
         std::fs::create_dir_all(&profile)
             .unwrap_or_else(|e| panic!("cannot create {}: {e}", profile.display()));
         let log = scratch.join("chromedriver.log");
+        let downloads = scratch.join(DOWNLOADS);
+        std::fs::create_dir_all(&downloads)
+            .unwrap_or_else(|e| panic!("cannot create {}: {e}", downloads.display()));
 
         let mut command = Command::new(CHROMEDRIVER);
         command
@@ -108,6 +114,12 @@ impl Browser {
                     "--window-size=1280,900",
                     format!("--user-data-dir={}", profile.display()),
                 ],
+                // Links with `download` save here without asking; see
+                // [`Browser::downloaded`].
+                "prefs": {
+                    "download.default_directory": downloads,
+                    "download.prompt_for_download": false,
+                },
             }),
         );
         // The page's console (script errors, refused by the CSP, failed
@@ -205,6 +217,31 @@ impl Browser {
             "{context_label}: the browser's console shows errors:\n  {}",
             errors.join("\n  ")
         );
+    }
+
+    /// The one file the browser has downloaded, once Chromium has saved it
+    /// whole (it writes `*.crdownload` until then): its name and bytes.
+    pub async fn downloaded(&self, within: Duration) -> (String, Vec<u8>) {
+        let folder = self.scratch.join(DOWNLOADS);
+        let deadline = Instant::now() + within;
+        loop {
+            let names: Vec<String> = std::fs::read_dir(&folder)
+                .unwrap_or_else(|e| panic!("cannot list {}: {e}", folder.display()))
+                .filter_map(|entry| entry.ok()?.file_name().into_string().ok())
+                .collect();
+            if let [name] = names.as_slice()
+                && !name.ends_with(".crdownload")
+            {
+                let bytes = std::fs::read(folder.join(name))
+                    .unwrap_or_else(|e| panic!("cannot read the download {name}: {e}"));
+                return (name.clone(), bytes);
+            }
+            assert!(
+                Instant::now() < deadline,
+                "no single finished download within {within:?}: {names:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
     }
 
     /// Ends the WebDriver session (Chromium quits), then stops chromedriver

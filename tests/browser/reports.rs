@@ -518,8 +518,18 @@ async fn a_report_shows_reads_blocked_people_the_csv_and_the_overview() {
         "{}",
         csv.disposition
     );
-    let body = csv
-        .text
+    // The link itself, clicked as a person would: the browser saves the
+    // same bytes under the name the server gave.
+    click(&browser, "#csv").await;
+    let (name, saved) = browser.downloaded(Duration::from_secs(30)).await;
+    assert!(
+        name.ends_with(".csv") && csv.disposition.contains(&name),
+        "{name} from {}",
+        csv.disposition
+    );
+    let saved = String::from_utf8(saved).expect("the CSV is UTF-8");
+    assert_eq!(saved, csv.text, "the saved CSV is what the link serves");
+    let body = saved
         .strip_prefix('\u{feff}')
         .expect("the CSV starts with a byte order mark, for Excel");
     assert!(
