@@ -435,6 +435,13 @@ async fn a_report_shows_reads_blocked_people_the_csv_and_the_overview() {
         "{chart}"
     );
 
+    // The count of every status the send ended with is the database's.
+    assert!(progress.counts.len() >= 3, "{:?}", progress.counts);
+    for (status, count) in &progress.counts {
+        let shown = text(&browser, &format!("#count-{}", status.as_str())).await;
+        assert_eq!(shown, count.to_string(), "{status:?}");
+    }
+
     // Every status's badge, the acknowledgement tile and the read line,
     // in every theme (tests/browser/a11y.rs sees deliveries alone).
     accessible_in_every_theme(&browser, "status page with every outcome").await;
