@@ -1,9 +1,9 @@
 //! Rate sharing: every process of a role (send-workers, prepare-workers)
 //! announces itself each second, takes its share of every shared limit
-//! among the live processes (`pace::worker_rate`), and applies the shared adaptive rate to its throttles. A process
-//! that joins uses its share only once the others have counted it. A
-//! congestion event in one process is written at once, so the others slow
-//! down within their next second.
+//! among the live processes (`pace::worker_rate`), and applies the shared
+//! adaptive rate to its throttles. A process that joins uses its share only
+//! once the others have counted it. A congestion event in one process is
+//! written at once, so the others slow down within their next second.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -105,7 +105,7 @@ impl RateSharing {
                 return;
             }
         };
-        self.throttles.set_share(1.0 / live);
+        self.throttles.set_workers(live);
         for (limit, throttle) in self.throttles.all() {
             match self.shared(&limit, &throttle).await {
                 Ok(shared) => self.apply(&limit, &throttle, &shared, live),

@@ -221,8 +221,9 @@ pub struct Limit {
 /// The throttles of one process, by key.
 pub struct Throttles {
     entries: Mutex<HashMap<String, (Limit, Arc<Throttle>)>>,
-    /// This process's share of every limit (1 / live processes of its role).
-    share: Mutex<f64>,
+    /// Live processes of this one's role, each taking its share of every
+    /// limit (`worker_rate`).
+    workers: Mutex<f64>,
     congestion: Arc<Notify>,
 }
 
@@ -230,7 +231,7 @@ impl Default for Throttles {
     fn default() -> Self {
         Self {
             entries: Mutex::new(HashMap::new()),
-            share: Mutex::new(1.0),
+            workers: Mutex::new(1.0),
             congestion: Arc::new(Notify::new()),
         }
     }
@@ -239,13 +240,12 @@ impl Default for Throttles {
 impl Throttles {
     /// The throttle for `limit`, created at this process's share of it.
     pub fn get(&self, limit: &Limit) -> Arc<Throttle> {
-        let share = self.share();
+        let workers = self.workers();
         self.entries
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .entry(limit.key.clone())
             .or_insert_with(|| {
-                let workers = (1.0 / share).round();
                 let burst = burst_for(limit.limit, limit.ceiling, workers);
                 let rate = worker_rate(limit.ceiling, workers);
                 let throttle = Throttle::new(rate, burst, self.congestion.clone());
@@ -255,12 +255,12 @@ impl Throttles {
             .clone()
     }
 
-    pub fn share(&self) -> f64 {
-        *self.share.lock().unwrap_or_else(|p| p.into_inner())
+    pub fn workers(&self) -> f64 {
+        *self.workers.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    pub fn set_share(&self, share: f64) {
-        *self.share.lock().unwrap_or_else(|p| p.into_inner()) = share.clamp(0.001, 1.0);
+    pub fn set_workers(&self, workers: f64) {
+        *self.workers.lock().unwrap_or_else(|p| p.into_inner()) = workers.max(1.0);
     }
 
     pub fn all(&self) -> Vec<(Limit, Arc<Throttle>)> {
