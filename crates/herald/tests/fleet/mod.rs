@@ -238,7 +238,7 @@ pub async fn start_many_with(
 }
 
 /// Waits until `live` processes of a role (`send`, `prepare`) share its
-/// rates, each having taken `1 / live` of them: every one of them has
+/// rates, each having taken its share of them: every one of them has
 /// announced itself again since the last of them joined.
 pub async fn wait_until_sharing(herald: &TestHerald, role: &str, live: i64) {
     let url = herald.settings.database.url.expose_secret();
