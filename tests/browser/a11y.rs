@@ -1,15 +1,16 @@
 //! Every page of the staff UI, in every state a person meets it (the
 //! delivery reports too: status, recipients, overview), checked with
-//! axe-core in the light, dark and high-contrast themes: no serious or
-//! critical violation anywhere.
+//! axe-core in the light, dark and high-contrast themes, at a desktop's
+//! width and a phone's (390 px): no serious or critical violation
+//! anywhere, and no page wider than a phone's screen.
 
 use std::time::Duration;
 
 use herald_domain::NotificationStatus;
 
 use crate::harness::{
-    Browser, assert_accessible, click, press, type_into, wait_for, wait_for_path, wait_for_text,
-    wait_until,
+    Browser, assert_accessible, click, press, script, type_into, wait_for, wait_for_path,
+    wait_for_text, wait_until,
 };
 use crate::site::{
     assert_console_clean, assert_theme, id_in, new_announcement, notification, open, people,
@@ -17,10 +18,46 @@ use crate::site::{
     use_theme,
 };
 
-/// The page shown, drawn in `theme`, has no serious accessibility problem.
+/// The page shown, drawn in `theme`, has no serious accessibility problem
+/// at a desktop's width, nor at a phone's (as Teams mobile shows a tab),
+/// where nothing may make it scroll sideways either.
 async fn check(browser: &Browser, theme: &str, page: &str) {
     assert_theme(browser, theme).await;
     assert_accessible(browser, &format!("{page} ({theme} theme)")).await;
+    browser.set_window_size(390, 844).await.unwrap();
+    wait_until(browser, "window.innerWidth <= 400", "a phone-wide window").await;
+    assert_fits(browser, &format!("{page} ({theme} theme)")).await;
+    assert_accessible(browser, &format!("{page} ({theme} theme, 390 px)")).await;
+    browser.set_window_size(1280, 900).await.unwrap();
+    wait_until(
+        browser,
+        "window.innerWidth >= 1200",
+        "a desktop-wide window",
+    )
+    .await;
+}
+
+/// No sideways scrolling: the page is no wider than the window, and the
+/// elements that stick out are named when it is.
+pub async fn assert_fits(browser: &Browser, page: &str) {
+    let found = script(
+        browser,
+        "const width = window.innerWidth;
+         const wide = document.documentElement.scrollWidth;
+         const out = Array.from(document.body.querySelectorAll('*'))
+           .filter(e => e.getBoundingClientRect().right > width + 0.5 && (e.parentElement === null || e.parentElement.closest('.table-scroll, .card-frame') === null))
+           .slice(0, 5)
+           .map(e => e.tagName.toLowerCase() + (e.id ? '#' + e.id : '') + (e.className && e.className.baseVal === undefined ? '.' + e.className : '') + ' ' + Math.round(e.getBoundingClientRect().right));
+         return [wide, width, out];",
+        vec![],
+    )
+    .await;
+    let (wide, width) = (found[0].as_u64().unwrap(), found[1].as_u64().unwrap());
+    assert!(
+        wide <= width,
+        "{page} is {wide} px wide in a {width} px window; sticking out: {}",
+        found[2]
+    );
 }
 
 #[tokio::test]

@@ -55,6 +55,13 @@ impl Browser {
     /// throw-away Chromium profile. Panics with the reason (and the
     /// driver's log) when it cannot.
     pub async fn start() -> Self {
+        Self::start_as(None, None).await
+    }
+
+    /// A browser whose system clock is in `zone` (an IANA name, through
+    /// `TZ`, as a person's laptop would be) and whose preferred language
+    /// is `language` (what it sends as `Accept-Language`).
+    pub async fn start_as(zone: Option<&str>, language: Option<&str>) -> Self {
         for binary in [CHROMIUM, CHROMEDRIVER] {
             assert!(
                 Path::new(binary).exists(),
@@ -82,6 +89,9 @@ impl Browser {
         // A group of its own, so that dropping the browser can end
         // chromedriver and every Chromium process under it at once.
         std::os::unix::process::CommandExt::process_group(&mut command, 0);
+        if let Some(zone) = zone {
+            command.env("TZ", zone);
+        }
         let driver = command
             .spawn()
             .unwrap_or_else(|e| panic!("cannot start {CHROMEDRIVER}: {e}"));
@@ -97,11 +107,13 @@ impl Browser {
         browser.wait_until_ready(&base, &log).await;
 
         let mut capabilities = serde_json::Map::new();
+        let language = language.unwrap_or("en-US");
         capabilities.insert(
             "goog:chromeOptions".to_owned(),
             json!({
                 "binary": CHROMIUM,
                 "args": [
+                    format!("--lang={language}"),
                     "--headless=new",
                     "--no-sandbox",
                     "--disable-gpu",
@@ -117,6 +129,7 @@ impl Browser {
                 // Links with `download` save here without asking; see
                 // [`Browser::downloaded`].
                 "prefs": {
+                    "intl.accept_languages": language,
                     "download.default_directory": downloads,
                     "download.prompt_for_download": false,
                 },

@@ -15,6 +15,7 @@ mod harness;
 mod reports;
 mod site;
 mod typing;
+mod viewer;
 
 use std::panic::AssertUnwindSafe;
 

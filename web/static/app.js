@@ -74,6 +74,7 @@
     text("acknowledged", progress.acknowledged);
     // Markup the server drew from numbers alone.
     document.getElementById("chart").innerHTML = progress.chart;
+    localTimes(document.getElementById("chart"));
     var body = document.querySelector("#counts tbody");
     body.replaceChildren.apply(body, progress.counts.map(function (count) { return countsRow(progress.id, count); }));
     var form = document.getElementById("cancel-form");
@@ -92,6 +93,83 @@
     });
   }
 
+  // The server writes times in the zone kept in this cookie: the
+  // browser's own. Kept current here, before anything else is shown (the
+  // sign-in page sets it), and again when the device moves zones.
+  function keepZone() {
+    var zone;
+    try { zone = Intl.DateTimeFormat().resolvedOptions().timeZone; } catch (e) { return; }
+    if (!zone) return;
+    var kept = document.cookie.match(/(?:^|; )herald_tz=([^;]*)/);
+    if (!kept || decodeURIComponent(kept[1]) !== zone) {
+      document.cookie = "herald_tz=" + encodeURIComponent(zone) + "; path=/; max-age=31536000; samesite=lax";
+    }
+  }
+
+  // Numbers and times the live updates bring, written as the server
+  // writes them for this reader (see the data- attributes of <html>).
+  function number(value) {
+    var group = root.getAttribute("data-group") || ",";
+    var digits = String(Math.abs(Math.round(value)));
+    var out = "";
+    for (var i = 0; i < digits.length; i++) {
+      if (i > 0 && (digits.length - i) % 3 === 0) out += group;
+      out += digits[i];
+    }
+    return (value < 0 ? "-" : "") + out;
+  }
+
+  function decimal(value, places) {
+    var parts = Math.abs(value).toFixed(places).split(".");
+    var mark = root.getAttribute("data-decimal") || ".";
+    return (value < 0 ? "-" : "") + number(Number(parts[0])) + (parts[1] ? mark + parts[1] : "");
+  }
+
+  function localTimes(container) {
+    var zone = root.getAttribute("data-zone") || "UTC";
+    container.querySelectorAll("[data-at]").forEach(function (element) {
+      var at = new Date(element.getAttribute("data-at"));
+      if (isNaN(at)) return;
+      var options = { timeZone: zone, hour: "2-digit", minute: "2-digit", second: "2-digit", hourCycle: "h23" };
+      try { element.textContent = new Intl.DateTimeFormat("en-GB", options).format(at); } catch (e) { /* keep the server's */ }
+    });
+    container.querySelectorAll("[data-zone-label]").forEach(function (element) {
+      element.textContent = root.getAttribute("data-zone-abbr") || "UTC";
+    });
+  }
+
+  // On a phone the header is a menu: the button opens it, Escape or a
+  // click elsewhere closes it, and focus goes back to the button.
+  function menu() {
+    var toggle = document.getElementById("menu-toggle");
+    if (!toggle) return;
+    var bar = toggle.closest(".bar");
+    function set(open) {
+      bar.classList.toggle("open", open);
+      toggle.setAttribute("aria-expanded", open ? "true" : "false");
+    }
+    toggle.addEventListener("click", function () {
+      var open = !bar.classList.contains("open");
+      set(open);
+      if (open) {
+        var first = bar.querySelector(".site-menu a, .site-menu select");
+        if (first) first.focus();
+      }
+    });
+    bar.addEventListener("keydown", function (event) {
+      if (event.key === "Escape" && bar.classList.contains("open")) {
+        set(false);
+        toggle.focus();
+      }
+    });
+    document.addEventListener("click", function (event) {
+      if (bar.classList.contains("open") && !bar.contains(event.target)) set(false);
+    });
+  }
+
+  window.herald = { number: number, decimal: decimal };
+
+  keepZone();
   apply();
   window.matchMedia("(prefers-color-scheme: dark)").addEventListener("change", apply);
 
@@ -104,6 +182,8 @@
         apply();
       });
     }
+    menu();
+    localTimes(document);
     var progress = document.querySelector("[data-events]");
     if (progress) follow(progress);
     document.querySelectorAll("form[data-confirm]").forEach(function (form) {

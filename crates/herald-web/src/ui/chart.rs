@@ -8,6 +8,9 @@ use std::fmt::Write as _;
 use herald_store::TimelinePoint;
 use time::macros::format_description;
 
+use super::viewer::Viewer;
+use super::views;
+
 const WIDTH: f64 = 640.0;
 const HEIGHT: f64 = 220.0;
 /// Room for the axis labels.
@@ -59,7 +62,11 @@ pub fn progress(points: &[TimelinePoint], total: i64) -> String {
 pub fn per_day(days: &[(time::Date, i64)]) -> String {
     let top = days.iter().map(|(_, n)| *n).max().unwrap_or(0).max(1) as f64;
     let sum: i64 = days.iter().map(|(_, n)| n).sum();
-    let summary = format!("{sum} deliveries over the last {} days", days.len());
+    let summary = format!(
+        "{} deliveries over the last {} days",
+        views::number(sum),
+        days.len()
+    );
     let mut svg = open("days-chart", "Deliveries per day", &summary);
     axes(&mut svg, top);
     let slot = plot_width() / days.len().max(1) as f64;
@@ -67,11 +74,12 @@ pub fn per_day(days: &[(time::Date, i64)]) -> String {
         let height = *count as f64 / top * plot_height();
         let _ = write!(
             svg,
-            r#"<rect class="day-bar" x="{:.1}" y="{:.1}" width="{:.1}" height="{height:.1}"><title>{}: {count}</title></rect>"#,
+            r#"<rect class="day-bar" x="{:.1}" y="{:.1}" width="{:.1}" height="{height:.1}"><title>{}: {}</title></rect>"#,
             LEFT + index as f64 * slot + slot * 0.15,
             y(*count as f64, top),
             slot * 0.7,
             day_label(*day),
+            views::number(*count),
         );
     }
     if let (Some((first, _)), Some((last, _))) = (days.first(), days.last()) {
@@ -114,16 +122,26 @@ fn axes(svg: &mut String, top: f64) {
     label(svg, LEFT - 6.0, HEIGHT - BOTTOM + 4.0, "end", "0");
 }
 
+/// The first and last times, in the viewer's zone, named once. The live
+/// poller draws for every watcher at once (in UTC), so each time carries
+/// its instant and the zone label is marked: `app.js` rewrites both in
+/// the reader's zone.
 fn time_labels(svg: &mut String, first: &TimelinePoint, last: &TimelinePoint) {
-    let format = format_description!("[hour]:[minute]:[second]");
-    let text = |p: &TimelinePoint| p.at.format(format).unwrap_or_default();
-    label(svg, LEFT, HEIGHT - 8.0, "start", &text(first));
-    label(
+    let viewer = Viewer::current();
+    let y = HEIGHT - 8.0;
+    let _ = write!(
         svg,
+        r#"<text x="{LEFT:.1}" y="{y:.1}" text-anchor="start" data-at="{}">{}</text>"#,
+        views::iso(first.at),
+        viewer.clock(first.at),
+    );
+    let _ = write!(
+        svg,
+        r#"<text x="{:.1}" y="{y:.1}" text-anchor="end"><tspan data-at="{}">{}</tspan> <tspan data-zone-label="">{}</tspan></text>"#,
         WIDTH - RIGHT,
-        HEIGHT - 8.0,
-        "end",
-        &format!("{} UTC", text(last)),
+        views::iso(last.at),
+        viewer.clock(last.at),
+        viewer.zone_at(last.at),
     );
 }
 
@@ -193,7 +211,7 @@ mod tests {
         assert!(svg.contains("100 delivered, 20 read, 0 acknowledged, of 100 recipients"));
         // 100 of 100 reaches the top of the plot.
         assert!(svg.contains(&format!("L{:.1},{TOP:.1}", WIDTH - RIGHT)));
-        assert!(svg.contains("10:00:10 UTC"));
+        assert!(svg.contains(r#">10:00:10</tspan> <tspan data-zone-label="">UTC<"#));
     }
 
     #[test]

@@ -19,6 +19,7 @@ mod pages;
 mod reports;
 mod session;
 mod signin;
+mod viewer;
 mod views;
 
 use std::sync::Arc;

@@ -193,7 +193,11 @@ pub async fn guard(
             }
         }
     }
-    let response = next.call(request).await?.map_into_boxed_body();
+    let viewer = super::viewer::Viewer::of_request(&request);
+    let response = viewer
+        .scope(next.call(request))
+        .await?
+        .map_into_boxed_body();
     let response = match super::error::as_json(&path, response.response()) {
         Some(json) => response.into_response(json),
         None => response,

@@ -5,13 +5,13 @@ use askama::Template;
 use herald_domain::{DeliveryStatus, NotificationStatus};
 use herald_store::{NotificationRecord, Overview, RecipientLine};
 use time::OffsetDateTime;
-use time::macros::format_description;
 
 use super::assets::ASSETS;
 use super::compose::{DraftForm, FieldErrors};
 use super::live::{Snapshot, StatusCount};
 use super::reports::RightNow;
 use super::session::{Role, Staff};
+use super::viewer::Viewer;
 
 /// What every page's frame needs: the title, who is signed in, the CSRF
 /// token for its forms, and the asset URLs.
@@ -58,6 +58,17 @@ impl Chrome {
 
     pub fn is_admin(&self) -> bool {
         self.staff.as_ref().is_some_and(Staff::is_admin)
+    }
+
+    /// A count with the viewer's digit grouping: `{{ chrome.num(n) }}`.
+    pub fn num(&self, value: impl Count) -> String {
+        number(value.count())
+    }
+
+    /// What the scripts need to write times and numbers as the server
+    /// does: the `data-` attributes of `<html>`.
+    pub fn viewer(&self) -> Viewer {
+        Viewer::current()
     }
 
     pub fn current(&self, section: &str) -> &'static str {
@@ -141,13 +152,37 @@ pub fn status_label(status: NotificationStatus) -> &'static str {
     }
 }
 
-/// A time as the pages show it, in UTC; scripts show it in the reader's
-/// own zone from the `datetime` attribute.
+/// A time as the pages show it: in the viewer's zone, named.
 pub fn when(at: OffsetDateTime) -> String {
-    at.format(format_description!(
-        "[day] [month repr:short] [year] [hour]:[minute] UTC"
-    ))
-    .unwrap_or_default()
+    Viewer::current().time(at)
+}
+
+/// A count as the pages show it, with the viewer's digit grouping.
+pub fn number(value: impl Count) -> String {
+    Viewer::current().number(value.count())
+}
+
+/// Whatever templates count with, by value or by reference (askama
+/// hands fields over either way).
+pub trait Count {
+    fn count(&self) -> i64;
+}
+
+macro_rules! count_as_i64 {
+    ($($t:ty),*) => {$(
+        impl Count for $t {
+            fn count(&self) -> i64 {
+                i64::try_from(*self).unwrap_or(i64::MAX)
+            }
+        }
+    )*};
+}
+count_as_i64!(i64, i32, u32, u64, usize);
+
+impl<T: Count + ?Sized> Count for &T {
+    fn count(&self) -> i64 {
+        (**self).count()
+    }
 }
 
 pub fn iso(at: OffsetDateTime) -> String {
@@ -337,12 +372,8 @@ pub struct OverviewPage {
 
 impl OverviewPage {
     pub fn new(chrome: Chrome, days: i64, chart: String, period: &Overview, now: RightNow) -> Self {
-        let depth = |d: Option<u32>| {
-            d.map_or_else(
-                || "unknown (broker not answering)".to_owned(),
-                |d| d.to_string(),
-            )
-        };
+        let depth =
+            |d: Option<u32>| d.map_or_else(|| "unknown (broker not answering)".to_owned(), number);
         Self {
             chrome,
             days,
@@ -357,7 +388,7 @@ impl OverviewPage {
             blocked: period.blocked,
             send_queue: depth(now.send_queue),
             prepare_queue: depth(now.prepare_queue),
-            rate: format!("{:.1} deliveries/s", now.rate),
+            rate: format!("{} deliveries/s", Viewer::current().decimal(now.rate, 1)),
         }
     }
 }
@@ -367,7 +398,8 @@ fn share(part: i64, whole: i64) -> String {
     if whole == 0 {
         "—".to_owned()
     } else {
-        format!("{:.1} %", part as f64 * 100.0 / whole as f64)
+        let percent = part as f64 * 100.0 / whole as f64;
+        format!("{} %", Viewer::current().decimal(percent, 1))
     }
 }
 
@@ -452,10 +484,7 @@ fn not_a_formula(value: &str) -> std::borrow::Cow<'_, str> {
 
 /// A time to the second, for tables of events.
 pub fn when_exactly(at: OffsetDateTime) -> String {
-    at.format(format_description!(
-        "[day] [month repr:short] [hour]:[minute]:[second] UTC"
-    ))
-    .unwrap_or_default()
+    Viewer::current().time_exactly(at)
 }
 
 /// "about 3 minutes": how long a send takes, for people.
