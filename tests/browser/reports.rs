@@ -16,8 +16,8 @@ use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
 use crate::harness::{
-    Browser, assert_accessible, click, screenshot, script, text, wait_for, wait_for_path,
-    wait_for_text, wait_until, wait_until_within,
+    Browser, assert_accessible, click, screenshot, script, text, type_into, wait_for,
+    wait_for_path, wait_for_text, wait_until, wait_until_within,
 };
 use crate::site::{assert_console_clean, open, sign_in, use_theme};
 
@@ -645,9 +645,14 @@ async fn a_report_shows_reads_blocked_people_the_csv_and_the_overview() {
 
     // Both in the list.
     click(&browser, r#"nav a[href="/"]"#).await;
-    let list = wait_for_text(&browser, "#announcements", "Car park closed").await;
+    let list = wait_for_text(&browser, "#announcements tbody", "Car park closed").await;
     assert!(list.contains("Quarterly all-hands"), "{list}");
-    assert_eq!(list.matches("Sent").count(), 2, "{list}");
+    let rows = list_rows(&browser).await;
+    assert_eq!(
+        rows.iter().filter(|r| r[1] == "Sent").count(),
+        2,
+        "{rows:?}"
+    );
 
     // Every outcome's badge and reason in the table, in every theme.
     open(
@@ -660,6 +665,353 @@ async fn a_report_shows_reads_blocked_people_the_csv_and_the_overview() {
     accessible_in_every_theme(&browser, "recipients with every outcome").await;
 
     assert_console_clean(&browser, &herald, "the reports", &[]).await;
+    browser.close().await;
+    herald.stop().await;
+}
+
+/// The announcements list's rows as shown, cell texts by column.
+async fn list_rows(browser: &Browser) -> Vec<Vec<String>> {
+    let rows = script(
+        browser,
+        "return Array.from(document.querySelectorAll('#announcements tbody tr'))
+           .map((tr) => Array.from(tr.cells).map((td) => td.textContent.trim()));",
+        vec![],
+    )
+    .await;
+    serde_json::from_value(rows).unwrap()
+}
+
+/// The list's column headings that carry `aria-sort`, with its value.
+async fn sorted_headings(browser: &Browser) -> Vec<(String, String)> {
+    let headings = script(
+        browser,
+        "return Array.from(document.querySelectorAll('#announcements th[aria-sort]'))
+           .map((th) => [th.textContent.trim(), th.getAttribute('aria-sort')]);",
+        vec![],
+    )
+    .await;
+    serde_json::from_value(headings).unwrap()
+}
+
+/// Clicks a column's heading, and waits for the list sorted by it.
+async fn sort_by(browser: &Browser, column: &str, dir: &str) -> Vec<String> {
+    click(browser, &format!("#sort-{column}")).await;
+    let wanted = [format!("sort={column}"), format!("dir={dir}")];
+    wait_for_path(
+        browser,
+        &format!("the list sorted by {column}, {dir}"),
+        |p| wanted.iter().all(|w| p.contains(w.as_str())),
+    )
+    .await;
+    wait_for(browser, "#announcements").await;
+    list_rows(browser)
+        .await
+        .into_iter()
+        .map(|r| r[0].clone())
+        .collect()
+}
+
+#[tokio::test]
+async fn the_list_shows_each_sends_counts_and_sorts_by_the_column_clicked() {
+    let mut config = emulator_config(40);
+    config.directory.blocked_fraction = 0.2;
+    let herald = TestHerald::start(config, |_| {}).await;
+    let staff = herald.staff().await;
+    let users: Vec<Value> = herald.directory_users().await.split_off(3);
+    let of = |status: DeliveryStatus| -> Vec<String> {
+        users
+            .iter()
+            .filter(|u| expected(u) == status)
+            .map(upn)
+            .collect()
+    };
+    let (ok, blocked) = (of(DeliveryStatus::Delivered), of(DeliveryStatus::Blocked));
+    assert!(ok.len() >= 7 && !blocked.is_empty(), "{ok:?} {blocked:?}");
+    let mut large = ok[1..5].to_vec();
+    large.push(blocked[0].clone());
+    let sends = [
+        ("Alpha small", ok[..1].to_vec()),
+        ("Bravo large", large),
+        ("Charlie medium", ok[5..7].to_vec()),
+    ];
+    let mut ids = Vec::new();
+    for (title, people) in &sends {
+        let id = herald.send_to(&content(title), people).await.unwrap();
+        herald.wait_until_ended(id, Duration::from_secs(30)).await;
+        ids.push(id);
+    }
+    // One of Bravo's four who got it reads it: 25 % read.
+    let reader = users.iter().find(|u| upn(u) == ok[1]).unwrap();
+    emulator_post(&herald, user_id(reader), "read", Value::Null).await;
+    herald
+        .wait_for(ids[1], Duration::from_secs(10), |p| {
+            p.notification.read == 1
+        })
+        .await;
+
+    let browser = Browser::start().await;
+    sign_in(&browser, &herald, &staff[0].0).await;
+    open(&browser, &herald, "/").await;
+    wait_for(&browser, "#announcements").await;
+    let headings = script(
+        &browser,
+        "return Array.from(document.querySelectorAll('#announcements thead th'))
+           .map((th) => th.textContent.trim());",
+        vec![],
+    )
+    .await;
+    assert_eq!(
+        headings,
+        json!([
+            "Title",
+            "Status",
+            "Author",
+            "Audience",
+            "Sent or scheduled",
+            "Recipients",
+            "Delivered",
+            "Failed",
+            "Read",
+            "Last change"
+        ])
+    );
+    assert_eq!(
+        sorted_headings(&browser).await,
+        vec![("Last change".to_owned(), "descending".to_owned())]
+    );
+    let rows = list_rows(&browser).await;
+    let bravo = rows.iter().find(|r| r[0] == "Bravo large").unwrap();
+    assert_eq!(bravo[1], "Sent");
+    assert!(bravo[3].contains("test.csv"), "the audience: {bravo:?}");
+    assert!(bravo[4].ends_with("UTC"), "when it was sent: {bravo:?}");
+    assert_eq!(bravo[5..9], ["5", "4", "1", "25 %"], "{bravo:?}");
+    let alpha = rows.iter().find(|r| r[0] == "Alpha small").unwrap();
+    assert_eq!(alpha[5..9], ["1", "1", "0", "0 %"], "{alpha:?}");
+    // The region scrolls on its own, and can be reached by the keyboard.
+    let region = script(
+        &browser,
+        "const region = document.getElementById('announcements').closest('.table-scroll');
+         return region && [region.getAttribute('role'), region.tabIndex, region.getAttribute('aria-label')];",
+        vec![],
+    )
+    .await;
+    assert_eq!(region, json!(["region", 0, "Announcements table"]));
+
+    let by_count = ["Bravo large", "Charlie medium", "Alpha small"];
+    assert_eq!(sort_by(&browser, "recipients", "desc").await, by_count);
+    assert_eq!(
+        sorted_headings(&browser).await,
+        vec![("Recipients".to_owned(), "descending".to_owned())]
+    );
+    let mut fewest_first = by_count;
+    fewest_first.reverse();
+    assert_eq!(sort_by(&browser, "recipients", "asc").await, fewest_first);
+    assert_eq!(
+        sorted_headings(&browser).await,
+        vec![("Recipients".to_owned(), "ascending".to_owned())]
+    );
+    // A status filter keeps the order, and a heading keeps the filter.
+    wait_for(&browser, "#status")
+        .await
+        .select_by_value("sent")
+        .await
+        .unwrap();
+    click(&browser, "#find").await;
+    wait_for_path(&browser, "the sent ones, fewest recipients first", |p| {
+        p.contains("status=sent") && p.contains("sort=recipients") && p.contains("dir=asc")
+    })
+    .await;
+    wait_for(&browser, "#announcements").await;
+    let titles: Vec<String> = list_rows(&browser)
+        .await
+        .into_iter()
+        .map(|r| r[0].clone())
+        .collect();
+    assert_eq!(titles, fewest_first);
+    assert_eq!(
+        sort_by(&browser, "read", "desc").await[0],
+        "Bravo large",
+        "the most read first"
+    );
+    assert!(
+        browser
+            .current_url()
+            .await
+            .unwrap()
+            .as_str()
+            .contains("status=sent")
+    );
+    assert_eq!(
+        sort_by(&browser, "title", "asc").await,
+        ["Alpha small", "Bravo large", "Charlie medium"]
+    );
+    assert_eq!(sort_by(&browser, "failed", "desc").await[0], "Bravo large");
+    accessible_in_every_theme(&browser, "the list sorted by a column").await;
+    assert_console_clean(&browser, &herald, "the sorted list", &[]).await;
+    browser.close().await;
+    herald.stop().await;
+}
+
+/// Clicks a pager button and waits for the page it leads to.
+async fn turn_page(browser: &Browser, button: &str) -> (String, Vec<Vec<String>>) {
+    let before = browser.current_url().await.unwrap();
+    click(browser, button).await;
+    wait_until(
+        browser,
+        &format!(
+            "location.href !== {} && document.readyState === 'complete' && \
+             document.getElementById('shown-rows') !== null",
+            json!(before.as_str())
+        ),
+        &format!("the page {button} leads to"),
+    )
+    .await;
+    (
+        text(browser, "#shown-rows").await,
+        table_rows(browser).await,
+    )
+}
+
+async fn has(browser: &Browser, css: &str) -> bool {
+    browser.find(fantoccini::Locator::Css(css)).await.is_ok()
+}
+
+#[tokio::test]
+async fn recipients_page_forward_and_back_count_a_search_and_download_by_title() {
+    let herald = TestHerald::start(emulator_config(130), |_| {}).await;
+    let staff = herald.staff().await;
+    let users: Vec<Value> = herald.directory_users().await.split_off(3);
+    let total = users.len();
+    assert!(total > 100, "more than two pages");
+    let id = herald
+        .send_to(
+            &content("Quarterly update"),
+            &users.iter().map(upn).collect::<Vec<_>>(),
+        )
+        .await
+        .unwrap();
+    herald.wait_until_ended(id, Duration::from_secs(60)).await;
+
+    let browser = Browser::start().await;
+    sign_in(&browser, &herald, &staff[0].0).await;
+    open(
+        &browser,
+        &herald,
+        &format!("/announcements/{id}/recipients"),
+    )
+    .await;
+    wait_for(&browser, "#recipients").await;
+    let count = text(&browser, "#recipient-count").await;
+    assert!(
+        count.starts_with(&format!("{total} recipients of")),
+        "{count}"
+    );
+    assert_eq!(
+        text(&browser, "#shown-rows").await,
+        format!("1-50 of {total}")
+    );
+    assert!(
+        !has(&browser, "#previous-page").await,
+        "no page before the first"
+    );
+    let first = table_rows(&browser).await;
+    let (shown, second) = turn_page(&browser, "#next-page").await;
+    assert_eq!(shown, format!("51-100 of {total}"));
+    let (shown, third) = turn_page(&browser, "#next-page").await;
+    assert_eq!(shown, format!("101-{total} of {total}"));
+    assert_eq!(third.len(), total - 100);
+    assert!(!has(&browser, "#next-page").await, "no page after the last");
+    let (shown, back) = turn_page(&browser, "#previous-page").await;
+    assert_eq!(shown, format!("51-100 of {total}"));
+    assert_eq!(back, second, "the same rows going back");
+    let (shown, back) = turn_page(&browser, "#previous-page").await;
+    assert_eq!(shown, format!("1-50 of {total}"));
+    assert_eq!(back, first);
+    assert!(
+        !has(&browser, "#previous-page").await,
+        "back on the first page"
+    );
+    let all: BTreeSet<String> = first
+        .iter()
+        .chain(&second)
+        .chain(&third)
+        .map(|r| r[1].clone())
+        .collect();
+    assert_eq!(all.len(), total, "everyone once across the pages");
+
+    // A search says how many of all it matches.
+    let word = users[0]["displayName"]
+        .as_str()
+        .unwrap()
+        .split(' ')
+        .next()
+        .unwrap()
+        .to_lowercase();
+    let matching = users
+        .iter()
+        .filter(|u| {
+            format!("{} {}", u["displayName"].as_str().unwrap(), upn(u))
+                .to_lowercase()
+                .contains(&word)
+        })
+        .count();
+    assert!(matching < total, "{word} matches some, not all");
+    type_into(&browser, "#q", &word).await;
+    click(&browser, "#filter").await;
+    recipients_page(&browser, &format!("q={word}")).await;
+    let count = text(&browser, "#recipient-count").await;
+    assert!(
+        count.starts_with(&format!("{matching} of {total} recipients of"))
+            && count.contains("match"),
+        "{count}"
+    );
+    assert_eq!(table_rows(&browser).await.len(), matching.min(50));
+    accessible_in_every_theme(&browser, "recipients, a search").await;
+
+    // The CSV is saved under the announcement's title.
+    click(&browser, "#csv").await;
+    let (name, saved) = browser.downloaded(Duration::from_secs(30)).await;
+    assert_eq!(name, "Quarterly update - recipients.csv");
+    let rows = parse_csv(
+        String::from_utf8(saved)
+            .unwrap()
+            .trim_start_matches('\u{feff}'),
+    );
+    assert_eq!(rows.len() - 1, matching, "the search's rows");
+    assert_console_clean(&browser, &herald, "recipients paging", &[]).await;
+    browser.close().await;
+    herald.stop().await;
+}
+
+#[tokio::test]
+async fn the_staff_page_shows_someone_signed_in_three_times_once() {
+    let herald = TestHerald::start(emulator_config(10), |_| {}).await;
+    let staff = herald.staff().await;
+    let base = herald.web_base();
+    for _ in 0..3 {
+        herald_testkit::web::StaffClient::sign_in(&base, &staff[1].0).await;
+    }
+    let browser = Browser::start().await;
+    sign_in(&browser, &herald, &staff[0].0).await;
+    click(&browser, r#"nav a[href="/admin/staff"]"#).await;
+    wait_for(&browser, "#staff").await;
+    let rows = script(
+        &browser,
+        "return Array.from(document.querySelectorAll('#staff tbody tr'))
+           .map((tr) => Array.from(tr.cells).map((td) => td.textContent.trim()));",
+        vec![],
+    )
+    .await;
+    let rows: Vec<Vec<String>> = serde_json::from_value(rows).unwrap();
+    let theirs: Vec<&Vec<String>> = rows.iter().filter(|r| r[1] == staff[1].0).collect();
+    assert_eq!(theirs.len(), 1, "one row a person: {rows:?}");
+    assert_eq!(theirs[0][3], "3", "their three sessions: {rows:?}");
+    assert!(theirs[0][7].contains("Sign out everywhere"), "{rows:?}");
+    let mine: Vec<&Vec<String>> = rows.iter().filter(|r| r[1] == staff[0].0).collect();
+    assert_eq!(mine.len(), 1, "{rows:?}");
+    assert_eq!(mine[0][3], "1");
+    assert_eq!(rows.len(), 2, "{rows:?}");
+    accessible_in_every_theme(&browser, "staff, one row a person").await;
     browser.close().await;
     herald.stop().await;
 }

@@ -439,7 +439,12 @@ async fn bad_filters_are_refused_with_a_message_naming_the_field() {
         ("/", "since=2026-13-01", "since"),
         ("/", "until=yesterday", "until"),
         ("/", "after=not-a-cursor", "page link"),
+        ("/", "sort=colour", "sort"),
+        ("/", "sort=title&dir=up", "dir"),
         (&recipients as &str, "status=lost", "status"),
+        (&recipients, "before=not-a-cursor", "page link"),
+        (&recipients, "after=not-a-cursor", "page link"),
+        (&recipients, "from=-4", "page link"),
         (&recipients, "after=not-a-cursor", "page link"),
     ];
     for (page, query, field) in cases {
@@ -451,6 +456,17 @@ async fn bad_filters_are_refused_with_a_message_naming_the_field() {
         let text = response.text().await.unwrap();
         assert!(unescape(&text).contains(&message), "{page}?{query}: {text}");
     }
+    // An unknown column is named, with the ones there are.
+    let message = api_error(
+        &author,
+        "/api/announcements?sort=colour",
+        StatusCode::BAD_REQUEST,
+    )
+    .await;
+    assert!(
+        message.contains(r#"sort "colour""#) && message.contains("title, status, sent"),
+        "{message}"
+    );
     // Programs may ask for 1 to 1000 rows, in digits.
     for limit in ["0", "5000", "-1", "many"] {
         let path = format!("/api{recipients}?limit={limit}");
@@ -1002,5 +1018,171 @@ async fn recipient_names_are_shown_as_text() {
             "{path}: {rows}"
         );
     }
+    herald.stop().await;
+}
+
+/// Waits until no notification is still being prepared or sent.
+async fn until_all_sent(herald: &TestHerald) {
+    let mut db = database(herald).await;
+    for _ in 0..300 {
+        let busy: i64 = sqlx::query_scalar(
+            "select count(*) from notifications where status in ('preparing', 'sending')",
+        )
+        .fetch_one(&mut db)
+        .await
+        .unwrap();
+        if busy == 0 {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("the sends never ended");
+}
+
+/// Posts the draft's form with "Save and send me a test".
+async fn send_a_test(author: &StaffClient, id: &str, title: &str, csv: &str) {
+    let tested = author
+        .post(
+            &format!("/drafts/{id}"),
+            &[("title", title), ("csv", csv), ("action", "test")],
+        )
+        .await;
+    assert_eq!(tested.status(), StatusCode::SEE_OTHER);
+}
+
+#[tokio::test]
+async fn tests_stay_out_of_lists_figures_and_the_api_and_show_on_their_draft() {
+    let herald = start().await;
+    let signed_in = sign_in_staff(&herald).await;
+    let (author, admin) = (&signed_in.author, &signed_in.admin);
+    let listed = people(&herald, 3).await;
+    send(&herald, author, "Canteen Reopens", &listed).await;
+    let csv = listed[..1].join("\n");
+    let draft = author
+        .create_draft(&[("title", "Quarterly results"), ("csv", &csv)])
+        .await;
+    send_a_test(author, &draft, "Quarterly results", &csv).await;
+    send_a_test(author, &draft, "Quarterly results", &csv).await;
+    until_all_sent(&herald).await;
+    let mut db = database(&herald).await;
+    let stored: i64 = sqlx::query_scalar("select count(*) from notifications")
+        .fetch_one(&mut db)
+        .await
+        .unwrap();
+    assert_eq!(stored, 4, "the announcement, the draft and two tests");
+
+    let want = set(&["Canteen Reopens", "Quarterly results"]);
+    for client in [author, admin] {
+        let (items, _) = all_items(client, "/api/announcements").await;
+        assert_eq!(titles(&items), want, "tests are not announcements");
+        let page = client.page("/").await;
+        assert!(!table(&page, "announcements").contains("[Test]"), "{page}");
+    }
+    let overview = api(admin, "/api/overview").await;
+    let period = &overview["period"];
+    assert_eq!(period["sends"], 1, "{overview}");
+    assert_eq!(period["targeted"], listed.len(), "{overview}");
+    assert_eq!(period["delivered"], listed.len(), "{overview}");
+    let per_day: i64 = period["per_day"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|day| day[1].as_i64().unwrap())
+        .sum();
+    assert_eq!(per_day, listed.len() as i64, "{overview}");
+    let page = admin.page("/admin/overview").await;
+    assert!(page.contains(r#"id="sends">1<"#), "{page}");
+
+    // The draft's own page says what was tested, and links the last one.
+    let page = unescape(&author.page(&format!("/drafts/{draft}")).await);
+    let tests = between(&page, r#"id="tests-sent""#, "</p>");
+    assert!(tests.contains("Tests sent: 2, the last at "), "{tests}");
+    assert!(tests.contains(" to you"), "{tests}");
+    let last = tests.split(r#"href="/announcements/"#).nth(1).unwrap();
+    let last = &last[..last.find('"').unwrap()];
+    let report = api(author, &format!("/api/announcements/{last}")).await;
+    assert_eq!(report["title"], "[Test] Quarterly results", "{report}");
+    // Someone else's draft page shows no test.
+    let other = signed_in
+        .other_author
+        .create_draft(&[("title", "Untested")])
+        .await;
+    let page = signed_in
+        .other_author
+        .page(&format!("/drafts/{other}"))
+        .await;
+    assert!(!page.contains("tests-sent"), "{page}");
+    herald.stop().await;
+}
+
+/// An announcement's sort key as the API gives it, for one column.
+fn sort_key(item: &Value, column: &str) -> (i64, String) {
+    match column {
+        "title" => (0, item["title"].as_str().unwrap().to_lowercase()),
+        "recipients" | "delivered" | "failed" => {
+            (item["counts"][column].as_i64().unwrap(), String::new())
+        }
+        other => panic!("no key for {other}"),
+    }
+}
+
+#[tokio::test]
+async fn each_sort_pages_through_every_announcement_once_in_its_order() {
+    let herald = start().await;
+    let author = sign_in_staff(&herald).await.author;
+    let listed = people(&herald, 3).await;
+    let mut ids = HashSet::new();
+    for (n, title) in ["Zeta", "alpha", "Mu"].iter().enumerate() {
+        ids.insert(send(&herald, &author, title, &listed[..=n]).await);
+    }
+    for n in 0..15 {
+        // Ties among the counts: the pages go on by id.
+        let title = format!("Draft {}", (b'a' + (n * 7 % 15) as u8) as char);
+        ids.insert(author.create_draft(&[("title", &title)]).await);
+    }
+    for (column, dir) in [
+        ("title", "asc"),
+        ("title", "desc"),
+        ("recipients", "desc"),
+        ("recipients", "asc"),
+        ("delivered", "desc"),
+        ("failed", "asc"),
+        ("sent", "desc"),
+        ("read", "desc"),
+        ("status", "asc"),
+        ("changed", "asc"),
+    ] {
+        let first = format!("/api/announcements?sort={column}&dir={dir}&limit=4");
+        let (items, pages) = all_items(&author, &first).await;
+        assert_eq!(pages, vec![4, 4, 4, 4, 2], "{first}");
+        let seen: Vec<String> = strings(&items, "id");
+        assert_eq!(seen.len(), ids.len(), "{first}: each once");
+        assert_eq!(seen.into_iter().collect::<HashSet<_>>(), ids, "{first}");
+        if matches!(column, "title" | "recipients" | "delivered" | "failed") {
+            let keys: Vec<(i64, String)> = items.iter().map(|i| sort_key(i, column)).collect();
+            let mut sorted = keys.clone();
+            sorted.sort();
+            if dir == "desc" {
+                sorted.reverse();
+            }
+            assert_eq!(keys, sorted, "{first}");
+        }
+    }
+    let (items, _) = all_items(&author, "/api/announcements?sort=recipients&limit=5").await;
+    assert_eq!(
+        strings(&items[..3], "title"),
+        ["Mu", "alpha", "Zeta"],
+        "most recipients first"
+    );
+    assert_eq!(items[0]["counts"]["recipients"], 3);
+    assert_eq!(items[0]["counts"]["delivered"], 3);
+    // The page's headings link to each order, the filters kept.
+    let page = unescape(&author.page("/?status=sent&sort=recipients&dir=asc").await);
+    let heading = between(&page, r#"aria-sort="ascending""#, "</th>");
+    assert!(heading.contains("Recipients"), "{heading}");
+    assert!(
+        heading.contains("/?status=sent&sort=recipients&dir=desc"),
+        "a second click turns the order round: {heading}"
+    );
     herald.stop().await;
 }

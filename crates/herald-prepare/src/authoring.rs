@@ -8,10 +8,10 @@ use herald_domain::audience::Target;
 use herald_domain::{Audience, Content, NotificationId, UserRef, build_activity};
 use herald_microsoft::{Graph, GraphError};
 use herald_queue::Broker;
-use herald_store::Store;
+use herald_store::{Origin, Store};
 use tokio::sync::watch;
 
-use crate::submit::{SubmitError, queue_for_preparing, submit};
+use crate::submit::{SubmitError, queue_for_preparing, submit_notification};
 
 /// Sends a draft (or a scheduled notification) now.
 pub async fn send_draft(
@@ -38,14 +38,26 @@ pub async fn send_draft(
     queue_for_preparing(store, broker, id).await
 }
 
-/// Sends the content to its author alone, as a separate notification
-/// whose title says it is a test.
+/// Who sends a test, and of which draft.
+#[derive(Debug, Clone)]
+pub struct Tester {
+    /// Entra object id and name: the test goes to them alone.
+    pub id: uuid::Uuid,
+    pub name: String,
+    /// Their UPN, kept as who created the test.
+    pub upn: String,
+}
+
+/// Sends a draft's content to its author alone, as a separate notification
+/// whose title says it is a test (the card the author gets shows it). It
+/// is stored as a test of `draft`: lists and figures leave it out, and the
+/// draft's page shows it.
 pub async fn send_test(
     store: &Store,
     broker: &Broker,
     content: &Content,
-    author: uuid::Uuid,
-    created_by: &str,
+    draft: NotificationId,
+    tester: &Tester,
 ) -> Result<NotificationId, SubmitError> {
     let mut content = content.clone();
     let title: String = format!("[Test] {}", content.title.as_str())
@@ -55,10 +67,14 @@ pub async fn send_test(
     content.title = herald_domain::Title::parse(&title)?;
     let audience = Audience::new(vec![Target::Users {
         source: "a test sent to yourself".to_owned(),
-        users: vec![UserRef::ObjectId(author)],
+        users: vec![UserRef::ObjectId(tester.id)],
     }])
     .map_err(|_| SubmitError::NoAudience)?;
-    submit(store, broker, &content, &audience, created_by).await
+    let origin = Origin::Test {
+        of: draft,
+        author: (tester.id, tester.name.clone()),
+    };
+    submit_notification(store, broker, &content, &audience, &tester.upn, origin).await
 }
 
 /// Scheduled notifications claimed per round.

@@ -7,7 +7,7 @@ use herald_domain::{
     build_activity,
 };
 use herald_queue::{Broker, PrepareMessage, Route};
-use herald_store::Store;
+use herald_store::{Origin, Store};
 
 #[derive(Debug, thiserror::Error)]
 pub enum SubmitError {
@@ -42,7 +42,15 @@ pub async fn submit(
     audience: &Audience,
     created_by: &str,
 ) -> Result<NotificationId, SubmitError> {
-    submit_notification(store, broker, content, audience, created_by, None).await
+    submit_notification(
+        store,
+        broker,
+        content,
+        audience,
+        created_by,
+        Origin::Announcement,
+    )
+    .await
 }
 
 /// Reminds the people an announcement reached who have not acknowledged
@@ -86,18 +94,18 @@ pub async fn remind(
         &content,
         &audience,
         created_by,
-        Some(original),
+        Origin::Reminder(original),
     )
     .await
 }
 
-async fn submit_notification(
+pub(crate) async fn submit_notification(
     store: &Store,
     broker: &Broker,
     content: &Content,
     audience: &Audience,
     created_by: &str,
-    reminder_of: Option<NotificationId>,
+    origin: Origin,
 ) -> Result<NotificationId, SubmitError> {
     content.validate()?;
     let id = NotificationId::new();
@@ -108,7 +116,7 @@ async fn submit_notification(
     };
     build_activity(content, &audience.reason(), &acknowledgement)?;
     store
-        .create_notification(id, content, audience, created_by, reminder_of)
+        .create_notification(id, content, audience, created_by, origin)
         .await?;
     queue_for_preparing(store, broker, id).await?;
     Ok(id)

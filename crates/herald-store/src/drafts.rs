@@ -19,6 +19,15 @@ pub struct Owner {
     pub upn: String,
 }
 
+/// A test sent from a draft to its author.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct TestSend {
+    pub id: Uuid,
+    /// Who sent it (a UPN), and so who got it.
+    pub created_by: String,
+    pub created_at: OffsetDateTime,
+}
+
 /// Scheduled notifications that fell due, claimed by this process: their
 /// rows stay locked until `commit`, so no other process fires them, and a
 /// crash before `commit` leaves them scheduled to fire again.
@@ -119,7 +128,7 @@ impl Store {
         let rows = sqlx::query(concat!(
             "select ",
             notification_columns!(),
-            " from notifications where ($1::uuid is null or owner_id = $1) \
+            " from notifications where ($1::uuid is null or owner_id = $1) and not is_test \
              order by updated_at desc, id limit $2"
         ))
         .bind(owner)
@@ -127,6 +136,17 @@ impl Store {
         .fetch_all(&self.pool)
         .await?;
         rows.iter().map(record).collect()
+    }
+
+    /// The tests sent from a draft, newest first.
+    pub async fn tests_of(&self, draft: NotificationId) -> Result<Vec<TestSend>> {
+        Ok(sqlx::query_as(
+            "select id, created_by, created_at from notifications \
+             where test_of = $1 order by created_at desc, id desc",
+        )
+        .bind(draft.0)
+        .fetch_all(&self.pool)
+        .await?)
     }
 
     /// Draft to scheduled, due at `at` (UTC).

@@ -19,12 +19,15 @@ use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::{ConnectOptions, PgPool};
 
 pub use deliveries::{DeliveryRow, Outcome, SendTarget};
-pub use drafts::{Due, Owner};
-pub use notifications::{Acknowledged, NotificationRecord, PostedCard, Progress};
+pub use drafts::{Due, Owner, TestSend};
+pub use notifications::{Acknowledged, NotificationRecord, Origin, PostedCard, Progress};
 pub use rates::SharedRate;
 pub use recipients::{CachedPerson, InstallChange, InstallRecord, Person, StoredPerson};
-pub use reports::{ListQuery, Overview, ReadReceipt, RecipientLine, RecipientQuery, TimelinePoint};
-pub use sessions::{PendingSignIn, SessionLifetime, SessionSummary, StaffSession};
+pub use reports::{
+    ListColumn, ListQuery, ListSort, ListedAnnouncement, Overview, ReadReceipt, RecipientLine,
+    RecipientQuery, TimelinePoint,
+};
+pub use sessions::{PendingSignIn, SessionLifetime, SignedInPerson, StaffSession};
 
 pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../../migrations");
 

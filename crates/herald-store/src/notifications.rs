@@ -45,6 +45,46 @@ impl NotificationRecord {
     }
 }
 
+/// Why a notification that is sent at once was made.
+#[derive(Debug, Clone)]
+pub enum Origin {
+    /// An announcement in its own right (the command line, the API).
+    Announcement,
+    /// A reminder of this announcement, whose acknowledgements it collects.
+    Reminder(NotificationId),
+    /// A test of a draft sent to its author (Entra object id and name):
+    /// not an announcement, so lists and figures leave it out, and the
+    /// draft's page shows it.
+    Test {
+        of: NotificationId,
+        author: (uuid::Uuid, String),
+    },
+}
+
+impl Origin {
+    fn reminder_of(&self) -> Option<NotificationId> {
+        match self {
+            Origin::Reminder(original) => Some(*original),
+            _ => None,
+        }
+    }
+
+    fn test_of(&self) -> Option<NotificationId> {
+        match self {
+            Origin::Test { of, .. } => Some(*of),
+            _ => None,
+        }
+    }
+
+    /// A test belongs to its author, who may then open its report.
+    fn owner(&self) -> Option<&(uuid::Uuid, String)> {
+        match self {
+            Origin::Test { author, .. } => Some(author),
+            _ => None,
+        }
+    }
+}
+
 /// A notification with its delivery counts.
 #[derive(Debug, Clone)]
 pub struct Progress {
@@ -130,7 +170,7 @@ impl Store {
         content: &Content,
         audience: &Audience,
         created_by: &str,
-        reminder_of: Option<NotificationId>,
+        origin: Origin,
     ) -> Result<()> {
         let buttons = serde_json::to_value(&content.buttons)
             .map_err(|e| StoreError::Corrupt(e.to_string()))?;
@@ -138,8 +178,9 @@ impl Store {
             serde_json::to_value(audience).map_err(|e| StoreError::Corrupt(e.to_string()))?;
         sqlx::query(
             "insert into notifications (id, title, summary, image_url, author, buttons, feed_text, critical, \
-             acknowledgement_required, audience, status, created_by, send_started_at, reminder_of) \
-             values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 'preparing', $11, now(), $12)",
+             acknowledgement_required, audience, status, created_by, send_started_at, reminder_of, \
+             is_test, test_of, owner_id, owner_name) \
+             values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 'preparing', $11, now(), $12, $13, $14, $15, $16)",
         )
         .bind(id.0)
         .bind(content.title.as_str())
@@ -152,7 +193,11 @@ impl Store {
         .bind(content.acknowledgement_required)
         .bind(audience)
         .bind(created_by)
-        .bind(reminder_of.map(|r| r.0))
+        .bind(origin.reminder_of().map(|r| r.0))
+        .bind(matches!(origin, Origin::Test { .. }))
+        .bind(origin.test_of().map(|t| t.0))
+        .bind(origin.owner().map(|o| o.0))
+        .bind(origin.owner().map(|o| o.1.as_str()))
         .execute(&self.pool)
         .await?;
         Ok(())

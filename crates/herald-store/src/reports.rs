@@ -50,7 +50,20 @@ pub struct RecipientQuery {
     pub search: Option<String>,
     /// The last recipient of the previous page.
     pub after: Option<RecipientId>,
+    /// The first recipient of the next page, to go back a page: the rows
+    /// before it come nearest first (`recipient_page` turns them round).
+    pub before: Option<RecipientId>,
     pub limit: i64,
+}
+
+impl RecipientQuery {
+    /// `>` and `asc` forward, `<` and `desc` going back.
+    fn direction(&self) -> (&'static str, &'static str, Option<RecipientId>) {
+        match self.before {
+            Some(before) => (" < ", " desc", Some(before)),
+            None => (" > ", " asc", self.after),
+        }
+    }
 }
 
 /// Deliveries, reads and acknowledgements in one interval of the chart.
@@ -74,10 +87,119 @@ pub struct ListQuery {
     /// Changed on or after this day (UTC), and before the end of `until`.
     pub since: Option<time::Date>,
     pub until: Option<time::Date>,
+    pub sort: ListSort,
     /// The last announcement of the previous page.
     pub after: Option<NotificationId>,
     pub limit: i64,
 }
+
+/// What the announcements list can be sorted by.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ListColumn {
+    Title,
+    Status,
+    /// When it started sending, or is scheduled to (drafts last).
+    Sent,
+    #[default]
+    Changed,
+    Recipients,
+    Delivered,
+    Failed,
+    /// The share of deliveries read (none delivered sorts lowest).
+    Read,
+}
+
+impl ListColumn {
+    pub const ALL: &'static [ListColumn] = &[
+        ListColumn::Title,
+        ListColumn::Status,
+        ListColumn::Sent,
+        ListColumn::Changed,
+        ListColumn::Recipients,
+        ListColumn::Delivered,
+        ListColumn::Failed,
+        ListColumn::Read,
+    ];
+
+    /// The name the query string uses.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ListColumn::Title => "title",
+            ListColumn::Status => "status",
+            ListColumn::Sent => "sent",
+            ListColumn::Changed => "changed",
+            ListColumn::Recipients => "recipients",
+            ListColumn::Delivered => "delivered",
+            ListColumn::Failed => "failed",
+            ListColumn::Read => "read",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Self> {
+        Self::ALL.iter().copied().find(|c| c.as_str() == text)
+    }
+
+    /// Words sort from A, numbers and times from the most.
+    pub fn descending_first(self) -> bool {
+        !matches!(self, ListColumn::Title | ListColumn::Status)
+    }
+
+    /// The sort key over `n` (notifications) and `c` (`LIST_COUNTS`),
+    /// never null: a row comparison with a null in it pages nowhere.
+    fn key(self) -> &'static str {
+        match self {
+            ListColumn::Title => "lower(n.title)",
+            ListColumn::Status => "n.status",
+            ListColumn::Sent => {
+                "coalesce(n.send_started_at, n.scheduled_at, '-infinity'::timestamptz)"
+            }
+            ListColumn::Changed => "n.updated_at",
+            ListColumn::Recipients => "c.recipients",
+            ListColumn::Delivered => "c.delivered",
+            ListColumn::Failed => "c.failed",
+            ListColumn::Read => "c.read_share",
+        }
+    }
+}
+
+/// The order of the announcements list.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ListSort {
+    pub column: ListColumn,
+    pub descending: bool,
+}
+
+impl Default for ListSort {
+    /// Most recently changed first.
+    fn default() -> Self {
+        Self {
+            column: ListColumn::Changed,
+            descending: true,
+        }
+    }
+}
+
+/// An announcement of the list with its delivery counts.
+#[derive(Debug, Clone)]
+pub struct ListedAnnouncement {
+    pub record: NotificationRecord,
+    /// Every delivery, whatever its status.
+    pub recipients: i64,
+    pub delivered: i64,
+    /// Blocked, gone or failed: not delivered, and not on purpose.
+    pub failed: i64,
+}
+
+/// Deliveries by outcome per notification `n`, from the counters the send
+/// path keeps (`notification_counts`, `notification_reads`).
+const LIST_COUNTS: &str = "cross join lateral (select coalesce(sum(k.count), 0)::bigint as recipients, \
+     coalesce(sum(k.count) filter (where k.status = 'delivered'), 0)::bigint as delivered, \
+     coalesce(sum(k.count) filter (where k.status in ('blocked', 'gone', 'failed')), 0)::bigint as failed, \
+     case when sum(k.count) filter (where k.status = 'delivered') > 0 \
+         then coalesce((select reads from notification_reads where notification_id = n.id), 0)::float8 \
+             / sum(k.count) filter (where k.status = 'delivered') \
+         else -1 end as read_share \
+     from notification_counts k where k.notification_id = n.id) c ";
 
 /// The admin overview's figures for a period.
 #[derive(Debug, Clone, Default, serde::Serialize)]
@@ -204,7 +326,34 @@ impl Store {
             None => table(notification, query),
         };
         let rows = sql.build().fetch_all(&self.pool).await?;
-        rows.iter().map(line).collect()
+        let mut lines = rows.iter().map(line).collect::<Result<Vec<_>>>()?;
+        if query.before.is_some() {
+            lines.reverse();
+        }
+        Ok(lines)
+    }
+
+    /// How many recipients a search finds (with the status filter, if
+    /// any). Only a search needs counting: every status's count is kept.
+    pub async fn recipient_matches(
+        &self,
+        notification: NotificationId,
+        query: &RecipientQuery,
+    ) -> Result<i64> {
+        let Some(text) = &query.search else {
+            return Ok(0);
+        };
+        let mut sql = Sql::new("select count(*) from recipients r where ");
+        sql.push(SEARCH_TEXT)
+            .push_bind(like_pattern(text))
+            .push(" and exists (select 1 from deliveries k where k.notification_id = ")
+            .push_bind(notification.0)
+            .push(" and k.recipient_id = r.id");
+        if let Some(status) = query.status {
+            sql.push(" and k.status = ").push_bind(status.as_str());
+        }
+        sql.push(")");
+        Ok(sql.build_query_scalar().fetch_one(&self.pool).await?)
     }
 
     /// The chart's points: at most about `points` intervals from the first
@@ -260,40 +409,83 @@ impl Store {
         Ok(delivered as f64 / seconds.max(1) as f64)
     }
 
-    /// One page of the announcements list, most recently changed first.
-    pub async fn announcement_page(&self, query: &ListQuery) -> Result<Vec<NotificationRecord>> {
-        let rows = sqlx::query(concat!(
+    /// One page of the announcements list in the order asked, tests left
+    /// out, each with its delivery counts from the counters the send path
+    /// keeps (never a scan of deliveries). Pages follow the sort key and
+    /// then the id, so each sort pages by keyset; a filter is added only
+    /// when given.
+    pub async fn announcement_page(&self, query: &ListQuery) -> Result<Vec<ListedAnnouncement>> {
+        let key = query.sort.column.key();
+        let (compare, direction) = if query.sort.descending {
+            (" < ", " desc")
+        } else {
+            (" > ", " asc")
+        };
+        let mut sql = Sql::new(concat!(
             "select ",
             notification_columns!(),
-            " from notifications n where ($1::uuid is null or owner_id = $1) \
-               and ($2::text is null or lower(title) like $2 or lower(coalesce(owner_name, created_by)) like $2) \
-               and ($3::text is null or status = $3) \
-               and ($4::date is null or updated_at >= $4::date::timestamptz) \
-               and ($5::date is null or updated_at < ($5::date + 1)::timestamptz) \
-               and ($6::uuid is null or (updated_at, id) < \
-                    (select updated_at, id from notifications where id = $6)) \
-             order by updated_at desc, id desc limit $7"
+            ", c.recipients, c.delivered, c.failed from notifications n "
+        ));
+        sql.push(LIST_COUNTS).push(" where not n.is_test");
+        if let Some(owner) = query.owner {
+            sql.push(" and n.owner_id = ").push_bind(owner);
+        }
+        if let Some(text) = &query.search {
+            let pattern = like_pattern(text);
+            sql.push(" and (lower(n.title) like ")
+                .push_bind(pattern.clone())
+                .push(" or lower(coalesce(n.owner_name, n.created_by)) like ")
+                .push_bind(pattern)
+                .push(")");
+        }
+        if let Some(status) = query.status {
+            sql.push(" and n.status = ").push_bind(status.as_str());
+        }
+        if let Some(since) = query.since {
+            sql.push(" and n.updated_at >= ")
+                .push_bind(since)
+                .push("::date::timestamptz");
+        }
+        if let Some(until) = query.until {
+            sql.push(" and n.updated_at < (")
+                .push_bind(until)
+                .push("::date + 1)::timestamptz");
+        }
+        if let Some(after) = query.after {
+            sql.push(format_args!(
+                " and ({key}, n.id){compare}(select {key}, n.id from notifications n "
+            ))
+            .push(LIST_COUNTS)
+            .push(" where n.id = ")
+            .push_bind(after.0)
+            .push(")");
+        }
+        sql.push(format_args!(
+            " order by {key}{direction}, n.id{direction} limit "
         ))
-        .bind(query.owner)
-        .bind(query.search.as_deref().map(like_pattern))
-        .bind(query.status.map(NotificationStatus::as_str))
-        .bind(query.since)
-        .bind(query.until)
-        .bind(query.after.map(|n| n.0))
-        .bind(query.limit)
-        .fetch_all(&self.pool)
-        .await?;
-        rows.iter().map(record).collect()
+        .push_bind(query.limit);
+        let rows = sql.build().fetch_all(&self.pool).await?;
+        rows.iter()
+            .map(|row| {
+                Ok(ListedAnnouncement {
+                    record: record(row)?,
+                    recipients: row.try_get("recipients")?,
+                    delivered: row.try_get("delivered")?,
+                    failed: row.try_get("failed")?,
+                })
+            })
+            .collect()
     }
 
-    /// Sends that started in the last `days` days, and the people
+    /// Sends that started in the last `days` days (tests are not sends),
+    /// and the people
     /// Herald cannot reach by their own choice.
     pub async fn overview(&self, days: i64) -> Result<Overview> {
         let row = sqlx::query(
             "with sent as (select id, acknowledgement_required, acknowledged_count, \
                  coalesce((select reads from notification_reads where notification_id = id), 0) as read_count \
                  from notifications where send_started_at >= now() - make_interval(days => $1::int) \
-                 and reminder_of is null), \
+                 and reminder_of is null and not is_test), \
              counts as (select c.notification_id, sum(c.count) filter (where c.status <> 'skipped') as targeted, \
                  sum(c.count) filter (where c.status = 'delivered') as delivered \
                  from notification_counts c join sent on sent.id = c.notification_id group by 1), \
@@ -337,7 +529,8 @@ impl Store {
         let rows = sqlx::query(
             "select day::date as day, coalesce(sum(t.delivered), 0)::bigint as delivered \
              from generate_series(current_date - ($1::int - 1), current_date, interval '1 day') as day \
-             left join notification_timeline t \
+             left join (notification_timeline t join notifications n \
+                 on n.id = t.notification_id and not n.is_test) \
                on t.second >= day and t.second < day + interval '1 day' \
              group by 1 order by 1",
         )
@@ -374,15 +567,20 @@ fn table(notification: NotificationId, query: &RecipientQuery) -> Sql {
     if let Some(status) = query.status {
         sql.push(" and d.status = ").push_bind(status.as_str());
     }
-    if let Some(after) = query.after {
-        sql.push(" and (d.sort_name, d.recipient_id) > (select sort_name, recipient_id from deliveries where notification_id = ")
+    let (compare, direction, cursor) = query.direction();
+    if let Some(cursor) = cursor {
+        sql.push(" and (d.sort_name, d.recipient_id)")
+            .push(compare)
+            .push("(select sort_name, recipient_id from deliveries where notification_id = ")
             .push_bind(notification.0)
             .push(" and recipient_id = ")
-            .push_bind(after.0)
+            .push_bind(cursor.0)
             .push(")");
     }
-    sql.push(" order by d.sort_name, d.recipient_id limit ")
-        .push_bind(query.limit);
+    sql.push(format_args!(
+        " order by d.sort_name{direction}, d.recipient_id{direction} limit "
+    ))
+    .push_bind(query.limit);
     sql
 }
 
@@ -399,18 +597,21 @@ fn search(notification: NotificationId, query: &RecipientQuery, pattern: &str) -
         .push(" as sort_name from recipients r where ")
         .push(SEARCH_TEXT)
         .push_bind(pattern.to_owned());
-    if let Some(after) = query.after {
+    let (compare, direction, cursor) = query.direction();
+    if let Some(cursor) = cursor {
         sql.push(" and (")
             .push(PERSON_ORDER)
-            .push(", r.id) > (select ")
+            .push(", r.id)")
+            .push(compare)
+            .push("(select ")
             .push(PERSON_ORDER)
             .push(", r.id from recipients r where r.id = ")
-            .push_bind(after.0)
+            .push_bind(cursor.0)
             .push(")");
     }
     // The order is the subquery's, kept by the nested loop below: the
     // limit then stops the lookups as soon as the page is full.
-    sql.push(" order by 5, 1) r cross join lateral (select * from deliveries k where k.notification_id = ")
+    sql.push(format_args!(" order by 5{direction}, 1{direction}) r cross join lateral (select * from deliveries k where k.notification_id = "))
         .push_bind(notification.0)
         .push(" and k.recipient_id = r.id");
     if let Some(status) = query.status {
@@ -418,7 +619,9 @@ fn search(notification: NotificationId, query: &RecipientQuery, pattern: &str) -
     }
     sql.push(" limit 1) d ")
         .push(LINE_ACKNOWLEDGEMENTS)
-        .push(" order by r.sort_name, r.id limit ")
+        .push(format_args!(
+            " order by r.sort_name{direction}, r.id{direction} limit "
+        ))
         .push_bind(query.limit);
     sql
 }

@@ -136,24 +136,36 @@ impl Store {
     }
 }
 
-/// A live session, as admins see it.
+/// Someone signed in, with their live sessions, as admins see them.
 #[derive(Debug, Clone, sqlx::FromRow)]
-pub struct SessionSummary {
+pub struct SignedInPerson {
     pub user_id: Uuid,
+    /// Their name, UPN and roles as of their latest sign-in.
     pub user_name: String,
     pub user_principal_name: String,
     pub roles: Vec<String>,
-    pub created_at: OffsetDateTime,
+    /// Live sessions: one per browser or device they signed in on.
+    pub sessions: i64,
+    pub first_sign_in: OffsetDateTime,
+    pub last_sign_in: OffsetDateTime,
     pub last_seen_at: OffsetDateTime,
 }
 
 impl Store {
-    /// Live sessions, most recently used first.
-    pub async fn sessions(&self, lifetime: SessionLifetime) -> Result<Vec<SessionSummary>> {
+    /// Everyone with a live session, one row each, most recently seen
+    /// first.
+    pub async fn signed_in_people(&self, lifetime: SessionLifetime) -> Result<Vec<SignedInPerson>> {
         Ok(sqlx::query_as(
-            "select user_id, user_name, user_principal_name, roles, created_at, last_seen_at \
-             from web_sessions where last_seen_at > now() - make_interval(secs => $1) \
-             and created_at > now() - make_interval(secs => $2) order by last_seen_at desc limit 500",
+            "with live as (select * from web_sessions where last_seen_at > now() - make_interval(secs => $1) \
+                 and created_at > now() - make_interval(secs => $2)), \
+             people as (select user_id, count(*) as sessions, min(created_at) as first_sign_in, \
+                 max(created_at) as last_sign_in, max(last_seen_at) as last_seen_at \
+                 from live group by user_id) \
+             select p.user_id, l.user_name, l.user_principal_name, l.roles, p.sessions, \
+                 p.first_sign_in, p.last_sign_in, p.last_seen_at \
+             from people p cross join lateral (select user_name, user_principal_name, roles from live \
+                 where live.user_id = p.user_id order by created_at desc limit 1) l \
+             order by p.last_seen_at desc, p.user_id limit 500",
         )
         .bind(lifetime.idle.as_seconds_f64())
         .bind(lifetime.absolute.as_seconds_f64())

@@ -12,17 +12,19 @@ use super::views::{Chrome, StaffPage, StaffRow, when};
 type Page = Result<actix_web::HttpResponse, UiError>;
 
 pub async fn staff(Admin(admin): Admin, ui: web::Data<Ui>) -> Page {
-    let sessions = ui.store.sessions(ui.settings.lifetime).await?;
-    let rows = sessions
+    let people = ui.store.signed_in_people(ui.settings.lifetime).await?;
+    let rows = people
         .into_iter()
-        .map(|s| StaffRow {
-            id: s.user_id.to_string(),
-            name: s.user_name,
-            upn: s.user_principal_name,
-            role: s.roles.join(", "),
-            signed_in: when(s.created_at),
-            last_seen: when(s.last_seen_at),
-            is_me: s.user_id == admin.id,
+        .map(|p| StaffRow {
+            id: p.user_id.to_string(),
+            name: p.user_name,
+            upn: p.user_principal_name,
+            role: p.roles.join(", "),
+            sessions: p.sessions,
+            first_sign_in: when(p.first_sign_in),
+            last_sign_in: when(p.last_sign_in),
+            last_seen: when(p.last_seen_at),
+            is_me: p.user_id == admin.id,
         })
         .collect();
     html(&StaffPage {

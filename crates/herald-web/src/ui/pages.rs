@@ -12,7 +12,7 @@ use super::compose::{DraftForm, FieldErrors};
 use super::error::UiError;
 use super::session::{Author, Staff, see_other};
 use super::signin::html;
-use super::views::{self, Chrome, ComposePage, ConfirmPage};
+use super::views::{self, Chrome, ComposePage, ConfirmPage, TestsSent};
 
 type Page = Result<HttpResponse, UiError>;
 type Form = web::Form<Vec<(String, String)>>;
@@ -68,6 +68,18 @@ fn compose_page(
     errors: FieldErrors,
     notice: Option<String>,
 ) -> Page {
+    compose_page_with_tests(staff, id, form, errors, notice, None)
+}
+
+/// The compose page, with the tests sent from the draft when known.
+fn compose_page_with_tests(
+    staff: &Staff,
+    id: Option<String>,
+    form: DraftForm,
+    errors: FieldErrors,
+    notice: Option<String>,
+    tests: Option<TestsSent>,
+) -> Page {
     let title = if id.is_some() {
         "Edit announcement"
     } else {
@@ -84,6 +96,7 @@ fn compose_page(
         form,
         errors,
         notice,
+        tests,
     })?;
     *response.status_mut() = status;
     Ok(response)
@@ -108,12 +121,14 @@ pub async fn edit_draft(
         return Ok(see_other(&format!("/announcements/{}", record.id)));
     }
     let form = DraftForm::from_record(&record);
-    compose_page(
+    let tests = ui.store.tests_of(record.id).await?;
+    compose_page_with_tests(
         &staff,
         Some(record.id.to_string()),
         form,
         FieldErrors::default(),
         notice(&query),
+        TestsSent::new(&tests, &staff.upn),
     )
 }
 
@@ -220,7 +235,12 @@ async fn after_save(
 ) -> Page {
     match action {
         "test" => {
-            authoring::send_test(&ui.store, &ui.broker, content, staff.id, &staff.upn).await?;
+            let tester = authoring::Tester {
+                id: staff.id,
+                name: staff.name.clone(),
+                upn: staff.upn.clone(),
+            };
+            authoring::send_test(&ui.store, &ui.broker, content, id, &tester).await?;
             Ok(see_other(&format!("/drafts/{id}?done=tested")))
         }
         "send" => Ok(see_other(&format!("/drafts/{id}/send"))),

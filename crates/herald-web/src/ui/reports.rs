@@ -8,7 +8,10 @@ use actix_web::web::Bytes;
 use actix_web::{HttpResponse, web};
 use futures_util::Stream;
 use herald_domain::{DeliveryStatus, NotificationId, NotificationStatus, RecipientId};
-use herald_store::{ListQuery, NotificationRecord, RecipientQuery, Store, StoreError};
+use herald_store::{
+    ListColumn, ListQuery, ListSort, NotificationRecord, RecipientLine, RecipientQuery, Store,
+    StoreError,
+};
 use serde::Deserialize;
 use serde_json::json;
 
@@ -18,7 +21,7 @@ use super::pages::{parse_id, visible};
 use super::session::{Admin, Author, Staff, see_other};
 use super::signin::html;
 use super::views::{
-    self, Chrome, HomePage, OverviewPage, RecipientRow, RecipientsPage, Row, StatusPage,
+    self, Chrome, HomePage, OverviewPage, RecipientRow, RecipientsPage, Row, SortHeader, StatusPage,
 };
 use super::{Ui, chart};
 
@@ -45,6 +48,10 @@ pub struct ListFilter {
     #[serde(default)]
     until: Option<String>,
     #[serde(default)]
+    sort: Option<String>,
+    #[serde(default)]
+    dir: Option<String>,
+    #[serde(default)]
     after: Option<String>,
     #[serde(default)]
     limit: Option<String>,
@@ -59,6 +66,13 @@ pub struct RecipientFilter {
     q: Option<String>,
     #[serde(default)]
     after: Option<String>,
+    /// Going back: the first recipient of the page after the one wanted.
+    #[serde(default)]
+    before: Option<String>,
+    /// The place of the page's first row (of `after`'s page) or of
+    /// `before`'s row, from the link that led here: the page says "51-100".
+    #[serde(default)]
+    from: Option<String>,
     #[serde(default)]
     limit: Option<String>,
 }
@@ -127,21 +141,92 @@ impl ListFilter {
             status,
             since: date(&self.since, "since")?,
             until: date(&self.until, "until")?,
+            sort: self.sort()?,
             after: cursor(&self.after)?.map(NotificationId),
             limit: limit + 1,
         })
     }
 
+    /// The order asked for: a column, and `asc` or `desc` (each column's
+    /// own first direction when not given).
+    fn sort(&self) -> Result<ListSort, UiError> {
+        let Some(name) = given(&self.sort) else {
+            return Ok(ListSort::default());
+        };
+        let column = ListColumn::parse(name).ok_or_else(|| {
+            let all: Vec<&str> = ListColumn::ALL.iter().map(|c| c.as_str()).collect();
+            bad(format!(
+                "sort {name:?} is not a column of the list: use one of {}",
+                all.join(", ")
+            ))
+        })?;
+        let descending = match given(&self.dir) {
+            None => column.descending_first(),
+            Some("desc") => true,
+            Some("asc") => false,
+            Some(other) => {
+                return Err(bad(format!(
+                    "dir {other:?} is not a direction: use asc (smallest first) or desc (largest first)"
+                )));
+            }
+        };
+        Ok(ListSort { column, descending })
+    }
+
     /// The query string of this filter with another page.
     fn link(&self, after: Option<&str>) -> String {
-        let fields = [
+        query_string(&self.fields(), after)
+    }
+
+    /// The filters without the order (what "Clear" clears).
+    fn filters(&self) -> [(&'static str, &Option<String>); 5] {
+        [
             ("q", &self.q),
             ("status", &self.status),
             ("since", &self.since),
             ("until", &self.until),
             ("limit", &self.limit),
-        ];
-        query_string(&fields, after)
+        ]
+    }
+
+    fn fields(&self) -> Vec<(&'static str, &Option<String>)> {
+        let mut fields = self.filters().to_vec();
+        fields.extend([("sort", &self.sort), ("dir", &self.dir)]);
+        fields
+    }
+
+    /// The first page of this filter in another order.
+    fn sorted_by(&self, sort: ListSort) -> String {
+        let column = Some(sort.column.as_str().to_owned());
+        let dir = Some(if sort.descending { "desc" } else { "asc" }.to_owned());
+        let mut fields = self.filters().to_vec();
+        fields.extend([("sort", &column), ("dir", &dir)]);
+        format!("/?{}", query_string(&fields, None))
+    }
+
+    /// Each sortable column's header: its link and `aria-sort`. A click
+    /// on the column sorted by turns its order round.
+    fn headers(&self, sort: ListSort) -> Vec<SortHeader> {
+        ListColumn::ALL
+            .iter()
+            .map(|&column| {
+                let current = column == sort.column;
+                let descending = if current {
+                    !sort.descending
+                } else {
+                    column.descending_first()
+                };
+                SortHeader {
+                    column: column.as_str(),
+                    link: self.sorted_by(ListSort { column, descending }),
+                    aria_sort: match (current, sort.descending) {
+                        (false, _) => "none",
+                        (true, true) => "descending",
+                        (true, false) => "ascending",
+                    },
+                }
+            })
+            .collect()
     }
 }
 
@@ -152,18 +237,100 @@ impl RecipientFilter {
             status,
             search: search_text(&self.q)?,
             after: cursor(&self.after)?.map(RecipientId),
+            before: cursor(&self.before)?.map(RecipientId),
             limit: limit + 1,
         })
     }
 
     fn link(&self, after: Option<&str>) -> String {
-        let fields = [
+        query_string(&self.filters(), after)
+    }
+
+    fn filters(&self) -> [(&'static str, &Option<String>); 3] {
+        [
             ("status", &self.status),
             ("q", &self.q),
             ("limit", &self.limit),
-        ];
-        query_string(&fields, after)
+        ]
     }
+
+    /// A link to another page: `cursor` is `after` or `before`, and `from`
+    /// the place it names.
+    fn page_link(&self, cursor: (&str, &str), from: i64) -> String {
+        let mut fields = self.filters().to_vec();
+        let (name, id) = cursor;
+        let (id, from) = (Some(id.to_owned()), Some(from.to_string()));
+        fields.extend([(name, &id), ("from", &from)]);
+        query_string(&fields, None)
+    }
+
+    /// The place the link says, 1 when it says none.
+    fn from(&self) -> Result<i64, UiError> {
+        match given(&self.from) {
+            None => Ok(1),
+            Some(text) => text.parse::<i64>().ok().filter(|n| *n >= 1).ok_or_else(|| {
+                bad("the page link is damaged: go back to the first page".to_owned())
+            }),
+        }
+    }
+}
+
+/// One page of recipients, and where it is among them.
+struct RecipientsShown {
+    lines: Vec<RecipientLine>,
+    /// The place of the first row, from 1.
+    first: i64,
+    /// Links (query strings) to the page before and after, if any.
+    previous: Option<String>,
+    next: Option<String>,
+}
+
+/// A page forward (`after`) or back (`before`), or the first. Each page
+/// is one keyset query; its place ("51-100") comes from the link that led
+/// to it, as counting the rows before a cursor would read the index from
+/// the start on every page. Going back past the start is seen by the
+/// store (fewer rows than a page before the cursor): the first page is
+/// then shown, so a stale place corrects itself there.
+async fn recipients_shown(
+    ui: &Ui,
+    record: &NotificationRecord,
+    filter: &RecipientFilter,
+    limit: i64,
+) -> Result<RecipientsShown, UiError> {
+    let mut query = filter.query(limit)?;
+    let from = filter.from()?;
+    let mut lines = ui.store.recipient_page(record.id, &query).await?;
+    let more = lines.len() as i64 > limit;
+    let (first, more_before, more_after) = if query.before.is_some() {
+        if !more {
+            query.before = None;
+            lines = ui.store.recipient_page(record.id, &query).await?;
+            let more_after = lines.len() as i64 > limit;
+            lines.truncate(limit as usize);
+            (1, false, more_after)
+        } else {
+            lines.remove(0);
+            ((from - limit).max(2), true, true)
+        }
+    } else {
+        lines.truncate(limit as usize);
+        (from, query.after.is_some(), more)
+    };
+    let id = |line: Option<&RecipientLine>| line.map(|l| l.recipient.to_string());
+    let previous = more_before
+        .then(|| id(lines.first()))
+        .flatten()
+        .map(|before| filter.page_link(("before", &before), first));
+    let next = more_after
+        .then(|| id(lines.last()))
+        .flatten()
+        .map(|after| filter.page_link(("after", &after), first + lines.len() as i64));
+    Ok(RecipientsShown {
+        lines,
+        first,
+        previous,
+        next,
+    })
 }
 
 /// A status filter: one of `all`, or none when left empty.
@@ -217,17 +384,21 @@ pub async fn list(
     filter: web::Query<ListFilter>,
 ) -> Page {
     let query = filter.query(&staff, PAGE_ROWS)?;
-    let records = ui.store.announcement_page(&query).await?;
-    let (records, next) = split_page(records, PAGE_ROWS, |r| r.id.to_string());
+    let listed = ui.store.announcement_page(&query).await?;
+    let (listed, next) = split_page(listed, PAGE_ROWS, |l| l.record.id.to_string());
     html(&HomePage {
         chrome: Chrome::new("Announcements", &staff, "home"),
-        rows: records.iter().map(Row::new).collect(),
+        rows: listed.iter().map(Row::new).collect(),
         everyone: staff.is_admin(),
         q: given(&filter.q).unwrap_or_default().to_owned(),
         status: given(&filter.status).unwrap_or_default().to_owned(),
         since: given(&filter.since).unwrap_or_default().to_owned(),
         until: given(&filter.until).unwrap_or_default().to_owned(),
-        filtered: !filter.link(None).is_empty() || filter.after.is_some(),
+        sort: given(&filter.sort).unwrap_or_default().to_owned(),
+        dir: given(&filter.dir).unwrap_or_default().to_owned(),
+        headers: filter.headers(query.sort),
+        filtered: !query_string(&filter.filters(), None).is_empty() || filter.after.is_some(),
+        first: format!("/?{}", filter.link(None)),
         next: next.map(|after| format!("/?{}", filter.link(Some(&after)))),
     })
 }
@@ -238,12 +409,24 @@ pub async fn api_list(
     filter: web::Query<ListFilter>,
 ) -> Page {
     let limit = rows_wanted(&filter.limit, PAGE_ROWS)?;
-    let records = ui
+    let listed = ui
         .store
         .announcement_page(&filter.query(&staff, limit)?)
         .await?;
-    let (records, next) = split_page(records, limit, |r| r.id.to_string());
-    let items: Vec<_> = records.iter().map(summary_json).collect();
+    let (listed, next) = split_page(listed, limit, |l| l.record.id.to_string());
+    let items: Vec<_> = listed
+        .iter()
+        .map(|l| {
+            let mut item = summary_json(&l.record);
+            item["counts"] = json!({
+                "recipients": l.recipients,
+                "delivered": l.delivered,
+                "failed": l.failed,
+                "read": l.record.read,
+            });
+            item
+        })
+        .collect();
     Ok(HttpResponse::Ok().json(json!({"items": items, "next": next.map(|after| format!("/api/announcements?{}", filter.link(Some(&after))))})))
 }
 
@@ -334,13 +517,23 @@ pub async fn recipients(
     filter: web::Query<RecipientFilter>,
 ) -> Page {
     let record = visible(&ui, &staff, &id).await?;
-    let lines = ui
-        .store
-        .recipient_page(record.id, &filter.query(PAGE_ROWS)?)
-        .await?;
-    let (lines, next) = split_page(lines, PAGE_ROWS, |l| l.recipient.to_string());
+    let shown = recipients_shown(&ui, &record, &filter, PAGE_ROWS).await?;
     let progress = progress_of(&ui, &record).await?;
+    let query = filter.query(PAGE_ROWS)?;
+    // A status alone is counted already; a search is counted here.
+    let matching = match (&query.search, query.status) {
+        (Some(_), _) => Some(ui.store.recipient_matches(record.id, &query).await?),
+        (None, Some(status)) => Some(
+            progress
+                .counts
+                .iter()
+                .find(|c| c.status == status.as_str())
+                .map_or(0, |c| c.count),
+        ),
+        (None, None) => None,
+    };
     let base = format!("/announcements/{}/recipients", record.id);
+    let last = shown.first + shown.lines.len() as i64 - 1;
     html(&RecipientsPage {
         chrome: Chrome::new(
             format!("Recipients of {}", record.content.title.as_str()),
@@ -349,14 +542,18 @@ pub async fn recipients(
         ),
         id: record.id.to_string(),
         title: record.content.title.as_str().to_owned(),
-        rows: lines.iter().map(RecipientRow::new).collect(),
+        rows: shown.lines.iter().map(RecipientRow::new).collect(),
         counts: progress.counts,
         total: progress.total,
+        matching,
+        shown_from: shown.first,
+        shown_to: last,
         status: given(&filter.status).unwrap_or_default().to_owned(),
         q: given(&filter.q).unwrap_or_default().to_owned(),
-        paged: filter.after.is_some(),
+        paged: shown.first > 1 || shown.previous.is_some(),
         first: format!("{base}?{}", filter.link(None)),
-        next: next.map(|after| format!("{base}?{}", filter.link(Some(&after)))),
+        previous: shown.previous.map(|link| format!("{base}?{link}")),
+        next: shown.next.map(|link| format!("{base}?{link}")),
         csv: format!("{base}.csv?{}", filter.link(None)),
     })
 }
@@ -369,19 +566,13 @@ pub async fn api_recipients(
 ) -> Page {
     let record = visible(&ui, &staff, &id).await?;
     let limit = rows_wanted(&filter.limit, 100)?;
-    let lines = ui
-        .store
-        .recipient_page(record.id, &filter.query(limit)?)
-        .await?;
-    let (lines, next) = split_page(lines, limit, |l| l.recipient.to_string());
-    let next = next.map(|after| {
-        format!(
-            "/api/announcements/{}/recipients?{}",
-            record.id,
-            filter.link(Some(&after))
-        )
-    });
-    Ok(HttpResponse::Ok().json(json!({"items": lines, "next": next})))
+    let shown = recipients_shown(&ui, &record, &filter, limit).await?;
+    let link = |query: String| format!("/api/announcements/{}/recipients?{query}", record.id);
+    Ok(HttpResponse::Ok().json(json!({
+        "items": shown.lines,
+        "next": shown.next.map(link),
+        "previous": shown.previous.map(link),
+    })))
 }
 
 /// The whole table (as filtered) as CSV, read and sent in batches.
@@ -394,15 +585,42 @@ pub async fn recipients_csv(
     let record = visible(&ui, &staff, &id).await?;
     let mut query = filter.query(EXPORT_BATCH)?;
     query.after = None;
+    query.before = None;
     query.limit = EXPORT_BATCH;
-    let name = format!("herald-recipients-{}.csv", record.id);
+    let name = format!("{} - recipients.csv", record.content.title.as_str());
     Ok(HttpResponse::Ok()
         .content_type("text/csv; charset=utf-8")
-        .insert_header((
-            "Content-Disposition",
-            format!("attachment; filename=\"{name}\""),
-        ))
+        .insert_header(("Content-Disposition", attachment(&name)))
         .streaming(csv_rows(ui.store.clone(), record.id, query)))
+}
+
+/// `attachment` named `name`: an ASCII `filename` for old clients, with
+/// what a file name cannot hold (quotes, slashes, controls) and anything
+/// not ASCII replaced, and the whole name in UTF-8 as `filename*`
+/// (RFC 6266), which browsers prefer.
+fn attachment(name: &str) -> String {
+    let safe: String = name
+        .chars()
+        .map(|c| match c {
+            '"' | '\\' | '/' | ':' | '*' | '?' | '<' | '>' | '|' => '_',
+            c if c.is_control() => '_',
+            c => c,
+        })
+        .collect();
+    let ascii: String = safe
+        .chars()
+        .map(|c| if c.is_ascii() { c } else { '_' })
+        .collect();
+    let mut encoded = String::new();
+    for byte in safe.bytes() {
+        // RFC 5987's attr-char go as they are; every other byte as %XX.
+        if byte.is_ascii_alphanumeric() || b"!#$&+-.^_`|~".contains(&byte) {
+            encoded.push(byte as char);
+        } else {
+            encoded.push_str(&format!("%{byte:02X}"));
+        }
+    }
+    format!("attachment; filename=\"{ascii}\"; filename*=UTF-8''{encoded}")
 }
 
 /// Excel reads UTF-8 only after a byte order mark.
@@ -476,4 +694,23 @@ async fn right_now(ui: &Ui) -> Result<RightNow, UiError> {
 /// The home page is the announcements list; `/announcements` is its name.
 pub async fn to_list(Author(_): Author) -> HttpResponse {
     see_other("/")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::attachment;
+
+    #[test]
+    fn a_downloads_name_is_the_title_safe_for_every_client() {
+        assert_eq!(
+            attachment("Quarterly update - recipients.csv"),
+            "attachment; filename=\"Quarterly update - recipients.csv\"; \
+             filename*=UTF-8''Quarterly%20update%20-%20recipients.csv"
+        );
+        assert_eq!(
+            attachment("Café \"Q4\"/2026 - recipients.csv"),
+            "attachment; filename=\"Caf_ _Q4__2026 - recipients.csv\"; \
+             filename*=UTF-8''Caf%C3%A9%20_Q4__2026%20-%20recipients.csv"
+        );
+    }
 }

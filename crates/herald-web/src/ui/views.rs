@@ -104,14 +104,34 @@ pub struct Row {
     pub when: String,
     pub owner: String,
     pub link: String,
+    pub audience: String,
+    /// When it started sending, or is scheduled to; empty for drafts.
+    pub sent: String,
+    /// The counts, once it has recipients (a draft or a schedule has none
+    /// yet, shown as empty cells rather than zeros).
+    pub counts: Option<RowCounts>,
+}
+
+pub struct RowCounts {
+    pub recipients: i64,
+    pub delivered: i64,
+    pub failed: i64,
+    /// "42 %" of those delivered, or empty when none was.
+    pub read: String,
 }
 
 impl Row {
-    pub fn new(record: &NotificationRecord) -> Self {
+    pub fn new(listed: &herald_store::ListedAnnouncement) -> Self {
+        let record = &listed.record;
         let id = record.id.to_string();
         let link = match record.status {
             NotificationStatus::Draft => format!("/drafts/{id}"),
             _ => format!("/announcements/{id}"),
+        };
+        let read = if listed.delivered > 0 {
+            format!("{} %", record.read * 100 / listed.delivered)
+        } else {
+            String::new()
         };
         Self {
             title: record.content.title.as_str().to_owned(),
@@ -120,8 +140,30 @@ impl Row {
             when: when(record.updated_at),
             owner: owner_name(record).to_owned(),
             link,
+            audience: record.audience.describe().join(", "),
+            sent: record
+                .send_started_at
+                .or(record.scheduled_at)
+                .map(when)
+                .unwrap_or_default(),
+            counts: (listed.recipients > 0).then(|| RowCounts {
+                recipients: listed.recipients,
+                delivered: listed.delivered,
+                failed: listed.failed,
+                read,
+            }),
         }
     }
+}
+
+/// A sortable column's header of the announcements list.
+pub struct SortHeader {
+    pub column: &'static str,
+    /// The first page sorted by it (the other way round when it is the
+    /// column sorted by), the filters kept.
+    pub link: String,
+    /// `ascending`, `descending` or `none`.
+    pub aria_sort: &'static str,
 }
 
 /// Who composed it: the signed-in author, or the program that submitted it.
@@ -201,12 +243,23 @@ pub struct HomePage {
     pub status: String,
     pub since: String,
     pub until: String,
+    /// The order asked for, kept by the form.
+    pub sort: String,
+    pub dir: String,
+    pub headers: Vec<SortHeader>,
     /// Whether any filter or page applies (the form offers to clear it).
     pub filtered: bool,
+    /// The first page in this order and filter.
+    pub first: String,
     pub next: Option<String>,
 }
 
 impl HomePage {
+    /// The header of a sortable column.
+    pub fn header(&self, column: &str) -> Option<&SortHeader> {
+        self.headers.iter().find(|h| h.column == column)
+    }
+
     pub fn statuses(&self) -> Vec<(&'static str, &'static str)> {
         NotificationStatus::ALL
             .iter()
@@ -225,6 +278,36 @@ pub struct ComposePage {
     pub errors: FieldErrors,
     /// Said once at the top: saved, test sent...
     pub notice: Option<String>,
+    /// The tests sent from this draft, if any.
+    pub tests: Option<TestsSent>,
+}
+
+/// "Tests sent: 2, the last at 3 Dec 2026 07:40 UTC to you", on the
+/// draft's page: tests are not announcements, so only the draft shows them.
+pub struct TestsSent {
+    pub count: usize,
+    pub last_at: String,
+    /// "you", or the UPN of whoever sent the last one.
+    pub last_to: String,
+    /// The last test's report: whether it arrived.
+    pub last_link: String,
+}
+
+impl TestsSent {
+    /// None when no test was sent; `tests` newest first.
+    pub fn new(tests: &[herald_store::TestSend], viewer_upn: &str) -> Option<Self> {
+        let last = tests.first()?;
+        Some(Self {
+            count: tests.len(),
+            last_at: when(last.created_at),
+            last_to: if last.created_by.eq_ignore_ascii_case(viewer_upn) {
+                "you".to_owned()
+            } else {
+                last.created_by.clone()
+            },
+            last_link: format!("/announcements/{}", last.id),
+        })
+    }
 }
 
 impl ComposePage {
@@ -335,12 +418,18 @@ pub struct RecipientsPage {
     pub rows: Vec<RecipientRow>,
     pub counts: Vec<StatusCount>,
     pub total: i64,
+    /// How many the filter matches, when filtered.
+    pub matching: Option<i64>,
+    /// The places of the rows shown, from 1: "51-100".
+    pub shown_from: i64,
+    pub shown_to: i64,
     /// The filters as typed.
     pub status: String,
     pub q: String,
     /// Past the first page.
     pub paged: bool,
     pub first: String,
+    pub previous: Option<String>,
     pub next: Option<String>,
     pub csv: String,
 }
@@ -503,7 +592,10 @@ pub struct StaffRow {
     pub name: String,
     pub upn: String,
     pub role: String,
-    pub signed_in: String,
+    /// Live sessions (browsers, devices), and their first and last sign-in.
+    pub sessions: i64,
+    pub first_sign_in: String,
+    pub last_sign_in: String,
     pub last_seen: String,
     pub is_me: bool,
 }
