@@ -293,6 +293,8 @@ async fn a_running_send_is_canceled_from_its_page() {
         "counting deliveries as they happen",
     )
     .await;
+    // Cards are arriving: the badge says so, whatever is still resolving.
+    wait_for_text(&browser, "#status", "Sending").await;
 
     // Cancel, and say yes when asked.
     click(&browser, "#cancel").await;
@@ -307,6 +309,47 @@ async fn a_running_send_is_canceled_from_its_page() {
     assert!(
         progress.count(DeliveryStatus::Canceled) > 100,
         "{progress:?}"
+    );
+    // The page says what happened and who did it; the bar shows who got it.
+    let name = herald
+        .directory_users()
+        .await
+        .iter()
+        .find(|u| u["userPrincipalName"] == staff[1].0)
+        .unwrap()["displayName"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_eq!(
+        progress.notification.canceled_by.as_deref(),
+        Some(name.as_str())
+    );
+    let delivered = progress.count(DeliveryStatus::Delivered);
+    let said = format!(
+        "by {name}: {delivered} got it, {} did not.",
+        progress.count(DeliveryStatus::Canceled)
+    );
+    let sentence = wait_for_text(&browser, "#ended", &said).await;
+    assert!(sentence.starts_with("Canceled at "), "{sentence}");
+    let bar = script(
+        &browser,
+        "const bar = document.getElementById('progress-bar');
+         return [bar.value, bar.getAttribute('aria-valuetext'),
+                 document.getElementById('done-text').hidden];",
+        vec![],
+    )
+    .await;
+    let percent = delivered * 100 / progress.total();
+    assert_eq!(
+        bar,
+        serde_json::json!([
+            percent,
+            format!(
+                "{percent} % delivered: {delivered} of {} recipients got it",
+                progress.total()
+            ),
+            true
+        ])
     );
     assert!(
         browser
@@ -323,8 +366,87 @@ async fn a_running_send_is_canceled_from_its_page() {
     herald.stop().await;
 }
 
+#[tokio::test]
+async fn a_scheduled_announcement_shows_its_card_and_is_edited_off_the_schedule() {
+    let herald = start().await;
+    let browser = Browser::start().await;
+    let staff = herald.staff().await;
+    sign_in(&browser, &herald, &staff[1].0).await;
+
+    let title = "Canteen closes early on Friday";
+    let listed = people(&herald, 0, 2).await;
+    new_announcement(&browser).await;
+    type_into(&browser, "#title", title).await;
+    type_into(&browser, "#summary", "Lunch ends at **13:00**.").await;
+    type_into(&browser, "#csv", &listed.join("\n")).await;
+    let id = save_and_review(&browser).await;
+    click(&browser, "#open-schedule").await;
+    // Tomorrow at this time: far enough that it never fires in the test.
+    script(
+        &browser,
+        r#"
+        const at = document.getElementById('schedule-at');
+        const due = new Date(Date.now() + 86400000);
+        const pad = (n) => String(n).padStart(2, '0');
+        at.value = due.getFullYear() + '-' + pad(due.getMonth() + 1) + '-' + pad(due.getDate()) +
+          'T' + pad(due.getHours()) + ':' + pad(due.getMinutes());
+        "#,
+        vec![],
+    )
+    .await;
+    click(&browser, "#schedule-confirm").await;
+    wait_for_path(&browser, "the announcement's page", |p| {
+        p == format!("/announcements/{id}")
+    })
+    .await;
+
+    // What goes out, to whom and when; no empty report.
+    wait_for_text(&browser, "#status", "Scheduled for").await;
+    wait_for_text(&browser, "#scheduled-for", "Goes out on").await;
+    let audience = text(&browser, "#audience").await;
+    assert!(audience.contains("2 people"), "{audience}");
+    let card = preview_shows(&browser, title).await;
+    assert!(card.contains("Lunch ends at 13:00."), "{card}");
+    for empty_report in ["#progress-bar", "#recipients-link", "#chart"] {
+        assert!(
+            browser
+                .find(fantoccini::Locator::Css(empty_report))
+                .await
+                .is_err(),
+            "{empty_report} on a schedule's page"
+        );
+    }
+    crate::harness::assert_accessible(&browser, "a scheduled announcement").await;
+
+    // Edit: asked first, then off the schedule and in the editor.
+    click(&browser, "#edit").await;
+    let asked = alert_text(&browser).await;
+    assert_eq!(
+        asked,
+        "Editing takes it off the schedule; schedule it again when you are done."
+    );
+    browser.accept_alert().await.unwrap();
+    wait_for_path(&browser, "the editor", |p| p == format!("/drafts/{id}")).await;
+    wait_for_text(&browser, ".notice", "Schedule it again when you are done").await;
+    let stored = herald
+        .store()
+        .notification(notification(&id))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (stored.status, stored.scheduled_at),
+        (NotificationStatus::Draft, None)
+    );
+    assert_eq!(herald.emulator_stats().await["activities_received"], 0);
+
+    assert_console_clean(&browser, &herald, "a schedule's page", &[]).await;
+    browser.close().await;
+    herald.stop().await;
+}
+
 /// The text of the `window.confirm` (or alert) shown, once it shows.
-async fn alert_text(browser: &Browser) -> String {
+pub async fn alert_text(browser: &Browser) -> String {
     let deadline = Instant::now() + DEFAULT_WAIT;
     loop {
         if let Ok(asked) = browser.get_alert_text().await {

@@ -146,6 +146,18 @@ async fn a_big_send_is_followed_live_to_the_end_without_a_reload() {
     );
     let last = script(&browser, &format!("return {SHOWN};"), vec![]).await;
     assert_eq!(last["still"], true, "the page was reloaded: {last}");
+    // Done: no rate, nothing left, and no acknowledgement key, since none
+    // was asked.
+    let finished = script(
+        &browser,
+        "return [document.getElementById('pace').hidden,
+                 document.getElementById('time-left').textContent.trim(),
+                 document.querySelector('.legend .key-acknowledged') === null,
+                 document.querySelector('#chart path.line-acknowledged') === null];",
+        vec![],
+    )
+    .await;
+    assert_eq!(finished, json!([true, "", true, true]));
 
     assert_console_clean(&browser, &herald, "the big send's status page", &[]).await;
     browser.close().await;
@@ -388,7 +400,20 @@ async fn a_report_shows_reads_blocked_people_the_csv_and_the_overview() {
         let answer = emulator_post(&herald, user_id(reader), "read", Value::Null).await;
         assert_eq!(answer["delivered"], true, "{answer}");
     }
-    for reader in &readers[..3] {
+    // Three readers press Acknowledge, and two who never sent a receipt:
+    // pressing is reading, so they count as read too.
+    let pressers: Vec<&Value> = readers[..3]
+        .iter()
+        .copied()
+        .chain(
+            users
+                .iter()
+                .filter(|u| expected(u) == DeliveryStatus::Delivered)
+                .skip(6)
+                .take(2),
+        )
+        .collect();
+    for reader in &pressers {
         let card = herald.messages(user_id(reader)).await;
         let activity = card.last().unwrap()["id"].as_str().unwrap().to_owned();
         let answer = emulator_post(
@@ -404,9 +429,9 @@ async fn a_report_shows_reads_blocked_people_the_csv_and_the_overview() {
     wait_until_within(
         &browser,
         "window.stillThisPage === true && \
-         document.getElementById('read').textContent === '6' && \
-         document.getElementById('acknowledged').textContent === '3'",
-        "showing 6 reads and 3 acknowledgements, live",
+         document.getElementById('read').textContent === '8' && \
+         document.getElementById('acknowledged').textContent === '5'",
+        "showing 8 reads and 5 acknowledgements, live",
         Duration::from_secs(20),
     )
     .await;
@@ -428,12 +453,29 @@ async fn a_report_shows_reads_blocked_people_the_csv_and_the_overview() {
     assert!(chart["top"].as_f64().unwrap() < 192.0, "{chart}");
     assert!(
         chart["desc"].as_str().unwrap().contains(&format!(
-            "{} delivered, 6 read, 3 acknowledged, of {} recipients",
+            "{} delivered, 8 read, 5 acknowledged, of {} recipients",
             delivered.len(),
             users.len()
         )),
         "{chart}"
     );
+
+    // Each legend key is drawn in its line's colour.
+    let colours = script(
+        &browser,
+        "return ['delivered', 'read', 'acknowledged'].map((k) => [
+           getComputedStyle(document.querySelector('.legend .key-' + k), '::before').borderTopColor,
+           getComputedStyle(document.querySelector('#chart path.line-' + k)).stroke,
+         ]);",
+        vec![],
+    )
+    .await;
+    let colours: Vec<(String, String)> = serde_json::from_value(colours).unwrap();
+    for (key, line) in &colours {
+        assert_eq!(key, line, "{colours:?}");
+    }
+    let distinct: BTreeSet<&String> = colours.iter().map(|(key, _)| key).collect();
+    assert_eq!(distinct.len(), 3, "{colours:?}");
 
     // The count of every status the send ended with is the database's.
     assert!(progress.counts.len() >= 3, "{:?}", progress.counts);
@@ -574,7 +616,7 @@ async fn a_report_shows_reads_blocked_people_the_csv_and_the_overview() {
         );
     }
     let read: usize = stored.values().filter(|s| s.read_at.is_some()).count();
-    assert_eq!(read, 6);
+    assert_eq!(read, 8);
     script(&browser, "window.scrollTo(0, 0);", vec![]).await;
     screenshot(&browser, "recipients").await;
 
@@ -604,8 +646,8 @@ async fn a_report_shows_reads_blocked_people_the_csv_and_the_overview() {
         text(&browser, "#reach").await,
         share(reached, users.len() - skipped + few.len())
     );
-    assert_eq!(text(&browser, "#read-rate").await, share(7, reached));
-    assert_eq!(text(&browser, "#ack-rate").await, share(3, delivered.len()));
+    assert_eq!(text(&browser, "#read-rate").await, share(9, reached));
+    assert_eq!(text(&browser, "#ack-rate").await, share(5, delivered.len()));
     assert_eq!(text(&browser, "#blocked").await, blocked.len().to_string());
     assert_eq!(text(&browser, "#opted-out").await, "0");
     assert_eq!(text(&browser, "#send-queue").await, "0");
@@ -663,6 +705,44 @@ async fn a_report_shows_reads_blocked_people_the_csv_and_the_overview() {
     .await;
     wait_for(&browser, "#recipients").await;
     accessible_in_every_theme(&browser, "recipients with every outcome").await;
+
+    // A reminder to those who have not acknowledged, from the status
+    // page: how many it goes to, asked first, and said afterwards.
+    let waiting = delivered.len() - 5;
+    open(&browser, &herald, &format!("/announcements/{id}")).await;
+    let button = wait_for_text(
+        &browser,
+        "#remind",
+        "Remind those who have not acknowledged",
+    )
+    .await;
+    assert!(button.contains(&format!("({waiting})")), "{button}");
+    click(&browser, "#remind").await;
+    let asked = crate::flows::alert_text(&browser).await;
+    assert!(asked.contains(&format!("the {waiting} people")), "{asked}");
+    browser.accept_alert().await.unwrap();
+    wait_for_text(
+        &browser,
+        "#notice",
+        &format!("Reminder sent to {waiting} people."),
+    )
+    .await;
+    let reminder = herald
+        .store()
+        .announcements(None, 10)
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|n| n.reminder_of == Some(id))
+        .expect("a reminder of the announcement");
+    let reminded = herald
+        .wait_until_ended(reminder.id, Duration::from_secs(60))
+        .await;
+    assert_eq!(
+        reminded.count(DeliveryStatus::Delivered),
+        waiting as i64,
+        "only those who have not acknowledged"
+    );
 
     assert_console_clean(&browser, &herald, "the reports", &[]).await;
     browser.close().await;

@@ -107,9 +107,11 @@ async fn acknowledgements_are_recorded_once_shown_on_the_card_counted_and_remind
     );
 
     // A reminder goes only to the two who have not acknowledged.
-    let reminder = herald_prepare::remind(herald.store(), herald.broker(), id, "tests")
+    let sent = herald_prepare::remind(herald.store(), herald.broker(), id, "tests")
         .await
         .unwrap();
+    assert_eq!(sent.people, 2);
+    let reminder = sent.id;
     let progress = herald
         .wait_until_ended(reminder, Duration::from_secs(30))
         .await;
@@ -147,6 +149,15 @@ async fn acknowledgements_are_recorded_once_shown_on_the_card_counted_and_remind
     let json = herald_app::report::progress_json(&herald.progress(id).await);
     assert_eq!(json["acknowledged"], 2);
     assert_eq!(json["not_acknowledged"], 1);
+    // Pressing Acknowledge is reading, and `herald status` says so, in
+    // text and JSON, as the status page does.
+    assert_eq!(json["read"], 2, "{json}");
+    assert_eq!(json["delivered"], 3, "{json}");
+    let text = herald_app::report::progress_text(&herald.progress(id).await);
+    assert!(
+        text.contains("read 2 of 3 delivered") && text.contains("acknowledged 2, not yet 1"),
+        "{text}"
+    );
 
     // Everyone acknowledged: reminding again is refused with a reason.
     press(&herald, &ids[2], &latest_card(&herald, &ids[2]).await.0, id).await;

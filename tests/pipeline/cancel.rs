@@ -25,7 +25,13 @@ async fn cancel_stops_sending_within_a_second() {
         })
         .await;
 
-    assert!(herald.store().cancel_notification(id).await.unwrap());
+    assert!(
+        herald
+            .store()
+            .cancel_notification(id, "tests")
+            .await
+            .unwrap()
+    );
     let canceled_at = Instant::now();
     // Sampled until a second has passed, then again two seconds later: the
     // count must not move after the first second.
@@ -50,6 +56,9 @@ async fn cancel_stops_sending_within_a_second() {
 
     let progress = herald.progress(id).await;
     assert_eq!(progress.notification.status, NotificationStatus::Canceled);
+    assert_eq!(progress.notification.canceled_by.as_deref(), Some("tests"));
+    let text = herald_app::report::progress_text(&progress);
+    assert!(text.contains("canceled by tests"), "{text}");
     assert!(
         progress.count(DeliveryStatus::Canceled) > 100,
         "{progress:?}"
@@ -62,7 +71,11 @@ async fn cancel_stops_sending_within_a_second() {
     assert_eq!(progress.total(), 250);
     assert_eq!(progress.unfinished(), 0);
     assert!(
-        !herald.store().cancel_notification(id).await.unwrap(),
+        !herald
+            .store()
+            .cancel_notification(id, "tests")
+            .await
+            .unwrap(),
         "a second cancel changes nothing"
     );
     herald.stop().await;

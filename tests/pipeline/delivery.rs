@@ -1,7 +1,11 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
-use herald_domain::{DeliveryStatus, NotificationStatus};
+use herald_domain::audience::Target;
+use herald_domain::{
+    Audience, DeliveryStatus, NotificationId, NotificationStatus, RecipientId, UserRef,
+};
+use herald_store::{Origin, Outcome};
 use herald_testkit::{TestHerald, content, emulator_config};
 use serde_json::Value;
 
@@ -177,5 +181,62 @@ async fn throttled_sends_wait_and_are_delivered() {
         .map(|d| d.throttles)
         .sum();
     assert!(throttles > 0, "throttles are recorded per delivery");
+    herald.stop().await;
+}
+
+/// The first message out makes a notification `sending`, while its
+/// audience may still be resolving (`prepared` not yet set): the status
+/// page's badge must not read "Preparing" while cards arrive.
+#[tokio::test]
+async fn the_first_message_out_makes_a_notification_sending() {
+    let herald = TestHerald::start(emulator_config(5), |_| {}).await;
+    let store = herald.store();
+    let people = herald_bench::pipeline::seed_known_conversations(store, &herald.emulator.urls, 2)
+        .await
+        .unwrap();
+    let people: Vec<RecipientId> = people
+        .iter()
+        .map(|p| RecipientId(p.parse().unwrap()))
+        .collect();
+    // Stored as `herald send` stores it, but never queued: only what this
+    // test records happens to it.
+    let id = NotificationId::new();
+    let audience = Audience::new(vec![Target::Users {
+        source: "test".to_owned(),
+        users: people.iter().map(|p| UserRef::ObjectId(p.0)).collect(),
+    }])
+    .unwrap();
+    store
+        .create_notification(id, &content("Half prepared"), &audience, "tests", Origin::Announcement)
+        .await
+        .unwrap();
+    let rows: Vec<_> = people
+        .iter()
+        .map(|p| (*p, DeliveryStatus::Queued, None))
+        .collect();
+    store.insert_deliveries(id, &rows).await.unwrap();
+    let status = |s| async move { store.notification(s).await.unwrap().unwrap() };
+    assert_eq!(status(id).await.status, NotificationStatus::Preparing);
+
+    store
+        .record_outcomes(&[Outcome {
+            notification: id,
+            recipient: people[0],
+            status: DeliveryStatus::Delivered,
+            attempt: Some(1),
+            throttled: false,
+            http_status: Some(201),
+            error_code: None,
+            error_message: None,
+            activity_id: Some("1".to_owned()),
+        }])
+        .await
+        .unwrap();
+    let record = status(id).await;
+    assert_eq!(record.status, NotificationStatus::Sending);
+    assert!(!record.prepared, "the audience is not known to be complete");
+    assert!(record.first_delivery_at.is_some());
+    // Not complete until prepared, though nothing else is queued yet.
+    assert!(store.complete_finished(&[id]).await.unwrap().is_empty());
     herald.stop().await;
 }

@@ -170,6 +170,10 @@ async fn installing_starts_with_the_first_page_of_people() {
         progress.total() < 3_000,
         "the first delivery came before the directory was read: {progress:?}"
     );
-    herald.store().cancel_notification(id).await.unwrap();
+    herald
+        .store()
+        .cancel_notification(id, "tests")
+        .await
+        .unwrap();
     herald.stop().await;
 }

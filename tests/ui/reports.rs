@@ -803,6 +803,23 @@ async fn the_status_stream_follows_a_send_to_its_end() {
         (&json!(40), &json!(40), &json!(100), &json!(40))
     );
     assert_eq!(last["status"], "sent");
+    // A finished send has no rate and nothing left: not "0.0/s".
+    assert_eq!(
+        (&last["rate"], &last["rate_text"], &last["time_left"]),
+        (&Value::Null, &Value::Null, &Value::Null),
+        "{last}"
+    );
+    let page = author.page(&format!("/announcements/{id}")).await;
+    assert!(
+        page.contains(r#"<span id="pace" hidden>"#) && !page.contains("0.0/s"),
+        "{page}"
+    );
+    // Nothing asked for an acknowledgement: no such line, nor its key.
+    assert!(
+        !last["chart"].as_str().unwrap().contains("acknowledg")
+            && !page.contains("key-acknowledged"),
+        "{page}"
+    );
 
     // A new watcher gets the same figures as the API at once.
     let mut again = Events::open(&author, &id).await;
@@ -852,6 +869,20 @@ async fn a_status_page_beside_watchers_shows_a_cancel_at_once() {
         !page.contains("Cancel send") && page.contains("Canceled"),
         "the page after the cancel shows it: {page}"
     );
+    // It says what happened, who did it, and the bar shows the delivered.
+    let progress = herald.progress(notification(&id)).await;
+    let name = progress.notification.canceled_by.clone().unwrap();
+    let delivered = progress.count(herald_domain::DeliveryStatus::Delivered);
+    let canceled = progress.count(herald_domain::DeliveryStatus::Canceled);
+    let total = progress.total();
+    let said = format!("by {name}: {delivered} got it, {canceled} did not.");
+    assert!(!name.is_empty() && page.contains(&said), "{said}: {page}");
+    assert!(page.contains(r#"<span id="done-text" hidden>"#), "{page}");
+    let event = events
+        .until(Duration::from_secs(10), |e| e["status"] == "canceled")
+        .await;
+    assert!(event["ended"].as_str().unwrap().ends_with(&said), "{event}");
+    assert_eq!(event["percent"], delivered * 100 / total, "{event}");
     drop(events);
     herald.stop().await;
 }

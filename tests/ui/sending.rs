@@ -249,7 +249,7 @@ async fn a_schedule_fires_once_with_several_herald_processes() {
 }
 
 #[tokio::test]
-async fn schedules_are_checked_and_can_be_canceled_back_to_a_draft() {
+async fn schedules_are_checked_edited_back_to_a_draft_and_canceled() {
     let herald = start().await;
     let author = sign_in_staff(&herald).await.author;
     let listed = people(&herald, 1).await;
@@ -282,14 +282,39 @@ async fn schedules_are_checked_and_can_be_canceled_back_to_a_draft() {
         )
         .await;
     assert_eq!(scheduled.status(), StatusCode::SEE_OTHER);
+    // The page of a schedule shows what goes out and when, with Edit and
+    // Cancel; not an empty report.
     let page = author.page(&format!("/announcements/{id}")).await;
-    assert!(page.contains("Cancel schedule"));
-    let canceled = author
-        .post(&format!("/announcements/{id}/cancel"), &[])
-        .await;
-    assert_eq!(
-        canceled.headers()["Location"],
-        format!("/drafts/{id}?done=unscheduled").as_str()
+    assert!(
+        page.contains("Goes out on")
+            && page.contains(r#"id="edit""#)
+            && page.contains(r#"id="cancel""#)
+            && page.contains(
+                "Editing takes it off the schedule; schedule it again when you are done."
+            )
+            && page.contains(r#"<input type="hidden" name="title" value="Not yet">"#),
+        "{page}"
+    );
+    for empty_report in [
+        "progress-bar",
+        "recipients-link",
+        "recipients.csv",
+        "progress-chart",
+    ] {
+        assert!(
+            !page.contains(empty_report),
+            "{empty_report} on a schedule's page"
+        );
+    }
+    // Edit takes it off the schedule and opens the editor, saying so.
+    let edited = author.post(&format!("/announcements/{id}/edit"), &[]).await;
+    assert_eq!(edited.status(), StatusCode::SEE_OTHER);
+    let location = edited.headers()["Location"].to_str().unwrap().to_owned();
+    assert_eq!(location, format!("/drafts/{id}?done=unscheduled"));
+    let editor = author.page(&location).await;
+    assert!(
+        editor.contains("Schedule it again when you are done"),
+        "{editor}"
     );
     let draft = herald
         .store()
@@ -301,6 +326,32 @@ async fn schedules_are_checked_and_can_be_canceled_back_to_a_draft() {
         (draft.status, draft.scheduled_at),
         (NotificationStatus::Draft, None)
     );
+    // Scheduled again, then canceled: it ends canceled, never sent.
+    let scheduled = author
+        .post(
+            &format!("/drafts/{id}/schedule"),
+            &[("at", &at), ("offset_minutes", "0")],
+        )
+        .await;
+    assert_eq!(scheduled.status(), StatusCode::SEE_OTHER);
+    let canceled = author
+        .post(&format!("/announcements/{id}/cancel"), &[])
+        .await;
+    assert_eq!(
+        canceled.headers()["Location"],
+        format!("/announcements/{id}").as_str()
+    );
+    let ended = herald
+        .store()
+        .notification(notification(&id))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(ended.status, NotificationStatus::Canceled);
+    let page = author.page(&format!("/announcements/{id}")).await;
+    assert!(page.contains("before it was sent"), "{page}");
+    let again = author.post(&format!("/announcements/{id}/edit"), &[]).await;
+    assert_eq!(again.status(), StatusCode::CONFLICT);
     let stats: Value = herald.emulator_stats().await;
     assert_eq!(stats["activities_received"], 0);
     herald.stop().await;

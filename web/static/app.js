@@ -51,10 +51,21 @@
     return row;
   }
 
-  function show(progress) {
+  function shown(id, visible) {
+    var element = document.getElementById(id);
+    if (element) element.hidden = !visible;
+  }
+
+  function show(section, progress) {
     if (progress.status === "draft") {
-      // The schedule was canceled elsewhere: it is a draft again.
+      // The schedule was taken off elsewhere: it is a draft again.
       window.location.assign("/drafts/" + progress.id);
+      return;
+    }
+    if (section.getAttribute("data-status") === "scheduled") {
+      // The page of a schedule shows the card; once it goes out (or is
+      // canceled elsewhere) the progress page takes over.
+      if (progress.status !== "scheduled") window.location.reload();
       return;
     }
     var status = document.getElementById("status");
@@ -63,11 +74,15 @@
     var bar = document.getElementById("progress-bar");
     bar.value = progress.percent;
     bar.textContent = progress.percent + " %";
-    bar.setAttribute("aria-valuetext", progress.percent + " %: " + progress.finished + " of " + progress.total + " recipients done");
+    bar.setAttribute("aria-valuetext", progress.bar_text);
     text("percent", progress.percent + " %");
     text("finished", progress.finished);
     text("total", progress.total);
-    text("rate", progress.rate.toFixed(1) + "/s");
+    shown("done-text", !progress.ended);
+    text("ended", progress.ended || "");
+    shown("ended", !!progress.ended);
+    text("rate", progress.rate_text || "");
+    shown("pace", !!progress.rate_text);
     text("time-left", progress.time_left ? "· " + progress.time_left + " left" : "");
     text("delivered", progress.delivered);
     text("read", progress.read);
@@ -79,17 +94,13 @@
     body.replaceChildren.apply(body, progress.counts.map(function (count) { return countsRow(progress.id, count); }));
     var form = document.getElementById("cancel-form");
     if (form && progress.done) form.remove();
-    else if (form && progress.status !== "scheduled") {
-      form.setAttribute("data-confirm", "Stop sending? People who have not got it yet will not get it.");
-      text("cancel", "Cancel send");
-    }
   }
 
   function follow(section) {
     if (!window.EventSource) return;
     var source = new EventSource(section.getAttribute("data-events"));
     source.addEventListener("progress", function (event) {
-      show(JSON.parse(event.data));
+      show(section, JSON.parse(event.data));
     });
   }
 

@@ -32,6 +32,9 @@ pub fn progress_json(progress: &Progress) -> Value {
         "last_delivery_at": timestamp(n.last_delivery_at),
         "completed_at": timestamp(n.completed_at),
         "error": n.error,
+        "canceled_by": n.canceled_by,
+        "delivered": progress.count(DeliveryStatus::Delivered),
+        "read": n.read,
         "acknowledgement_required": n.content.acknowledgement_required,
         "acknowledged": n.acknowledged,
         "not_acknowledged": if n.content.acknowledgement_required { json!((progress.count(DeliveryStatus::Delivered) - n.acknowledged).max(0)) } else { Value::Null },
@@ -66,12 +69,21 @@ pub fn progress_text(progress: &Progress) -> String {
         when(n.last_delivery_at),
         when(n.completed_at),
     );
+    // As the status page counts them: receipts and Acknowledge presses.
+    text.push_str(&format!(
+        "  read {} of {} delivered\n",
+        n.read,
+        progress.count(DeliveryStatus::Delivered)
+    ));
     if n.content.acknowledgement_required {
         let waiting = (progress.count(DeliveryStatus::Delivered) - n.acknowledged).max(0);
         text.push_str(&format!(
             "  acknowledged {}, not yet {waiting}\n",
             n.acknowledged
         ));
+    }
+    if let Some(by) = &n.canceled_by {
+        text.push_str(&format!("  canceled by {by}\n"));
     }
     if let Some(error) = &n.error {
         text.push_str(&format!("  error: {error}\n"));

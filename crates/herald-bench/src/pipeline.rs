@@ -204,7 +204,7 @@ pub async fn run(scenario: &Scenario, herald: &std::path::Path) -> anyhow::Resul
             prepared_at = Some(started.elapsed());
             if scenario.everyone {
                 report_everyone(&progress, started.elapsed(), scenario);
-                store.cancel_notification(id).await?;
+                store.cancel_notification(id, "herald bench").await?;
             }
         }
         if progress.notification.status.is_final() {
@@ -494,7 +494,7 @@ pub async fn run_delta(recipients: usize) -> anyhow::Result<()> {
             .await?;
         print_graph_figures(&stats);
         rounds.push(calls);
-        store.cancel_notification(id).await?;
+        store.cancel_notification(id, "herald bench").await?;
     }
     println!(
         "   the second round made {} delta call(s) against {} for the first",

@@ -22,7 +22,7 @@ use tokio::sync::mpsc;
 pub(crate) type Found = mpsc::UnboundedSender<RecipientId>;
 
 pub use resolve::ResolvedAudience;
-pub use submit::{SubmitError, remind, submit};
+pub use submit::{Reminder, SubmitError, remind, submit};
 
 /// How the prepare stage reaches Teams.
 #[derive(Debug, Clone)]
@@ -135,7 +135,12 @@ impl Preparer {
                 "its schedule fired but is not committed yet"
             )));
         }
-        if record.status != NotificationStatus::Preparing {
+        // The first card sent makes it `sending` (record_outcomes) while
+        // the audience may still be resolving: a prepare repeated after a
+        // crash then still has work until `prepared` is set.
+        let unfinished = record.status == NotificationStatus::Preparing
+            || (record.status == NotificationStatus::Sending && !record.prepared);
+        if !unfinished {
             return Ok(());
         }
         // Pipelined: each chunk of people is written and its ready

@@ -53,6 +53,13 @@ pub async fn submit(
     .await
 }
 
+/// A reminder sent: its own notification, and how many people it goes to.
+#[derive(Debug, Clone, Copy)]
+pub struct Reminder {
+    pub id: NotificationId,
+    pub people: usize,
+}
+
 /// Reminds the people an announcement reached who have not acknowledged
 /// it: a new notification to just them, whose Acknowledge button counts
 /// for the original.
@@ -61,7 +68,7 @@ pub async fn remind(
     broker: &Broker,
     original: NotificationId,
     created_by: &str,
-) -> Result<NotificationId, SubmitError> {
+) -> Result<Reminder, SubmitError> {
     let record = store
         .notification(original)
         .await?
@@ -79,6 +86,7 @@ pub async fn remind(
         .take(Title::MAX)
         .collect();
     content.title = Title::parse(&title)?;
+    let people = pending.len();
     let users = pending
         .into_iter()
         .map(|r| UserRef::ObjectId(r.0))
@@ -88,7 +96,7 @@ pub async fn remind(
         users,
     }])
     .map_err(|_| SubmitError::EveryoneAcknowledged(original))?;
-    submit_notification(
+    let id = submit_notification(
         store,
         broker,
         &content,
@@ -96,7 +104,8 @@ pub async fn remind(
         created_by,
         Origin::Reminder(original),
     )
-    .await
+    .await?;
+    Ok(Reminder { id, people })
 }
 
 pub(crate) async fn submit_notification(

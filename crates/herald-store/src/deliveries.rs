@@ -183,22 +183,46 @@ impl Store {
         .execute(&mut *transaction)
         .await?;
         self.mark_recipients(&mut transaction, outcomes).await?;
-        sqlx::query(
-            "update notifications n set first_delivery_at = coalesce(n.first_delivery_at, now()), last_delivery_at = now() \
-             where n.id = any($1)",
-        )
-        .bind(
+        self.mark_sending(&mut transaction, outcomes).await?;
+        transaction.commit().await?;
+        Ok(())
+    }
+
+    /// A notification is sending once its first message went to Teams,
+    /// whether or not its audience is fully resolved (`prepared` says
+    /// that): the status people see must not read "preparing" while
+    /// cards arrive. Delivered ones also move the delivery times.
+    async fn mark_sending(
+        &self,
+        transaction: &mut sqlx::Transaction<'_, sqlx::Postgres>,
+        outcomes: &[Outcome],
+    ) -> Result<()> {
+        let ids = |keep: &dyn Fn(&Outcome) -> bool| -> Vec<uuid::Uuid> {
             outcomes
                 .iter()
-                .filter(|o| o.status == DeliveryStatus::Delivered)
+                .filter(|o| keep(o))
                 .map(|o| o.notification.0)
                 .collect::<std::collections::BTreeSet<_>>()
                 .into_iter()
-                .collect::<Vec<_>>(),
+                .collect()
+        };
+        let attempted = ids(&|o| o.attempt.is_some() || o.status == DeliveryStatus::Delivered);
+        if attempted.is_empty() {
+            return Ok(());
+        }
+        let delivered = ids(&|o| o.status == DeliveryStatus::Delivered);
+        sqlx::query(
+            "update notifications n set \
+                 status = case when n.status = 'preparing' then 'sending' else n.status end, \
+                 first_delivery_at = case when n.id = any($2) then coalesce(n.first_delivery_at, now()) \
+                     else n.first_delivery_at end, \
+                 last_delivery_at = case when n.id = any($2) then now() else n.last_delivery_at end \
+             where n.id = any($1)",
         )
-        .execute(&mut *transaction)
+        .bind(&attempted)
+        .bind(&delivered)
+        .execute(&mut **transaction)
         .await?;
-        transaction.commit().await?;
         Ok(())
     }
 

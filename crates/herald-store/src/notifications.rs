@@ -32,6 +32,8 @@ pub struct NotificationRecord {
     pub scheduled_at: Option<OffsetDateTime>,
     /// The IANA time zone the schedule was picked in.
     pub time_zone: Option<String>,
+    /// Who canceled it, as they were named when they did.
+    pub canceled_by: Option<String>,
 }
 
 impl NotificationRecord {
@@ -115,7 +117,7 @@ macro_rules! notification_columns {
         "id, title, summary, image_url, author, buttons, feed_text, critical, \
     acknowledgement_required, audience, status, prepared, created_by, created_at, send_started_at, \
     first_delivery_at, last_delivery_at, completed_at, error, reminder_of, acknowledged_count, \
-    owner_id, owner_name, updated_at, scheduled_at, time_zone, \
+    owner_id, owner_name, updated_at, scheduled_at, time_zone, canceled_by, \
     coalesce((select reads from notification_reads where notification_id = id), 0) as read_count"
     };
 }
@@ -159,6 +161,7 @@ pub(crate) fn record(row: &sqlx::postgres::PgRow) -> Result<NotificationRecord> 
         updated_at: row.try_get("updated_at")?,
         scheduled_at: row.try_get("scheduled_at")?,
         time_zone: row.try_get("time_zone")?,
+        canceled_by: row.try_get("canceled_by")?,
     })
 }
 
@@ -177,10 +180,14 @@ impl Store {
         let audience =
             serde_json::to_value(audience).map_err(|e| StoreError::Corrupt(e.to_string()))?;
         sqlx::query(
+            // A reminder belongs to whoever owns the announcement it
+            // reminds of, so it shows in their list beside it.
             "insert into notifications (id, title, summary, image_url, author, buttons, feed_text, critical, \
              acknowledgement_required, audience, status, created_by, send_started_at, reminder_of, \
              is_test, test_of, owner_id, owner_name) \
-             values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 'preparing', $11, now(), $12, $13, $14, $15, $16)",
+             values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 'preparing', $11, now(), $12, $13, $14, \
+             coalesce($15, (select owner_id from notifications where id = $12)), \
+             coalesce($16, (select owner_name from notifications where id = $12)))",
         )
         .bind(id.0)
         .bind(content.title.as_str())
@@ -283,15 +290,19 @@ impl Store {
         Ok(done.into_iter().map(NotificationId).collect())
     }
 
-    /// Stops a notification: it is canceled, and every delivery not yet
-    /// final is marked canceled. Returns false when it had already ended.
-    pub async fn cancel_notification(&self, id: NotificationId) -> Result<bool> {
+    /// Stops a notification: it is canceled by `by` (a person's name, or
+    /// the program's), and every delivery not yet final is marked
+    /// canceled. Returns false when it had already ended.
+    pub async fn cancel_notification(&self, id: NotificationId, by: &str) -> Result<bool> {
         self.end_notification(
             id,
-            NotificationStatus::Canceled,
-            None,
-            DeliveryStatus::Canceled,
-            None,
+            Ending {
+                status: NotificationStatus::Canceled,
+                error: None,
+                canceled_by: Some(by),
+                deliveries: DeliveryStatus::Canceled,
+                code: None,
+            },
         )
         .await
     }
@@ -306,10 +317,13 @@ impl Store {
     ) -> Result<bool> {
         self.end_notification(
             id,
-            NotificationStatus::Failed,
-            Some(error),
-            DeliveryStatus::Failed,
-            Some(code),
+            Ending {
+                status: NotificationStatus::Failed,
+                error: Some(error),
+                canceled_by: None,
+                deliveries: DeliveryStatus::Failed,
+                code: Some(code),
+            },
         )
         .await
     }
@@ -317,21 +331,11 @@ impl Store {
     /// Ending races the prepare and send stages, which update the same
     /// delivery rows in another order: PostgreSQL then aborts one side as
     /// a deadlock. Ending is safe to run again, so it is, a few times.
-    async fn end_notification(
-        &self,
-        id: NotificationId,
-        status: NotificationStatus,
-        error: Option<&str>,
-        deliveries: DeliveryStatus,
-        code: Option<&str>,
-    ) -> Result<bool> {
+    async fn end_notification(&self, id: NotificationId, ending: Ending<'_>) -> Result<bool> {
         let mut attempts = 0;
         loop {
             attempts += 1;
-            match self
-                .try_end_notification(id, status, error, deliveries, code)
-                .await
-            {
+            match self.try_end_notification(id, &ending).await {
                 Err(StoreError::Database(failure)) if attempts < 5 && is_deadlock(&failure) => {
                     tracing::debug!(%id, "ending a notification met a deadlock; again");
                 }
@@ -340,22 +344,16 @@ impl Store {
         }
     }
 
-    async fn try_end_notification(
-        &self,
-        id: NotificationId,
-        status: NotificationStatus,
-        error: Option<&str>,
-        deliveries: DeliveryStatus,
-        code: Option<&str>,
-    ) -> Result<bool> {
+    async fn try_end_notification(&self, id: NotificationId, ending: &Ending<'_>) -> Result<bool> {
         let mut transaction = self.pool.begin().await?;
         let ended = sqlx::query(
-            "update notifications set status = $2, error = coalesce($3, error), completed_at = now() \
-             where id = $1 and status not in ('sent', 'canceled', 'failed')",
+            "update notifications set status = $2, error = coalesce($3, error), canceled_by = $4, \
+             completed_at = now() where id = $1 and status not in ('sent', 'canceled', 'failed')",
         )
         .bind(id.0)
-        .bind(status.as_str())
-        .bind(error)
+        .bind(ending.status.as_str())
+        .bind(ending.error)
+        .bind(ending.canceled_by)
         .execute(&mut *transaction)
         .await?
         .rows_affected()
@@ -367,9 +365,9 @@ impl Store {
                  where notification_id = $1 and status in ('pending', 'queued', 'retrying')",
             )
             .bind(id.0)
-            .bind(deliveries.as_str())
-            .bind(code)
-            .bind(error)
+            .bind(ending.deliveries.as_str())
+            .bind(ending.code)
+            .bind(ending.error)
             .execute(&mut *transaction)
             .await?;
         }
@@ -385,6 +383,16 @@ impl Store {
             .fetch_one(&self.pool)
             .await?)
     }
+}
+
+/// How a notification ends early: its status and why, and what becomes
+/// of the deliveries not yet final.
+struct Ending<'a> {
+    status: NotificationStatus,
+    error: Option<&'a str>,
+    canceled_by: Option<&'a str>,
+    deliveries: DeliveryStatus,
+    code: Option<&'a str>,
 }
 
 /// Where a recipient's copy of an announcement is, to update it.
@@ -419,6 +427,10 @@ impl Store {
         conversation: &str,
     ) -> Result<Acknowledged> {
         let mut transaction = self.pool.begin().await?;
+        // The person first, as read receipts and outcomes lock them: a
+        // press marks their card read, and one order keeps the three from
+        // deadlocking.
+        crate::deliveries::lock_people(&mut transaction, &[person]).await?;
         let countable: bool = sqlx::query_scalar(
             "select exists (select 1 from deliveries                  where notification_id = $1 and recipient_id = $2 and status = 'delivered')              or exists (select 1 from recipients r join deliveries d on d.recipient_id = r.id and d.notification_id = $1                  where r.kind = 'channel' and r.conversation_id = $3 and d.status = 'delivered')",
         )
@@ -450,6 +462,9 @@ impl Store {
                 == 1,
             None => false,
         };
+        if countable {
+            mark_read_by_press(&mut transaction, notification, person).await?;
+        }
         if newly_counted {
             sqlx::query(
                 "insert into notification_timeline (notification_id, second, acknowledged) \
@@ -521,6 +536,18 @@ impl Store {
         Ok(ids.into_iter().map(herald_domain::RecipientId).collect())
     }
 
+    /// How many people `not_acknowledged` would find.
+    pub async fn not_acknowledged_count(&self, notification: NotificationId) -> Result<i64> {
+        Ok(sqlx::query_scalar(
+            "select count(*) from deliveries d join recipients r on r.id = d.recipient_id \
+             where d.notification_id = $1 and d.status = 'delivered' and r.kind = 'person' \
+             and not exists (select 1 from acknowledgements a where a.notification_id = $1 and a.recipient_id = d.recipient_id)",
+        )
+        .bind(notification.0)
+        .fetch_one(&self.pool)
+        .await?)
+    }
+
     /// The Entra object ids of the people who acknowledged an announcement.
     pub async fn acknowledged_by(&self, notification: NotificationId) -> Result<Vec<uuid::Uuid>> {
         Ok(sqlx::query_scalar(
@@ -560,6 +587,27 @@ impl Store {
             .map(|r| Ok((r.try_get("reaction")?, r.try_get("n")?)))
             .collect()
     }
+}
+
+/// Pressing Acknowledge is reading: the person's card counts as read from
+/// their first press, unless a read receipt came earlier. The trigger on
+/// deliveries counts the read, as it counts receipts.
+async fn mark_read_by_press(
+    transaction: &mut sqlx::Transaction<'_, sqlx::Postgres>,
+    notification: NotificationId,
+    person: uuid::Uuid,
+) -> Result<()> {
+    sqlx::query(
+        "update deliveries d set read_at = a.acknowledged_at from acknowledgements a \
+         where a.notification_id = $1 and a.recipient_id = $2 \
+           and d.notification_id = $1 and d.recipient_id = $2 \
+           and d.status = 'delivered' and d.read_at is null",
+    )
+    .bind(notification.0)
+    .bind(person)
+    .execute(&mut **transaction)
+    .await?;
+    Ok(())
 }
 
 /// PostgreSQL aborted the transaction to break a deadlock (40P01).

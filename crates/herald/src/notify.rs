@@ -124,7 +124,8 @@ pub async fn cancel(settings: &Settings, id: &str) -> anyhow::Result<()> {
         2,
     )
     .await?;
-    if store.cancel_notification(id).await? {
+    // The status page says who canceled; this program has no person's name.
+    if store.cancel_notification(id, "the command line").await? {
         println!(
             "Canceled {id}: nothing more is sent; deliveries not yet made are marked canceled."
         );
@@ -145,6 +146,10 @@ pub async fn remind(settings: &Settings, id: &str, created_by: &str) -> anyhow::
     )
     .await?;
     infrastructure.broker.close().await;
-    println!("{reminder}");
+    println!("{}", reminder.id);
+    eprintln!(
+        "Reminder sent to {} people who have not acknowledged {id}; follow it with: herald status {}",
+        reminder.people, reminder.id
+    );
     Ok(())
 }

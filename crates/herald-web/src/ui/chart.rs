@@ -27,28 +27,39 @@ const SERIES: [(&str, &str); 3] = [
 ];
 
 /// Cumulative deliveries, reads and acknowledgements over time, against
-/// the audience's size.
-pub fn progress(points: &[TimelinePoint], total: i64) -> String {
+/// the audience's size. Acknowledgements are drawn and told only when the
+/// announcement asks for them: a flat line of nothing asked is noise.
+pub fn progress(points: &[TimelinePoint], total: i64, asks_acknowledgement: bool) -> String {
     let totals = cumulative(points);
     let last = totals.last().copied().unwrap_or([0; 3]);
     let top = total.max(last[0]).max(1) as f64;
-    let summary = format!(
-        "{} delivered, {} read, {} acknowledged, of {} recipients",
-        last[0], last[1], last[2], total
-    );
-    let mut svg = open(
-        "progress-chart",
-        "Deliveries, reads and acknowledgements over time",
-        &summary,
-    );
+    let series = if asks_acknowledgement { 3 } else { 2 };
+    let (title, summary) = if asks_acknowledgement {
+        (
+            "Deliveries, reads and acknowledgements over time",
+            format!(
+                "{} delivered, {} read, {} acknowledged, of {} recipients",
+                last[0], last[1], last[2], total
+            ),
+        )
+    } else {
+        (
+            "Deliveries and reads over time",
+            format!(
+                "{} delivered, {} read, of {} recipients",
+                last[0], last[1], total
+            ),
+        )
+    };
+    let mut svg = open("progress-chart", title, &summary);
     axes(&mut svg, top);
     if let (Some(first), Some(end)) = (points.first(), points.last()) {
         let span = (end.at - first.at).as_seconds_f64().max(1.0);
         let x = |p: &TimelinePoint| LEFT + (p.at - first.at).as_seconds_f64() / span * plot_width();
-        for (series, (class, _)) in SERIES.iter().enumerate() {
+        for (index, (class, _)) in SERIES.iter().enumerate().take(series) {
             let mut path = format!("M{LEFT:.1},{:.1}", y(0.0, top));
             for (point, sums) in points.iter().zip(&totals) {
-                let _ = write!(path, " L{:.1},{:.1}", x(point), y(sums[series] as f64, top));
+                let _ = write!(path, " L{:.1},{:.1}", x(point), y(sums[index] as f64, top));
             }
             let _ = write!(svg, r#"<path class="{class}" d="{path}"/>"#);
         }
@@ -207,8 +218,9 @@ mod tests {
 
     #[test]
     fn the_lines_climb_to_the_running_totals() {
-        let svg = progress(&[point(0, 50, 0), point(10, 50, 20)], 100);
+        let svg = progress(&[point(0, 50, 0), point(10, 50, 20)], 100, true);
         assert!(svg.contains("100 delivered, 20 read, 0 acknowledged, of 100 recipients"));
+        assert!(svg.contains("line-acknowledged"));
         // 100 of 100 reaches the top of the plot.
         assert!(svg.contains(&format!("L{:.1},{TOP:.1}", WIDTH - RIGHT)));
         assert!(svg.contains(r#">10:00:10</tspan> <tspan data-zone-label="">UTC<"#));
@@ -216,9 +228,17 @@ mod tests {
 
     #[test]
     fn no_points_draws_an_empty_frame() {
-        let svg = progress(&[], 0);
+        let svg = progress(&[], 0, true);
         assert!(!svg.contains("line-delivered"));
         assert!(svg.ends_with("</svg>"));
+    }
+
+    #[test]
+    fn acknowledgements_are_left_out_when_none_were_asked() {
+        let svg = progress(&[point(0, 50, 0), point(10, 50, 20)], 100, false);
+        assert!(svg.contains("100 delivered, 20 read, of 100 recipients"));
+        assert!(!svg.contains("acknowledg"), "{svg}");
+        assert!(svg.contains("line-read"));
     }
 
     #[test]

@@ -58,7 +58,9 @@ impl UiError {
                 SubmitError::Content(_) | SubmitError::Card(_) | SubmitError::NoAudience => {
                     StatusCode::BAD_REQUEST
                 }
-                SubmitError::NotADraft(_) => StatusCode::CONFLICT,
+                SubmitError::NotADraft(_)
+                | SubmitError::NotAcknowledged(_)
+                | SubmitError::EveryoneAcknowledged(_) => StatusCode::CONFLICT,
                 SubmitError::Unknown(_) => StatusCode::NOT_FOUND,
                 _ => StatusCode::SERVICE_UNAVAILABLE,
             },

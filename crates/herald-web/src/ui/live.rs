@@ -11,9 +11,10 @@ use std::time::Duration;
 
 use actix_web::web::Bytes;
 use futures_util::Stream;
-use herald_domain::{DeliveryStatus, NotificationId};
+use herald_domain::{DeliveryStatus, NotificationId, NotificationStatus};
 use herald_store::{NotificationRecord, Store, StoreError, TimelinePoint};
 use serde::Serialize;
+use time::OffsetDateTime;
 use tokio::sync::watch;
 use tokio::time::Instant;
 
@@ -21,8 +22,11 @@ use super::{chart, views};
 
 /// Points of the chart.
 const CHART_POINTS: i64 = 60;
-/// The send rate is what was delivered in this many past seconds.
-const RATE_WINDOW_SECONDS: i64 = 10;
+/// The send rate is averaged over about a quarter of the time the whole
+/// send should take at the tenant's rate, within these bounds: long
+/// enough to smooth a second's jitter, short enough to follow a big send
+/// that slows down.
+const RATE_WINDOW_SECONDS: std::ops::RangeInclusive<i64> = 2..=30;
 const WHILE_SENDING: Duration = Duration::from_secs(1);
 const AFTERWARDS: Duration = Duration::from_secs(5);
 /// A comment line now and then keeps proxies from closing a quiet stream.
@@ -42,14 +46,22 @@ pub struct Snapshot {
     pub total: i64,
     /// Recipients with a final status.
     pub finished: i64,
-    /// `finished` of `total`, in whole percent (100 only when all are).
+    /// What the bar shows, in whole percent: `finished` of `total` (100
+    /// only when all are), or, once canceled, `delivered` of `total`.
     pub percent: i64,
+    /// The bar in words, for screen readers.
+    pub bar_text: String,
+    /// How it ended early, in a sentence: "Canceled at ... by ...: 388 got
+    /// it, 2453 did not". `None` unless canceled.
+    pub ended: Option<String>,
     pub counts: Vec<StatusCount>,
     pub delivered: i64,
     pub read: i64,
     pub acknowledged: i64,
-    /// Deliveries per second over the last few seconds.
-    pub rate: f64,
+    /// Deliveries per second, measured while it sends; `None` otherwise.
+    pub rate: Option<f64>,
+    /// `rate` as shown: "12.5/s".
+    pub rate_text: Option<String>,
     pub seconds_left: Option<u64>,
     pub time_left: Option<String>,
     /// The announcement has finished sending.
@@ -66,34 +78,56 @@ pub struct StatusCount {
     pub count: i64,
 }
 
-/// Reads an announcement's progress; `None` when it does not exist.
-pub async fn snapshot(store: &Store, id: NotificationId) -> Result<Option<Snapshot>, StoreError> {
-    Ok(read(store, id).await?.map(|(_, snapshot)| snapshot))
-}
-
 /// The announcement as read with its progress, and the progress.
+/// `tenant_rate` is the send rate Herald keeps to, which says how long
+/// the rest takes until a rate is measured.
 async fn read(
     store: &Store,
+    tenant_rate: f64,
     id: NotificationId,
 ) -> Result<Option<(NotificationRecord, Snapshot)>, StoreError> {
     let Some(progress) = store.progress(id).await? else {
         return Ok(None);
     };
-    let rate = store.recent_rate(Some(id), RATE_WINDOW_SECONDS).await?;
     let timeline = store.timeline(id, CHART_POINTS).await?;
     let record = &progress.notification;
     let total = progress.total();
     let unfinished = progress.unfinished();
     let finished = total - unfinished;
-    let done = record.status.is_final();
-    let seconds_left = (!done && rate > 0.0).then(|| (unfinished as f64 / rate).ceil() as u64);
+    let delivered = progress.count(DeliveryStatus::Delivered);
+    let sending = matches!(
+        record.status,
+        NotificationStatus::Preparing | NotificationStatus::Sending
+    );
+    let rate = if sending {
+        measured_rate(store, record, total, tenant_rate).await?
+    } else {
+        None
+    };
+    let seconds_left = sending
+        .then(|| seconds_left(unfinished, rate, tenant_rate))
+        .flatten();
+    let ended = ended(record, delivered, progress.count(DeliveryStatus::Canceled));
+    let percent = if ended.is_some() {
+        percent(delivered, total)
+    } else {
+        percent(finished, total)
+    };
+    let bar_text = if ended.is_some() {
+        format!("{percent} % delivered: {delivered} of {total} recipients got it")
+    } else {
+        format!("{percent} %: {finished} of {total} recipients done")
+    };
+    let shown_rate = rate.filter(|r| *r > 0.0).map(|r| (r * 10.0).round() / 10.0);
     let snapshot = Snapshot {
         id: id.to_string(),
         status: record.status.as_str(),
         status_label: views::status_text(record),
         total,
         finished,
-        percent: percent(finished, total),
+        percent,
+        bar_text,
+        ended,
         counts: DeliveryStatus::ALL
             .iter()
             .map(|s| StatusCount {
@@ -102,26 +136,80 @@ async fn read(
             })
             .filter(|c| c.count > 0)
             .collect(),
-        delivered: progress.count(DeliveryStatus::Delivered),
+        delivered,
         read: record.read,
         acknowledged: record.acknowledged,
-        rate: (rate * 10.0).round() / 10.0,
+        rate: shown_rate,
+        rate_text: shown_rate.map(|r| format!("{r:.1}/s")),
         seconds_left,
         time_left: seconds_left.map(|s| views::duration(s as f64)),
-        done,
-        chart: chart::progress(&timeline, total),
+        done: record.status.is_final(),
+        chart: chart::progress(&timeline, total, record.content.acknowledgement_required),
         timeline,
     };
     Ok(Some((progress.notification, snapshot)))
 }
 
-/// Whole percent, rounded down, so 100 means every recipient is final.
-fn percent(finished: i64, total: i64) -> i64 {
-    if total == 0 {
-        0
-    } else {
-        finished * 100 / total
+/// Deliveries per second over the window that fits the send's size,
+/// counting only whole seconds since the first delivery (a send two
+/// seconds old is not averaged over ten); `None` before a whole second
+/// has passed.
+async fn measured_rate(
+    store: &Store,
+    record: &NotificationRecord,
+    total: i64,
+    tenant_rate: f64,
+) -> Result<Option<f64>, StoreError> {
+    let Some(first) = record.first_delivery_at else {
+        return Ok(None);
+    };
+    let since_first = (OffsetDateTime::now_utc() - first).whole_seconds();
+    let seconds = rate_window(total, tenant_rate).min(since_first);
+    if seconds < 1 {
+        return Ok(None);
     }
+    Ok(Some(store.recent_rate(Some(record.id), seconds).await?))
+}
+
+/// A quarter of how long `total` deliveries take at the tenant's rate,
+/// in whole seconds within `RATE_WINDOW_SECONDS`.
+fn rate_window(total: i64, tenant_rate: f64) -> i64 {
+    let expected = total as f64 / tenant_rate.max(0.1);
+    ((expected / 4.0) as i64).clamp(*RATE_WINDOW_SECONDS.start(), *RATE_WINDOW_SECONDS.end())
+}
+
+/// Time for what is left at the measured rate, or at the tenant's until
+/// one is measured; `None` when nothing is left or it stands still.
+fn seconds_left(unfinished: i64, measured: Option<f64>, tenant_rate: f64) -> Option<u64> {
+    let rate = measured.unwrap_or(tenant_rate);
+    (unfinished > 0 && rate > 0.0).then(|| (unfinished as f64 / rate).ceil() as u64)
+}
+
+/// "Canceled at 03 Dec 2026 07:40 UTC by Joni Vance: 388 got it, 2453 did
+/// not", for a canceled announcement.
+fn ended(record: &NotificationRecord, delivered: i64, canceled: i64) -> Option<String> {
+    if record.status != NotificationStatus::Canceled {
+        return None;
+    }
+    let at = record
+        .completed_at
+        .map(|at| format!(" at {}", views::when(at)))
+        .unwrap_or_default();
+    let by = record
+        .canceled_by
+        .as_deref()
+        .map(|name| format!(" by {name}"))
+        .unwrap_or_default();
+    Some(if delivered == 0 && canceled == 0 {
+        format!("Canceled{at}{by} before it was sent.")
+    } else {
+        format!("Canceled{at}{by}: {delivered} got it, {canceled} did not.")
+    })
+}
+
+/// Whole percent, rounded down, so 100 means every recipient is counted.
+fn percent(part: i64, total: i64) -> i64 {
+    if total == 0 { 0 } else { part * 100 / total }
 }
 
 /// The latest progress of one announcement, and as event-stream text.
@@ -147,15 +235,18 @@ struct Watched {
 /// One poller per watched announcement, shared by its watchers.
 pub struct Live {
     store: Store,
+    /// The tenant's send rate, for the time left before one is measured.
+    tenant_rate: f64,
     feeds: Mutex<HashMap<NotificationId, Watched>>,
     /// True once the server stops: every stream ends.
     closing: watch::Sender<bool>,
 }
 
 impl Live {
-    pub fn new(store: Store) -> Arc<Self> {
+    pub fn new(store: Store, tenant_rate: f64) -> Arc<Self> {
         Arc::new(Self {
             store,
+            tenant_rate,
             feeds: Mutex::new(HashMap::new()),
             closing: watch::Sender::new(false),
         })
@@ -163,6 +254,13 @@ impl Live {
 
     pub fn close(&self) {
         self.closing.send_replace(true);
+    }
+
+    /// Reads an announcement's progress; `None` when it does not exist.
+    pub async fn snapshot(&self, id: NotificationId) -> Result<Option<Snapshot>, StoreError> {
+        Ok(read(&self.store, self.tenant_rate, id)
+            .await?
+            .map(|(_, snapshot)| snapshot))
     }
 
     /// The event stream of an announcement's progress.
@@ -219,7 +317,7 @@ impl Live {
     async fn poll(self: Arc<Self>, id: NotificationId, sender: watch::Sender<Option<Arc<Frame>>>) {
         loop {
             let read_at = Instant::now();
-            let pause = match read(&self.store, id).await {
+            let pause = match read(&self.store, self.tenant_rate, id).await {
                 Ok(Some((record, snapshot))) => {
                     let json = serde_json::to_string(&snapshot).unwrap_or_default();
                     let pause = if snapshot.done {
@@ -288,7 +386,26 @@ fn stream(
 
 #[cfg(test)]
 mod tests {
-    use super::percent;
+    use super::{percent, rate_window, seconds_left};
+
+    #[test]
+    fn the_rate_window_fits_the_send() {
+        // 200 people at 20/s take 10 s: a 2 s window.
+        assert_eq!(rate_window(200, 20.0), 2);
+        // 5,000 at 300/s take 17 s: 4 s.
+        assert_eq!(rate_window(5_000, 300.0), 4);
+        // 100,000 at 100/s take 17 minutes: at most 30 s.
+        assert_eq!(rate_window(100_000, 100.0), 30);
+    }
+
+    #[test]
+    fn time_left_is_at_the_tenant_rate_until_one_is_measured() {
+        // An 11-second send at its start: 11 s, not minutes.
+        assert_eq!(seconds_left(3_300, None, 300.0), Some(11));
+        assert_eq!(seconds_left(3_300, Some(100.0), 300.0), Some(33));
+        assert_eq!(seconds_left(3_300, Some(0.0), 300.0), None);
+        assert_eq!(seconds_left(0, None, 300.0), None);
+    }
 
     #[test]
     fn a_hundred_percent_means_every_recipient_is_final() {

@@ -79,7 +79,7 @@ impl Ui {
     pub fn new(store: Store, broker: Arc<Broker>, graph: Arc<Graph>, settings: UiSettings) -> Self {
         Self {
             sign_in: signin::SignIn::new(settings.sign_in.clone()),
-            live: live::Live::new(store.clone()),
+            live: live::Live::new(store.clone(), settings.send_rate_per_second),
             store,
             broker,
             graph,
@@ -140,6 +140,14 @@ pub fn configure(config: &mut web::ServiceConfig) {
         )
         .route("/api/overview", web::get().to(reports::api_overview))
         .route("/announcements/{id}/cancel", web::post().to(pages::cancel))
+        .route(
+            "/announcements/{id}/edit",
+            web::post().to(pages::edit_scheduled),
+        )
+        .route(
+            "/announcements/{id}/remind",
+            web::post().to(reports::remind),
+        )
         .route("/admin/staff", web::get().to(admin::staff))
         .route(
             "/admin/staff/{user}/sign-out",

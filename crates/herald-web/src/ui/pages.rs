@@ -54,7 +54,9 @@ fn notice(query: &Notice) -> Option<String> {
         "tested" => {
             "Saved, and a test was sent to you in Teams: look for it in your chat with Herald."
         }
-        "unscheduled" => "The schedule was canceled; the announcement is a draft again.",
+        "unscheduled" => {
+            "Taken off the schedule: this is a draft again. Schedule it again when you are done."
+        }
         "duplicated" => "This is a copy. Change what you need and save it.",
         _ => return None,
     };
@@ -402,16 +404,41 @@ pub async fn schedule(
     Ok(see_other(&format!("/announcements/{}", record.id)))
 }
 
+/// `POST /announcements/{id}/edit`: a scheduled announcement comes off
+/// the schedule and opens in the editor as a draft.
+pub async fn edit_scheduled(
+    Author(staff): Author,
+    ui: web::Data<Ui>,
+    id: web::Path<String>,
+) -> Page {
+    let record = visible(&ui, &staff, &id).await?;
+    if record.status == NotificationStatus::Draft {
+        return Ok(see_other(&format!("/drafts/{}", record.id)));
+    }
+    if record.status != NotificationStatus::Scheduled || !ui.store.unschedule(record.id).await? {
+        return Err(UiError::Conflict(
+            "this announcement has gone out already, so it can no longer be edited; duplicate it instead"
+                .to_owned(),
+        ));
+    }
+    ui.live.changed(record.id);
+    tracing::info!(notification = %record.id, by = %staff.upn, "taken off the schedule to edit");
+    Ok(see_other(&format!(
+        "/drafts/{}?done=unscheduled",
+        record.id
+    )))
+}
+
+/// `POST /announcements/{id}/cancel`: a send stops, a schedule is called
+/// off; either way it ends canceled, with who did it.
 pub async fn cancel(Author(staff): Author, ui: web::Data<Ui>, id: web::Path<String>) -> Page {
     let record = visible(&ui, &staff, &id).await?;
-    if record.status == NotificationStatus::Scheduled && ui.store.unschedule(record.id).await? {
-        ui.live.changed(record.id);
-        return Ok(see_other(&format!(
-            "/drafts/{}?done=unscheduled",
-            record.id
-        )));
-    }
-    let canceled = ui.store.cancel_notification(record.id).await?;
+    let name = if staff.name.trim().is_empty() {
+        &staff.upn
+    } else {
+        &staff.name
+    };
+    let canceled = ui.store.cancel_notification(record.id, name).await?;
     ui.live.changed(record.id);
     if !canceled {
         return Err(UiError::Conflict(

@@ -16,7 +16,7 @@ use serde::Deserialize;
 use serde_json::json;
 
 use super::error::UiError;
-use super::live::{self, Snapshot};
+use super::live::Snapshot;
 use super::pages::{parse_id, visible};
 use super::session::{Admin, Author, Staff, see_other};
 use super::signin::html;
@@ -452,22 +452,72 @@ fn summary_json(record: &NotificationRecord) -> serde_json::Value {
 }
 
 async fn progress_of(ui: &Ui, record: &NotificationRecord) -> Result<Snapshot, UiError> {
-    live::snapshot(&ui.store, record.id)
-        .await?
-        .ok_or(UiError::NotFound)
+    ui.live.snapshot(record.id).await?.ok_or(UiError::NotFound)
+}
+
+/// What the status page says after a reminder was sent: numbers and an
+/// id only, parsed, so nothing typed into a URL is shown back.
+#[derive(Debug, Default, Deserialize)]
+pub struct StatusNotice {
+    #[serde(default)]
+    reminded: Option<u32>,
 }
 
 /// An announcement's status page; a draft opens in the editor instead.
-pub async fn status(Author(staff): Author, ui: web::Data<Ui>, id: web::Path<String>) -> Page {
+pub async fn status(
+    Author(staff): Author,
+    ui: web::Data<Ui>,
+    id: web::Path<String>,
+    notice: web::Query<StatusNotice>,
+) -> Page {
     let (record, progress) = watched_or_read(&ui, &staff, &id).await?;
     if record.status == NotificationStatus::Draft {
         return Ok(see_other(&format!("/drafts/{}", record.id)));
     }
-    html(&StatusPage::new(
+    let mut page = StatusPage::new(
         Chrome::new(record.content.title.as_str(), &staff, "home"),
         &record,
         progress,
-    ))
+    );
+    if may_remind(&record) {
+        page.not_acknowledged =
+            Some(ui.store.not_acknowledged_count(record.id).await?).filter(|people| *people > 0);
+    }
+    page.notice = notice.reminded.map(|people| match people {
+        1 => "Reminder sent to 1 person.".to_owned(),
+        people => format!("Reminder sent to {people} people."),
+    });
+    html(&page)
+}
+
+/// Reminders are for announcements that ask for an acknowledgement and
+/// went out; a reminder's own acknowledgements count for its original,
+/// which is where to remind from.
+fn may_remind(record: &NotificationRecord) -> bool {
+    record.content.acknowledgement_required
+        && record.reminder_of.is_none()
+        && matches!(
+            record.status,
+            NotificationStatus::Sent | NotificationStatus::Canceled
+        )
+}
+
+/// `POST /announcements/{id}/remind`: the people it reached who have not
+/// acknowledged it get a reminder (what `herald remind` does).
+pub async fn remind(Author(staff): Author, ui: web::Data<Ui>, id: web::Path<String>) -> Page {
+    let record = visible(&ui, &staff, &id).await?;
+    if !may_remind(&record) {
+        return Err(UiError::Conflict(
+            "only an announcement that asks for acknowledgements and has been sent can be reminded of"
+                .to_owned(),
+        ));
+    }
+    let reminder = herald_prepare::remind(&ui.store, &ui.broker, record.id, &staff.upn).await?;
+    tracing::info!(notification = %record.id, reminder = %reminder.id, people = reminder.people, by = %staff.upn, "reminded from the web UI");
+    Ok(see_other(&format!(
+        "/announcements/{}?reminded={}",
+        record.id, reminder.people
+    )))
 }
 
 /// The announcement and its progress. The page shows what its event

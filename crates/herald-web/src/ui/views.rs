@@ -347,7 +347,17 @@ pub struct StatusPage {
     pub progress: Snapshot,
     pub can_cancel: bool,
     pub scheduled: bool,
+    /// When a scheduled announcement goes out.
+    pub scheduled_for: Option<String>,
+    /// The fields the card preview is built from (`POST /ui/preview`,
+    /// as the compose page posts them), for a scheduled announcement.
+    pub card_fields: Vec<(String, String)>,
     pub asks_acknowledgement: bool,
+    /// People the announcement reached who have not acknowledged it,
+    /// when it asks and has been sent: whom a reminder would go to.
+    pub not_acknowledged: Option<i64>,
+    /// Said once at the top: a reminder sent...
+    pub notice: Option<String>,
     pub error: Option<String>,
     pub started: Option<String>,
     pub completed: Option<String>,
@@ -355,6 +365,7 @@ pub struct StatusPage {
 
 impl StatusPage {
     pub fn new(chrome: Chrome, record: &NotificationRecord, progress: Snapshot) -> Self {
+        let scheduled = record.status == NotificationStatus::Scheduled;
         Self {
             chrome,
             id: record.id.to_string(),
@@ -368,17 +379,54 @@ impl StatusPage {
                     | NotificationStatus::Preparing
                     | NotificationStatus::Sending
             ),
-            scheduled: record.status == NotificationStatus::Scheduled,
+            scheduled,
+            scheduled_for: record.scheduled_at.filter(|_| scheduled).map(when),
+            card_fields: if scheduled {
+                card_fields(&DraftForm::from_record(record))
+            } else {
+                Vec::new()
+            },
             asks_acknowledgement: record.content.acknowledgement_required,
+            not_acknowledged: None,
+            notice: None,
             error: record.error.clone(),
             started: record.send_started_at.map(when),
             completed: record.completed_at.map(when),
         }
     }
+}
 
-    pub fn rate(&self) -> String {
-        format!("{:.1}/s", self.progress.rate)
+/// A draft's fields as the compose form posts them, for the preview.
+fn card_fields(form: &DraftForm) -> Vec<(String, String)> {
+    let mut fields: Vec<(String, String)> = [
+        ("title", &form.title),
+        ("summary", &form.summary),
+        ("image_url", &form.image_url),
+        ("author", &form.author),
+        ("feed_text", &form.feed_text),
+    ]
+    .into_iter()
+    .map(|(name, value)| (name.to_owned(), value.clone()))
+    .collect();
+    for row in form.button_rows() {
+        fields.push((row.title_field(), row.title.to_owned()));
+        fields.push((row.url_field(), row.url.to_owned()));
     }
+    let flags = [
+        ("critical", form.critical),
+        ("acknowledgement", form.acknowledgement),
+    ];
+    for (name, _) in flags.into_iter().filter(|(_, on)| *on) {
+        fields.push((name.to_owned(), "on".to_owned()));
+    }
+    for pick in &form.picks {
+        fields.push(("target".to_owned(), pick.spec.clone()));
+    }
+    if !form.csv.is_empty() {
+        fields.push(("csv_name".to_owned(), form.csv_name.clone()));
+        fields.push(("csv".to_owned(), form.csv.clone()));
+    }
+    fields
 }
 
 /// One line of the per-recipient table, ready to show.
