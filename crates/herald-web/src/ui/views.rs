@@ -190,6 +190,8 @@ pub struct ComposePage {
     pub errors: FieldErrors,
     /// Said once at the top: saved, test sent...
     pub notice: Option<String>,
+    /// What became of the draft when there are errors: saved or not.
+    pub errors_heading: String,
 }
 
 impl ComposePage {
@@ -211,6 +213,8 @@ pub struct ConfirmPage {
     pub people: u64,
     pub channel_posts: u64,
     pub duration: String,
+    /// The card as the send-worker will post it (JSON), for the preview.
+    pub card: String,
     pub rate: String,
     pub error: Option<String>,
     /// What the schedule fields held, when a schedule was refused.
