@@ -386,7 +386,19 @@
     // A form shown again with its problems: the list of them is read
     // first, wherever the page was scrolled.
     var problems = document.getElementById("form-errors");
-    if (problems) problems.focus();
+    if (problems) {
+      problems.focus();
+      // A problem's link takes the focus to its field, clear of the
+      // sticky buttons.
+      problems.addEventListener("click", function (event) {
+        var link = event.target.closest('a[href^="#"]');
+        var field = link && document.getElementById(link.getAttribute("href").slice(1));
+        if (!field) return;
+        event.preventDefault();
+        field.scrollIntoView({ block: "center" });
+        field.focus();
+      });
+    }
     var form = document.getElementById("compose");
     setupReviewPreview();
     if (form) {
