@@ -15,7 +15,7 @@ use crate::harness::{
 use crate::site::{
     CsvFile, assert_console_clean, assert_theme, choose_with_keys, id_in, messages_with,
     new_announcement, notification, open, people, picked_targets, plain_group, preview_shows,
-    results_open, save_and_review, sign_in, start, upload_csv, user_id,
+    results_open, save_and_review, sign_in, start, upload_csv, use_theme, user_id,
 };
 
 const UNKNOWN: &str = "nobody.here@contoso.example";
@@ -252,6 +252,113 @@ async fn an_author_signs_in_composes_sends_and_schedules() {
     assert_console_clean(&browser, &herald, "composing and sending", &[]).await;
     browser.close().await;
     herald.stop().await;
+}
+
+/// The colour of the card's separator line in a preview pane, as drawn.
+async fn separator_colour(browser: &Browser, pane: &str) -> String {
+    let css = format!("#{pane} .ac-horizontal-separator");
+    wait_for(browser, &css).await;
+    script(
+        browser,
+        "return getComputedStyle(document.querySelector(arguments[0])).borderBottomColor;",
+        vec![serde_json::json!(css)],
+    )
+    .await
+    .as_str()
+    .unwrap()
+    .to_owned()
+}
+
+/// Whether the preview shows the tab `name` (`light` or `dark`) alone.
+fn shows_tab(name: &str) -> String {
+    let other = if name == "dark" { "light" } else { "dark" };
+    format!(
+        "document.getElementById('tab-{name}').getAttribute('aria-selected') === 'true' && \
+         !document.getElementById('preview-{name}').hidden && \
+         document.getElementById('preview-{other}').hidden"
+    )
+}
+
+#[tokio::test]
+async fn the_review_page_shows_the_card_in_the_page_theme() {
+    let herald = start().await;
+    let browser = Browser::start().await;
+    let staff = herald.staff().await;
+    sign_in(&browser, &herald, &staff[1].0).await;
+    use_theme(&browser, "dark").await;
+
+    // The compose page opens its preview on the Dark tab, and the card's
+    // separator is a dark theme's line, not a white one.
+    new_announcement(&browser).await;
+    wait_until(&browser, &shows_tab("dark"), "opening on the Dark tab").await;
+    type_into(&browser, "#title", "Lift maintenance").await;
+    type_into(&browser, "#summary", "The east lift stops on **Tuesday**.").await;
+    let person = people(&herald, 0, 1).await;
+    type_into(&browser, "#csv", &person[0]).await;
+    wait_for_text(&browser, "#preview-dark", "Lift maintenance").await;
+    let line = separator_colour(&browser, "preview-dark").await;
+    assert!(
+        dark_colour(&line),
+        "the dark card's separator is {line}, not a dark theme's line"
+    );
+    // The preview follows the page's theme when it changes.
+    wait_for(&browser, "#theme")
+        .await
+        .select_by_value("light")
+        .await
+        .unwrap();
+    assert_theme(&browser, "light").await;
+    wait_until(&browser, &shows_tab("light"), "following the light theme").await;
+    wait_for(&browser, "#theme")
+        .await
+        .select_by_value("dark")
+        .await
+        .unwrap();
+    assert_theme(&browser, "dark").await;
+    wait_until(&browser, &shows_tab("dark"), "following the dark theme").await;
+
+    // The review page: the card itself, in the page's theme, one person
+    // said as one, and no note about counting people twice.
+    save_and_review(&browser).await;
+    wait_until(&browser, &shows_tab("dark"), "opening on the Dark tab").await;
+    let card = wait_for_text(&browser, "#preview-dark", "Lift maintenance").await;
+    assert!(card.contains("The east lift stops on Tuesday."), "{card}");
+    assert!(
+        dark_colour(&separator_colour(&browser, "preview-dark").await),
+        "the review page's dark card"
+    );
+    let estimate = text(&browser, "#estimate").await;
+    assert!(estimate.starts_with("About 1 person."), "{estimate}");
+    assert!(
+        text(&browser, ".audience-list")
+            .await
+            .contains("(1 person)"),
+        "the list's label"
+    );
+    let page = text(&browser, "main").await;
+    assert!(!page.contains("counted for each"), "{page}");
+    assert!(!page.contains("1 people"), "{page}");
+    click(&browser, "#tab-light").await;
+    wait_for_text(&browser, "#preview-light", "Lift maintenance").await;
+    screenshot(&browser, "review-send").await;
+
+    assert_console_clean(&browser, &herald, "the review page", &[]).await;
+    browser.close().await;
+    herald.stop().await;
+}
+
+/// `rgb(r, g, b)` with every channel under the middle: a line for a dark
+/// background.
+fn dark_colour(css: &str) -> bool {
+    let channels: Vec<u32> = css
+        .trim_start_matches("rgba(")
+        .trim_start_matches("rgb(")
+        .trim_end_matches(')')
+        .split(',')
+        .take(3)
+        .filter_map(|c| c.trim().parse().ok())
+        .collect();
+    channels.len() == 3 && channels.iter().all(|&c| c < 128)
 }
 
 #[tokio::test]

@@ -50,6 +50,18 @@ async fn oversized_cards_are_refused_before_anything_is_stored() {
 }
 
 #[tokio::test]
+async fn links_teams_would_not_open_are_refused_before_anything_is_stored() {
+    let herald = TestHerald::start(emulator_config(20), |_| {}).await;
+    let mut linked = content("Pay rise");
+    linked.summary = Some("Read [the letter](http://contoso.example/letter).".to_owned());
+    assert_submit_refused(&herald, &linked, "\"http://contoso.example/letter\"").await;
+    linked.summary = None;
+    linked.author = Some("[HR](javascript:alert(1))".to_owned());
+    assert_submit_refused(&herald, &linked, "the author links to").await;
+    herald.stop().await;
+}
+
+#[tokio::test]
 async fn unknown_people_fail_the_notification_and_nothing_is_sent() {
     let herald = TestHerald::start(emulator_config(50), |_| {}).await;
     let mut people: Vec<String> = herald

@@ -119,9 +119,12 @@ async fn drafts_are_saved_edited_duplicated_and_deleted() {
 
 const SCRIPT: &str = "<script>window.hacked=1</script>";
 const ATTRIBUTE: &str = r#""><img src=x onerror="window.hacked=1">"#;
-const LINK: &str = "[Pay rise](javascript:window.hacked=1)";
+const LINK: &str = "[Pay rise](https://contoso.example/pay?<b>x</b>)";
+const BAD_LINK: &str = "[Pay rise](javascript:window.hacked=1)";
 
-/// Every text field holds all three tricks.
+/// Every text field holds the tricks; the summary's link goes to https
+/// (a `javascript:` link is refused at save: see
+/// `a_link_teams_would_not_open_is_refused_beside_the_summary`).
 fn tricky_fields(upn: &str) -> Vec<(&'static str, String)> {
     let all = format!("{SCRIPT} {ATTRIBUTE} {LINK}");
     vec![
@@ -176,8 +179,10 @@ async fn what_is_typed_comes_out_escaped_in_the_page_the_preview_and_the_card() 
 
     let preview: Value = author_preview(&author, &borrowed).await;
     let card = preview["card"].to_string();
-    assert!(!card.contains("javascript:"), "{card}");
-    assert!(card.contains("Pay rise"), "the link's words stay");
+    assert!(
+        card.contains("[Pay rise](https://contoso.example/pay?<b>x</b>)"),
+        "{card}"
+    );
 
     // The announcement as sent: only the audience's person, for speed.
     let id_sent = author
@@ -194,8 +199,220 @@ async fn what_is_typed_comes_out_escaped_in_the_page_the_preview_and_the_card() 
     let user = user_id(&herald, &person).await;
     let message = wait_for_message(&herald, &user).await;
     let text = message.to_string();
-    assert!(!text.contains("javascript:"), "{text}");
-    assert!(text.contains("Pay rise"));
+    assert!(
+        text.contains("[Pay rise](https://contoso.example/pay?<b>x</b>)"),
+        "{text}"
+    );
+    herald.stop().await;
+}
+
+/// The text of the element with this id, up to its first closing tag.
+fn element_text<'a>(page: &'a str, id: &str) -> &'a str {
+    let at = page
+        .find(&format!(r#"id="{id}""#))
+        .unwrap_or_else(|| panic!("no #{id} in the page"));
+    let rest = &page[at..];
+    let start = rest.find('>').unwrap() + 1;
+    let end = rest.find("</").unwrap();
+    &rest[start..end]
+}
+
+#[tokio::test]
+async fn a_link_teams_would_not_open_is_refused_beside_the_summary() {
+    let herald = start().await;
+    let author = sign_in_staff(&herald).await.author;
+    for (summary, target) in [
+        (
+            "See [the plan](http://contoso.example/plan).",
+            "http://contoso.example/plan",
+        ),
+        (BAD_LINK, "javascript:window.hacked=1"),
+    ] {
+        let fields = [("title", "Office move"), ("summary", summary)];
+        let preview = author_preview(&author, &fields).await;
+        let problem = preview["errors"]["summary"].as_str().unwrap_or_default();
+        assert!(
+            problem.contains(&format!("{target:?}")) && problem.contains("https://"),
+            "the preview names the link: {preview}"
+        );
+        assert!(preview["card"].is_null(), "{preview}");
+
+        let refused = author.post("/drafts", &fields).await;
+        assert_eq!(refused.status(), StatusCode::UNPROCESSABLE_ENTITY);
+        let page = refused.text().await.unwrap();
+        let beside = element_text(&page, "summary-error");
+        assert!(
+            beside.contains("links to") && beside.contains("https://"),
+            "{beside}"
+        );
+        assert!(
+            page.contains(r##"<a href="#summary">Summary</a>"##),
+            "{page}"
+        );
+    }
+    assert!(
+        herald
+            .store()
+            .announcements(None, 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    herald.stop().await;
+}
+
+#[tokio::test]
+async fn the_banner_says_whether_the_draft_was_saved() {
+    let herald = start().await;
+    let author = sign_in_staff(&herald).await.author;
+
+    // A new draft refused: nothing stored, and the problems link to fields.
+    let refused = author
+        .post(
+            "/drafts",
+            &[
+                ("title", " "),
+                ("image_url", "http://x.example/a.png"),
+                ("action", "send"),
+            ],
+        )
+        .await;
+    assert_eq!(refused.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let page = refused.text().await.unwrap();
+    assert!(
+        element_text(&page, "form-errors-heading").starts_with("Nothing was saved:"),
+        "{page}"
+    );
+    let title_at = page
+        .find(r##"<a href="#title">Title</a>"##)
+        .expect("a link to the title");
+    let image_at = page
+        .find(r##"<a href="#image_url">Image URL</a>"##)
+        .expect("a link to the image");
+    assert!(title_at < image_at, "in the order of the form");
+    assert!(
+        herald
+            .store()
+            .announcements(None, 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+
+    // Saved, then no audience to review: the banner says it was saved.
+    let saved = author
+        .post("/drafts", &[("title", "No one yet"), ("action", "send")])
+        .await;
+    assert_eq!(saved.status(), StatusCode::SEE_OTHER);
+    let review = author.get(&herald_testkit::web::location(&saved)).await;
+    assert_eq!(review.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let page = review.text().await.unwrap();
+    let heading = element_text(&page, "form-errors-heading");
+    assert!(
+        heading.starts_with("The draft is saved, but it cannot be sent yet"),
+        "{heading}"
+    );
+    assert!(!page.contains("Nothing was saved"), "{page}");
+    assert!(
+        page.contains(r##"<a href="#audience-search">Audience</a>: Pick at least one"##),
+        "{page}"
+    );
+    let stored = herald.store().announcements(None, 10).await.unwrap();
+    assert_eq!(stored.len(), 1);
+    let id = stored[0].id;
+
+    // Editing it, refused: the changes were not saved, the draft stays.
+    let refused = author
+        .post(
+            &format!("/drafts/{id}"),
+            &[("title", ""), ("action", "save")],
+        )
+        .await;
+    assert_eq!(refused.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let page = refused.text().await.unwrap();
+    assert!(
+        element_text(&page, "form-errors-heading").starts_with("Your changes were not saved:"),
+        "{page}"
+    );
+    // Editing it, saved, then no audience: saved again.
+    let saved = author
+        .post(
+            &format!("/drafts/{id}"),
+            &[("title", "Still no one"), ("action", "send")],
+        )
+        .await;
+    let page = author.page(&herald_testkit::web::location(&saved)).await;
+    assert!(
+        element_text(&page, "form-errors-heading").starts_with("The draft is saved"),
+        "{page}"
+    );
+    assert!(page.contains("Still no one"));
+
+    // A test with invalid fields: nothing saved and no test sent.
+    let refused = author
+        .post(
+            &format!("/drafts/{id}"),
+            &[("title", ""), ("action", "test")],
+        )
+        .await;
+    let page = refused.text().await.unwrap();
+    assert!(
+        element_text(&page, "form-errors-heading")
+            .starts_with("Your changes were not saved and no test was sent:"),
+        "{page}"
+    );
+    // A test needs no audience: saved and sent.
+    let tested = author
+        .post(
+            &format!("/drafts/{id}"),
+            &[("title", "Test me"), ("action", "test")],
+        )
+        .await;
+    assert_eq!(tested.status(), StatusCode::SEE_OTHER);
+    assert!(herald_testkit::web::location(&tested).ends_with("?done=tested"));
+    herald.stop().await;
+}
+
+#[tokio::test]
+async fn a_binary_file_is_not_read_as_a_list() {
+    let herald = start().await;
+    let author = sign_in_staff(&herald).await.author;
+    // A picture's first bytes as a browser decodes them: U+FFFD for each
+    // byte that is not UTF-8, and NULs.
+    let picture = "\u{fffd}PNG\r\n\u{1a}\n\0\0\0\rIHDR\0\0\u{2}\0";
+    let answer = author
+        .post_script(
+            "/ui/audience/people",
+            &[("csv_name", "photo.png"), ("csv", picture)],
+        )
+        .await;
+    assert_eq!(answer.status(), StatusCode::BAD_REQUEST);
+    let body: Value = answer.json().await.unwrap();
+    let error = body["error"].as_str().unwrap();
+    assert!(
+        error.contains("photo.png is not a text CSV file") && error.contains("CSV UTF-8"),
+        "{error}"
+    );
+    assert!(
+        !error.contains('\u{fffd}'),
+        "no garbled characters: {error}"
+    );
+    let refused = author
+        .post(
+            "/drafts",
+            &[
+                ("title", "To a picture"),
+                ("csv_name", "photo.png"),
+                ("csv", picture),
+            ],
+        )
+        .await;
+    assert_eq!(refused.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let page = refused.text().await.unwrap();
+    assert!(
+        element_text(&page, "csv-error").contains("is not a text CSV file"),
+        "{page}"
+    );
     herald.stop().await;
 }
 
@@ -255,9 +472,29 @@ async fn the_preview_is_the_card_teams_receives() {
     assert_eq!(confirm.status(), StatusCode::OK);
     let page = confirm.text().await.unwrap();
     assert!(
-        page.contains("movers.csv (1 people)") && page.contains("<strong>1</strong> person"),
+        page.contains("movers.csv (1 person)") && page.contains("<strong>1</strong> person"),
         "{page}"
     );
+    assert!(
+        !page.contains("counted for each"),
+        "one target counts nobody twice: {page}"
+    );
+    // The review page carries the very card, for its preview.
+    let carried = page
+        .split(r#"data-card=""#)
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .expect("the card in the review page");
+    let carried: Value = serde_json::from_str(
+        &carried
+            .replace("&#34;", "\"")
+            .replace("&#39;", "'")
+            .replace("&#60;", "<")
+            .replace("&#62;", ">")
+            .replace("&#38;", "&"),
+    )
+    .unwrap();
+    assert_eq!(carried, preview["card"]);
     author.post(&format!("/drafts/{id}/send"), &[]).await;
     let message = wait_for_message(&herald, &user_id(&herald, &person).await).await;
     let received = &message["activity"]["attachments"][0]["content"];

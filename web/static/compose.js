@@ -34,10 +34,12 @@
     form.dispatchEvent(new Event("input", { bubbles: true }));
   }
 
-  function setupPreview(form) {
+  // The light and dark panes of a card preview, drawn with Teams' host
+  // configs (named by `holder`'s data attributes): `ready` settles once
+  // they are loaded, `show` draws a card in both. Null without the renderer.
+  function cardPanes(holder) {
     var panes = { light: document.getElementById("preview-light"), dark: document.getElementById("preview-dark") };
-    var status = document.getElementById("preview-status");
-    if (!panes.light || !window.AdaptiveCards || !window.markdownit) return;
+    if (!panes.light || !window.AdaptiveCards || !window.markdownit) return null;
     var markdown = window.markdownit({ html: false, linkify: false, breaks: true });
     window.AdaptiveCards.AdaptiveCard.onProcessMarkdown = function (text, result) {
       result.outputHtml = markdown.render(text);
@@ -45,11 +47,15 @@
     };
     var configs = {};
     var loads = ["light", "dark"].map(function (name) {
-      return fetch(form.getAttribute("data-hostconfig-" + name)).then(function (r) { return r.json(); })
-        .then(function (json) { configs[name] = new window.AdaptiveCards.HostConfig(json); });
+      return fetch(holder.getAttribute("data-hostconfig-" + name)).then(function (r) { return r.json(); })
+        .then(function (json) {
+          // Microsoft's sample dark config keeps the light one's #EEEEEE
+          // separator, a bright line Teams' dark theme does not draw:
+          // use the dark theme's divider colour.
+          if (name === "dark") json.separator = { lineThickness: 1, lineColor: "#525252" };
+          configs[name] = new window.AdaptiveCards.HostConfig(json);
+        });
     });
-    var timer = null;
-    var asked = 0;
 
     function render(name, json) {
       var card = new window.AdaptiveCards.AdaptiveCard();
@@ -61,13 +67,44 @@
       panes[name].replaceChildren(element || document.createTextNode(""));
     }
 
+    setupTabs();
+    return {
+      ready: Promise.all(loads),
+      show: function (json) {
+        render("light", json);
+        render("dark", json);
+      }
+    };
+  }
+
+  function setupPreview(form) {
+    var status = document.getElementById("preview-status");
+    var panes = cardPanes(form);
+    if (!panes) return;
+    var timer = null;
+    var asked = 0;
+    // Fields the author has changed: their errors show beside them as
+    // they type, not before they touch them.
+    var touched = {};
+
+    function showBeside(errors) {
+      Object.keys(touched).forEach(function (name) {
+        var slot = document.getElementById(name + "-error");
+        var field = document.getElementById(name);
+        if (!slot || !field) return;
+        var message = errors[name] || "";
+        slot.textContent = message;
+        field.setAttribute("aria-invalid", String(!!message));
+      });
+    }
+
     function refresh() {
       var mine = ++asked;
       post("/ui/preview", new URLSearchParams(new FormData(form))).then(function (result) {
         if (mine !== asked) return;
+        showBeside(result.errors || {});
         if (result.card) {
-          render("light", result.card);
-          render("dark", result.card);
+          panes.show(result.card);
           status.textContent = "The preview shows the card as Teams will.";
           form.setAttribute("data-preview", "ready");
         } else {
@@ -79,30 +116,52 @@
       });
     }
 
-    form.addEventListener("input", function () {
+    form.addEventListener("input", function (event) {
+      if (event.target && event.target.id) touched[event.target.id] = true;
       window.clearTimeout(timer);
       timer = window.setTimeout(refresh, 250);
     });
-    Promise.all(loads).then(refresh, refresh);
-    setupTabs();
+    panes.ready.then(refresh, refresh);
+  }
+
+  // The card the review page carries, drawn as the compose page draws it.
+  function setupReviewPreview() {
+    var holder = document.getElementById("review-preview");
+    var data = document.getElementById("review-card");
+    if (!holder || !data) return;
+    var panes = cardPanes(holder);
+    if (!panes) return;
+    var card = JSON.parse(data.getAttribute("data-card"));
+    var show = function () {
+      panes.show(card);
+      holder.setAttribute("data-preview", "ready");
+    };
+    panes.ready.then(show, show);
   }
 
   function setupTabs() {
     var tabs = Array.prototype.slice.call(document.querySelectorAll('.tabs [role="tab"]'));
-    function select(tab) {
+    function select(tab, focus) {
       tabs.forEach(function (other) {
         var on = other === tab;
         other.setAttribute("aria-selected", String(on));
         other.tabIndex = on ? 0 : -1;
         document.getElementById(other.getAttribute("aria-controls")).hidden = !on;
       });
-      tab.focus();
+      if (focus) tab.focus();
     }
+    // The preview opens on the tab of the page's theme and follows it.
+    function follow(theme) {
+      var tab = document.getElementById(theme === "dark" ? "tab-dark" : "tab-light");
+      if (tab) select(tab, false);
+    }
+    follow(document.documentElement.getAttribute("data-theme"));
+    document.addEventListener("herald:theme", function (event) { follow(event.detail); });
     tabs.forEach(function (tab, index) {
-      tab.addEventListener("click", function () { select(tab); });
+      tab.addEventListener("click", function () { select(tab, true); });
       tab.addEventListener("keydown", function (event) {
         var step = event.key === "ArrowRight" ? 1 : event.key === "ArrowLeft" ? -1 : 0;
-        if (step) select(tabs[(index + step + tabs.length) % tabs.length]);
+        if (step) select(tabs[(index + step + tabs.length) % tabs.length], true);
       });
     });
   }
@@ -244,7 +303,12 @@
     file.addEventListener("change", function () {
       var chosen = file.files[0];
       if (!chosen) return;
-      chosen.text().then(function (content) {
+      chosen.arrayBuffer().then(function (buffer) {
+        var content = listText(new Uint8Array(buffer));
+        if (content === null) {
+          throw new Error(chosen.name + " is not a text CSV file (it holds binary data, like a workbook or a picture): " +
+            "in Excel, save the list as \"CSV UTF-8 (Comma delimited)\" or \"Unicode Text\", or paste one person per line.");
+        }
         var body = new URLSearchParams();
         body.set("csv_name", chosen.name);
         body.set("csv", content);
@@ -262,6 +326,21 @@
         changed(form);
       }).catch(function (error) { report.textContent = error.message; });
     });
+  }
+
+  // A list file's text, read as the server reads one: UTF-8, or UTF-16
+  // with its byte order mark (Excel's "Unicode Text"); null for anything
+  // else, such as a workbook or a picture picked by mistake.
+  function listText(bytes) {
+    var encoding = "utf-8";
+    if (bytes[0] === 0xff && bytes[1] === 0xfe) encoding = "utf-16le";
+    else if (bytes[0] === 0xfe && bytes[1] === 0xff) encoding = "utf-16be";
+    try {
+      var text = new TextDecoder(encoding, { fatal: true }).decode(bytes);
+      return /[\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f]/.test(text) ? null : text;
+    } catch (error) {
+      return null;
+    }
   }
 
   function pad(number) { return (number < 10 ? "0" : "") + number; }
@@ -304,7 +383,24 @@
   }
 
   document.addEventListener("DOMContentLoaded", function () {
+    // A form shown again with its problems: the list of them is read
+    // first, wherever the page was scrolled.
+    var problems = document.getElementById("form-errors");
+    if (problems) {
+      problems.focus();
+      // A problem's link takes the focus to its field, clear of the
+      // sticky buttons.
+      problems.addEventListener("click", function (event) {
+        var link = event.target.closest('a[href^="#"]');
+        var field = link && document.getElementById(link.getAttribute("href").slice(1));
+        if (!field) return;
+        event.preventDefault();
+        field.scrollIntoView({ block: "center" });
+        field.focus();
+      });
+    }
     var form = document.getElementById("compose");
+    setupReviewPreview();
     if (form) {
       setupPreview(form);
       setupPicker(form);

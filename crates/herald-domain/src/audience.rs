@@ -21,6 +21,10 @@ pub enum AudienceError {
     UnknownKind { spec: String },
     #[error("audience {spec:?} needs an id after the colon")]
     MissingId { spec: String },
+    #[error(
+        "{source_name} is not a text CSV file (it holds binary data, like a workbook or a picture): in Excel, save the list as \"CSV UTF-8 (Comma delimited)\" or \"Unicode Text\", or paste one person per line"
+    )]
+    NotText { source_name: String },
 }
 
 /// A person named by user principal name or Entra object id.
@@ -98,6 +102,11 @@ impl Target {
     /// mark and CRLF line ends. Blank lines, `#` comments and a header row
     /// (a first row that names nobody) are skipped; repeats count once.
     pub fn users_from_csv(source: &str, text: &str) -> Result<Self, AudienceError> {
+        if !is_text(text) {
+            return Err(AudienceError::NotText {
+                source_name: source.to_owned(),
+            });
+        }
         let mut users = Vec::new();
         let mut seen = HashSet::new();
         let mut bad = Vec::new();
@@ -219,6 +228,53 @@ impl Target {
     }
 }
 
+/// The text of a list file: UTF-8 (with or without Excel's byte order
+/// mark), or UTF-16 with its byte order mark, as Excel's "Unicode Text"
+/// saves. Anything else is not a list of people.
+pub fn list_text(source: &str, bytes: &[u8]) -> Result<String, AudienceError> {
+    let not_text = || AudienceError::NotText {
+        source_name: source.to_owned(),
+    };
+    let utf16 = |rest: &[u8], unit: fn([u8; 2]) -> u16| {
+        if rest.len() % 2 != 0 {
+            return Err(not_text());
+        }
+        let units = rest.chunks_exact(2).map(|pair| unit([pair[0], pair[1]]));
+        char::decode_utf16(units)
+            .collect::<Result<String, _>>()
+            .map_err(|_| not_text())
+    };
+    match bytes {
+        [0xFF, 0xFE, rest @ ..] => utf16(rest, u16::from_le_bytes),
+        [0xFE, 0xFF, rest @ ..] => utf16(rest, u16::from_be_bytes),
+        _ => String::from_utf8(bytes.to_vec()).map_err(|_| not_text()),
+    }
+}
+
+/// Text a person could have typed: no NUL or other control characters
+/// but tabs and line ends, and no U+FFFD, which a browser puts where it
+/// met bytes that are not UTF-8.
+fn is_text(text: &str) -> bool {
+    !text
+        .chars()
+        .any(|c| c == '\u{fffd}' || (c.is_control() && !matches!(c, '\t' | '\r' | '\n')))
+}
+
+/// Excel's "Unicode Text" separates columns with tabs: a file whose first
+/// row has tabs and no comma is read that way.
+fn delimiter(text: &str) -> u8 {
+    let first = text
+        .lines()
+        .map(str::trim)
+        .find(|line| !line.is_empty() && !line.starts_with('#'))
+        .unwrap_or_default();
+    if first.contains('\t') && !first.contains(',') {
+        b'\t'
+    } else {
+        b','
+    }
+}
+
 /// The line and trimmed first field of each CSV row, or a problem naming
 /// the line. Rows may have any number of fields; comment lines (`#` first)
 /// and empty lines are skipped by the reader.
@@ -226,6 +282,7 @@ fn csv_rows(text: &str) -> impl Iterator<Item = Result<(usize, String), String>>
     // Excel's "CSV UTF-8" starts with a byte order mark.
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     let reader = csv::ReaderBuilder::new()
+        .delimiter(delimiter(text))
         .has_headers(false)
         .flexible(true)
         .trim(csv::Trim::All)
@@ -277,7 +334,8 @@ impl fmt::Display for Target {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match (self, self.spec()) {
             (Self::Users { source, users }, _) => {
-                write!(f, "{} people from {source}", users.len())
+                let noun = if users.len() == 1 { "person" } else { "people" };
+                write!(f, "{} {noun} from {source}", users.len())
             }
             (_, Some(spec)) => f.write_str(&spec),
             (_, None) => Ok(()),
@@ -401,6 +459,45 @@ mod tests {
                 UserRef::Upn("alex@contoso.example".into()),
                 UserRef::ObjectId(id.parse().unwrap())
             ]
+        );
+    }
+
+    #[test]
+    fn binary_files_are_not_lists() {
+        // A PNG's first bytes as a browser decodes them, and a workbook's.
+        for text in [
+            "\u{fffd}PNG\r\n\u{1a}\n\0\0\0\rIHDR",
+            "PK\u{3}\u{4}\u{14}\0\u{6}\0",
+        ] {
+            let error = Target::users_from_csv("photo.png", text).unwrap_err();
+            assert_eq!(
+                error,
+                AudienceError::NotText {
+                    source_name: "photo.png".into()
+                }
+            );
+            assert!(error.to_string().contains("CSV UTF-8"), "{error}");
+        }
+        assert!(list_text("book.xlsx", b"PK\x03\x04\x14\x00\x06\x00\xff\xfe").is_err());
+    }
+
+    #[test]
+    fn excel_unicode_text_reads() {
+        let text = "User principal name\tDisplay name\r\nalex@contoso.example\tDoe, Alex\r\n";
+        let mut bytes = vec![0xFF, 0xFE];
+        bytes.extend(text.encode_utf16().flat_map(u16::to_le_bytes));
+        let decoded = list_text("people.txt", &bytes).unwrap();
+        assert_eq!(decoded, text);
+        assert_eq!(
+            users(&decoded),
+            vec![UserRef::Upn("alex@contoso.example".into())]
+        );
+        let mut big_endian = vec![0xFE, 0xFF];
+        big_endian.extend(text.encode_utf16().flat_map(u16::to_be_bytes));
+        assert_eq!(list_text("people.txt", &big_endian).unwrap(), text);
+        assert_eq!(
+            list_text("people.csv", "a@b.example".as_bytes()).unwrap(),
+            "a@b.example"
         );
     }
 

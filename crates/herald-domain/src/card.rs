@@ -127,8 +127,7 @@ pub fn safe_markdown(text: &str) -> String {
             continue;
         };
         out.push_str(&rest[..open]);
-        let address = target.trim().trim_start_matches('<').to_ascii_lowercase();
-        if address.starts_with("https://") || address.starts_with("mailto:") {
+        if opens_in_teams(target) {
             out.push_str(&rest[open..open + (rest.len() - open - after.len())]);
         } else {
             out.push_str(label);
@@ -137,6 +136,30 @@ pub fn safe_markdown(text: &str) -> String {
     }
     out.push_str(rest);
     out
+}
+
+/// The targets of the Markdown links in `text` that `safe_markdown` would
+/// drop, as written.
+pub fn unsafe_links(text: &str) -> Vec<String> {
+    let mut found = Vec::new();
+    let mut rest = text;
+    while let Some(open) = rest.find('[') {
+        match markdown_link(&rest[open..]) {
+            Some((_, target, after)) => {
+                if !opens_in_teams(target) {
+                    found.push(target.trim().to_owned());
+                }
+                rest = after;
+            }
+            None => rest = &rest[open + 1..],
+        }
+    }
+    found
+}
+
+fn opens_in_teams(target: &str) -> bool {
+    let address = target.trim().trim_start_matches('<').to_ascii_lowercase();
+    address.starts_with("https://") || address.starts_with("mailto:")
 }
 
 /// `[label](target)` at the start of `text`: the label, the target and what

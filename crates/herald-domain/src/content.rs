@@ -23,6 +23,10 @@ pub enum ContentError {
     EmptyButtonTitle { index: usize },
     #[error("at most {max} buttons are allowed, got {count}")]
     TooManyButtons { count: usize, max: usize },
+    #[error(
+        "the {field} links to {target:?}, which Teams would not open (the card would show the words without the link): links must start with https:// or mailto:"
+    )]
+    UnsafeLink { field: &'static str, target: String },
 }
 
 /// A non-empty title of at most 200 characters.
@@ -158,11 +162,14 @@ impl Content {
     }
 
     pub fn validate(&self) -> Result<(), ContentError> {
+        check_links("title", self.title.as_str())?;
         if let Some(summary) = &self.summary {
             check_length("summary", summary, Self::MAX_SUMMARY)?;
+            check_links("summary", summary)?;
         }
         if let Some(author) = &self.author {
             check_length("author", author, Self::MAX_AUTHOR)?;
+            check_links("author", author)?;
         }
         if let Some(feed) = &self.feed_text {
             check_length("feed text", feed, Self::MAX_FEED_TEXT)?;
@@ -188,6 +195,16 @@ fn check_length(field: &'static str, text: &str, max: usize) -> Result<(), Conte
         return Err(ContentError::TooLong { field, length, max });
     }
     Ok(())
+}
+
+/// The card builder drops a Markdown link that does not go to an https or
+/// mailto address (`card::safe_markdown`), keeping only its words; the
+/// author is told at once instead of finding a dead link in Teams.
+fn check_links(field: &'static str, text: &str) -> Result<(), ContentError> {
+    match crate::card::unsafe_links(text).into_iter().next() {
+        Some(target) => Err(ContentError::UnsafeLink { field, target }),
+        None => Ok(()),
+    }
 }
 
 #[cfg(test)]
@@ -238,6 +255,48 @@ mod tests {
         assert!(matches!(
             content.validate(),
             Err(ContentError::TooManyButtons { .. })
+        ));
+    }
+
+    #[test]
+    fn markdown_links_must_go_to_https_or_mail() {
+        let mut content = Content::new(Title::parse("T").unwrap());
+        content.summary = Some(
+            "See [the plan](https://contoso.example/p) or [HR](mailto:hr@contoso.example)".into(),
+        );
+        assert_eq!(content.validate(), Ok(()));
+        content.summary = Some("See [the plan](http://contoso.example/p)".into());
+        assert_eq!(
+            content.validate(),
+            Err(ContentError::UnsafeLink {
+                field: "summary",
+                target: "http://contoso.example/p".into()
+            })
+        );
+        let error = content.validate().unwrap_err().to_string();
+        assert!(error.contains("https://"), "{error}");
+        content.summary = Some("[Pay rise](<JavaScript:alert(1)>)".into());
+        assert!(matches!(
+            content.validate(),
+            Err(ContentError::UnsafeLink {
+                field: "summary",
+                ..
+            })
+        ));
+        content.summary = None;
+        content.author = Some("[HR](javascript:x)".into());
+        assert!(matches!(
+            content.validate(),
+            Err(ContentError::UnsafeLink {
+                field: "author",
+                ..
+            })
+        ));
+        content.author = None;
+        content.title = Title::parse("[Read](ftp://contoso.example)").unwrap();
+        assert!(matches!(
+            content.validate(),
+            Err(ContentError::UnsafeLink { field: "title", .. })
         ));
     }
 

@@ -719,6 +719,26 @@ impl Graph {
         })
     }
 
+    /// The first `top` (1 to 999) teams of the tenant and how many there
+    /// are, for looking through their channels.
+    pub async fn teams(&self, top: usize) -> Result<GroupSearch, GraphError> {
+        let path = format!(
+            "/groups?$filter={}&$count=true&$select={GROUP_SELECT}&$top={}",
+            encode(TEAMS_FILTER),
+            top.clamp(1, MAX_PAGE)
+        );
+        // A groups list with $select: 2 units less 1 (teams-platform.md §3).
+        let page: CountedPage<GroupItem> = self
+            .get_advanced(GraphCall::Directory(1), &path)
+            .await?
+            .json_or_error()
+            .await?;
+        Ok(GroupSearch {
+            total: page.count.unwrap_or(page.value.len() as u64),
+            groups: page.value.into_iter().map(FoundGroup::from).collect(),
+        })
+    }
+
     /// The people in a group, nested groups flattened. The cast to users
     /// leaves out the nested groups themselves, which Graph's plain
     /// `transitiveMembers/$count` would count too.

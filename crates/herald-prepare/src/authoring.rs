@@ -148,18 +148,21 @@ pub struct Choice {
     pub team_name: Option<String>,
 }
 
-/// Groups and teams whose names start a word with `text`. A team offers
-/// its General channel and its members one by one; a group its members.
+/// Groups and teams whose names start a word with `text`, with how many
+/// people each has, then the channels whose names do. A team offers its
+/// General channel and its members one by one; a group its members.
 pub async fn search_audience(graph: &Graph, text: &str) -> Result<Vec<Choice>, GraphError> {
     const SHOWN: usize = 10;
     let found = graph.search_groups(text, false, SHOWN).await?;
+    let counts = member_counts(graph, &found.groups).await;
     let mut choices = Vec::new();
-    for group in found.groups {
+    for (group, count) in found.groups.iter().zip(counts) {
+        let people = count.map_or_else(String::new, |count| format!(" · {}", people(count)));
         if group.is_team {
             choices.push(Choice {
                 spec: format!("team:{}", group.id),
                 label: format!("{} (General channel)", group.display_name),
-                detail: "One post in the team's General channel".to_owned(),
+                detail: format!("One post in the team's General channel{people}"),
                 team: None,
                 team_name: None,
             });
@@ -173,7 +176,7 @@ pub async fn search_audience(graph: &Graph, text: &str) -> Result<Vec<Choice>, G
             choices.push(Choice {
                 spec: format!("team-members:{}", group.id),
                 label: format!("{} (each member)", group.display_name),
-                detail: "Each member of the team, in a chat with Herald".to_owned(),
+                detail: format!("Each member of the team, in a chat with Herald{people}"),
                 team: None,
                 team_name: None,
             });
@@ -181,13 +184,106 @@ pub async fn search_audience(graph: &Graph, text: &str) -> Result<Vec<Choice>, G
             choices.push(Choice {
                 spec: format!("group:{}", group.id),
                 label: group.display_name.clone(),
-                detail: "Each member of the group, nested groups included".to_owned(),
+                detail: format!("Each member of the group, nested groups included{people}"),
+                team: None,
+                team_name: None,
+            });
+        }
+    }
+    let channels: Vec<Choice> = channels_named(graph, text)
+        .await?
+        .into_iter()
+        .filter(|channel| !choices.iter().any(|c| c.spec == channel.spec))
+        .take(SHOWN)
+        .collect();
+    choices.extend(channels);
+    Ok(choices)
+}
+
+/// "1 person", "12 people".
+fn people(count: u64) -> String {
+    if count == 1 {
+        "1 person".to_owned()
+    } else {
+        format!("{count} people")
+    }
+}
+
+/// The people in each group shown, nested groups flattened: one `$count`
+/// call per group, side by side, each paced as a directory read (5 units;
+/// ten groups are 50 of the 3,500 a small tenant may spend every 10 s). A
+/// count Graph will not give is left out rather than failing the search.
+async fn member_counts(graph: &Graph, groups: &[herald_microsoft::FoundGroup]) -> Vec<Option<u64>> {
+    futures_util::future::join_all(groups.iter().map(|group| async move {
+        match graph.group_member_count(&group.id).await {
+            Ok(count) => Some(count),
+            Err(error) => {
+                tracing::warn!(group = %group.id, %error, "could not count a group's members for the picker");
+                None
+            }
+        }
+    }))
+    .await
+}
+
+/// Teams whose channels a search looks through. Graph has no search across
+/// channels (teams-platform.md §10): Herald lists the teams, then each
+/// team's channels, a call per team paced like every team read, so the
+/// number of teams is bounded.
+const TEAMS_LOOKED_THROUGH: usize = 25;
+
+/// Channels with a word of their name starting with each word of `text`
+/// (as Graph's `$search` matches names), in the first teams of the tenant.
+async fn channels_named(graph: &Graph, text: &str) -> Result<Vec<Choice>, GraphError> {
+    let words = name_words(text);
+    if words.is_empty() {
+        return Ok(Vec::new());
+    }
+    let teams = graph.teams(TEAMS_LOOKED_THROUGH).await?.groups;
+    let lists =
+        futures_util::future::join_all(teams.iter().map(|team| graph.team_channels(&team.id)))
+            .await;
+    let mut choices = Vec::new();
+    for (team, channels) in teams.iter().zip(lists) {
+        for channel in channels? {
+            let name = channel.display_name.as_deref().unwrap_or("General");
+            if !matches_words(name, &words) {
+                continue;
+            }
+            let general = name == "General";
+            choices.push(Choice {
+                spec: if general {
+                    format!("team:{}", team.id)
+                } else {
+                    format!("channel:{}/{}", team.id, channel.id)
+                },
+                label: if general {
+                    format!("{} (General channel)", team.display_name)
+                } else {
+                    format!("{} › {name}", team.display_name)
+                },
+                detail: format!("One post in this channel of {}", team.display_name),
                 team: None,
                 team_name: None,
             });
         }
     }
     Ok(choices)
+}
+
+fn name_words(text: &str) -> Vec<String> {
+    text.split(|c: char| !c.is_alphanumeric())
+        .filter(|w| !w.is_empty())
+        .map(str::to_lowercase)
+        .collect()
+}
+
+/// Every typed word starts a word of `name`.
+fn matches_words(name: &str, typed: &[String]) -> bool {
+    let words = name_words(name);
+    typed
+        .iter()
+        .all(|typed| words.iter().any(|word| word.starts_with(typed.as_str())))
 }
 
 /// A team's channels other than General, as picker choices.
@@ -273,4 +369,26 @@ pub async fn check_people(graph: &Graph, users: &[UserRef]) -> Result<PeopleChec
         }
     }
     Ok(check)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn channel_names_match_by_the_start_of_their_words() {
+        let typed = name_words("gen");
+        assert!(matches_words("General", &typed));
+        assert!(!matches_words("Agenda", &typed));
+        assert!(matches_words("Partner news", &name_words("news part")));
+        assert!(!matches_words("Partners", &name_words("part x")));
+        assert!(name_words(" \"' ").is_empty());
+    }
+
+    #[test]
+    fn one_person_is_not_people() {
+        assert_eq!(people(1), "1 person");
+        assert_eq!(people(0), "0 people");
+        assert_eq!(people(12), "12 people");
+    }
 }

@@ -41,8 +41,9 @@ fn audience(specs: &[String]) -> anyhow::Result<Audience> {
             targets.push(Target::parse(spec)?);
             continue;
         };
-        let text = std::fs::read_to_string(path)
-            .with_context(|| format!("cannot read the audience file {path}"))?;
+        let bytes =
+            std::fs::read(path).with_context(|| format!("cannot read the audience file {path}"))?;
+        let text = herald_domain::audience::list_text(path, &bytes)?;
         targets.push(Target::users_from_csv(path, &text)?);
     }
     Ok(Audience::new(targets)?)

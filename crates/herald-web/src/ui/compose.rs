@@ -69,7 +69,56 @@ impl FieldErrors {
     pub fn invalid(&self, field: &str) -> &'static str {
         if self.has(field) { "true" } else { "false" }
     }
+
+    /// Every error in the order of the form, each with the field's label
+    /// and the id of the element a link to it should reach.
+    pub fn problems(&self) -> Vec<Problem<'_>> {
+        let known = FIELDS.iter().filter_map(|&(field, label, anchor)| {
+            self.0.get(field).map(|message| Problem {
+                label: label.to_owned(),
+                anchor: anchor.to_owned(),
+                message,
+            })
+        });
+        let others = self
+            .0
+            .iter()
+            .filter(|(field, _)| !FIELDS.iter().any(|(known, _, _)| known == field))
+            .map(|(field, message)| Problem {
+                label: field.replace('_', " "),
+                anchor: field.clone(),
+                message,
+            });
+        known.chain(others).collect()
+    }
 }
+
+/// One error of the form, for the list at the top of the page.
+pub struct Problem<'a> {
+    pub label: String,
+    /// The id of the field (the picker's search box for the audience).
+    pub anchor: String,
+    pub message: &'a str,
+}
+
+/// The form's fields in the order the page shows them: the name errors
+/// are kept under, the label, and the id of the element to focus.
+const FIELDS: &[(&str, &str, &str)] = &[
+    ("title", "Title", "title"),
+    ("summary", "Summary", "summary"),
+    ("image_url", "Image URL", "image_url"),
+    ("author", "From (author line)", "author"),
+    ("feed_text", "Activity feed text", "feed_text"),
+    ("button1_title", "Button 1 text", "button1_title"),
+    ("button1_url", "Button 1 link", "button1_url"),
+    ("button2_title", "Button 2 text", "button2_title"),
+    ("button2_url", "Button 2 link", "button2_url"),
+    ("button3_title", "Button 3 text", "button3_title"),
+    ("button3_url", "Button 3 link", "button3_url"),
+    ("audience", "Audience", "audience-search"),
+    ("csv", "List of people", "csv"),
+    ("test", "Test", "compose-actions"),
+];
 
 fn optional(text: &str) -> Option<String> {
     let text = text.trim();
@@ -245,7 +294,7 @@ impl DraftForm {
                         Target::Users { users, .. } => users.len(),
                         _ => 0,
                     };
-                    labels.push(format!("{name} ({count} people)"));
+                    labels.push(format!("{name} ({})", people_count(count)));
                     targets.push(target);
                 }
                 Ok(_) => {}
@@ -302,6 +351,15 @@ impl ButtonRow<'_> {
     }
 }
 
+/// "1 person", "2 people".
+pub fn people_count(count: usize) -> String {
+    if count == 1 {
+        "1 person".to_owned()
+    } else {
+        format!("{count} people")
+    }
+}
+
 /// The form field a content error belongs to.
 fn field_of(error: &herald_domain::ContentError) -> &'static str {
     use herald_domain::ContentError::*;
@@ -311,6 +369,11 @@ fn field_of(error: &herald_domain::ContentError) -> &'static str {
             "summary" => "summary",
             "author" => "author",
             "feed text" => "feed_text",
+            _ => "title",
+        },
+        UnsafeLink { field, .. } => match *field {
+            "summary" => "summary",
+            "author" => "author",
             _ => "title",
         },
         BadUrl { .. } => "image_url",

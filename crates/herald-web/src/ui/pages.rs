@@ -8,7 +8,7 @@ use serde::Deserialize;
 use time::{OffsetDateTime, PrimitiveDateTime, UtcOffset};
 
 use super::Ui;
-use super::compose::{DraftForm, FieldErrors};
+use super::compose::{DraftForm, FieldErrors, card_of};
 use super::error::UiError;
 use super::session::{Author, Staff, see_other};
 use super::signin::html;
@@ -63,14 +63,45 @@ fn notice(query: &Notice) -> Option<String> {
     Some(text.to_owned())
 }
 
+/// What became of a form shown again with its errors, said first in the
+/// banner above them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Outcome {
+    /// The form was refused: nothing of it is stored.
+    Refused { action: Action },
+    /// The draft is stored but cannot go on to the review page.
+    SavedNotSendable,
+    /// The draft is stored but the test could not be sent.
+    SavedTestFailed,
+}
+
+fn errors_heading(outcome: Outcome, new: bool) -> String {
+    let nothing = if new {
+        "Nothing was saved"
+    } else {
+        "Your changes were not saved"
+    };
+    match outcome {
+        Outcome::Refused {
+            action: Action::Test,
+        } => format!("{nothing} and no test was sent: fix what is listed here, then try again."),
+        Outcome::Refused { .. } => format!("{nothing}: fix what is listed here, then save again."),
+        Outcome::SavedNotSendable => {
+            "The draft is saved, but it cannot be sent yet: fix what is listed here, then review the send again.".to_owned()
+        }
+        Outcome::SavedTestFailed => "The draft is saved, but the test was not sent:".to_owned(),
+    }
+}
+
 fn compose_page(
     staff: &Staff,
     id: Option<String>,
     form: DraftForm,
     errors: FieldErrors,
     notice: Option<String>,
+    outcome: Outcome,
 ) -> Page {
-    compose_page_with_tests(staff, id, form, errors, notice, None)
+    compose_page_with_tests(staff, id, form, errors, notice, outcome, None)
 }
 
 /// The compose page, with the tests sent from the draft when known.
@@ -80,6 +111,7 @@ fn compose_page_with_tests(
     form: DraftForm,
     errors: FieldErrors,
     notice: Option<String>,
+    outcome: Outcome,
     tests: Option<TestsSent>,
 ) -> Page {
     let title = if id.is_some() {
@@ -94,8 +126,9 @@ fn compose_page_with_tests(
     };
     let mut response = html(&ComposePage {
         chrome: Chrome::new(title, staff, "new"),
-        id,
         form,
+        errors_heading: errors_heading(outcome, id.is_none()),
+        id,
         errors,
         notice,
         tests,
@@ -109,7 +142,14 @@ pub async fn new_draft(Author(staff): Author) -> Page {
         author: staff.name.clone(),
         ..DraftForm::default()
     };
-    compose_page(&staff, None, form, FieldErrors::default(), None)
+    compose_page(
+        &staff,
+        None,
+        form,
+        FieldErrors::default(),
+        None,
+        Outcome::SavedNotSendable,
+    )
 }
 
 pub async fn edit_draft(
@@ -130,6 +170,7 @@ pub async fn edit_draft(
         form,
         FieldErrors::default(),
         notice(&query),
+        Outcome::SavedNotSendable,
         TestsSent::new(&tests, &staff.upn),
     )
 }
@@ -182,24 +223,46 @@ fn owner(staff: &Staff) -> Owner {
 }
 
 /// What the author asked for with the button they pressed.
-fn action(pairs: &[(String, String)]) -> &str {
-    pairs
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Action {
+    Save,
+    Test,
+    Review,
+}
+
+fn action(pairs: &[(String, String)]) -> Action {
+    match pairs
         .iter()
         .find(|(name, _)| name == "action")
-        .map_or("save", |(_, value)| value.as_str())
+        .map(|(_, value)| value.as_str())
+    {
+        Some("test") => Action::Test,
+        Some("send") => Action::Review,
+        _ => Action::Save,
+    }
 }
 
 pub async fn create_draft(Author(staff): Author, ui: web::Data<Ui>, pairs: Form) -> Page {
     let form = DraftForm::from_pairs(&pairs);
+    let action = action(&pairs);
     let (content, audience) = match checked(&ui, &form).await {
         Ok(checked) => checked,
-        Err(errors) => return compose_page(&staff, None, form, errors, None),
+        Err(errors) => {
+            return compose_page(
+                &staff,
+                None,
+                form,
+                errors,
+                None,
+                Outcome::Refused { action },
+            );
+        }
     };
     let id = NotificationId::new();
     ui.store
         .create_draft(id, &content, &audience, &owner(&staff))
         .await?;
-    after_save(&ui, &staff, id, &content, action(&pairs)).await
+    after_save(&ui, &staff, id, form, &content, action).await
 }
 
 pub async fn update_draft(
@@ -210,10 +273,18 @@ pub async fn update_draft(
 ) -> Page {
     let record = visible(&ui, &staff, &id).await?;
     let form = DraftForm::from_pairs(&pairs);
+    let action = action(&pairs);
     let (content, audience) = match checked(&ui, &form).await {
         Ok(checked) => checked,
         Err(errors) => {
-            return compose_page(&staff, Some(record.id.to_string()), form, errors, None);
+            return compose_page(
+                &staff,
+                Some(record.id.to_string()),
+                form,
+                errors,
+                None,
+                Outcome::Refused { action },
+            );
         }
     };
     if !ui
@@ -225,28 +296,48 @@ pub async fn update_draft(
             "this announcement was sent or scheduled meanwhile, so it can no longer be changed; duplicate it to send it again".to_owned(),
         ));
     }
-    after_save(&ui, &staff, record.id, &content, action(&pairs)).await
+    after_save(&ui, &staff, record.id, form, &content, action).await
 }
 
 async fn after_save(
     ui: &Ui,
     staff: &Staff,
     id: NotificationId,
+    form: DraftForm,
     content: &Content,
-    action: &str,
+    action: Action,
 ) -> Page {
     match action {
-        "test" => {
+        Action::Test => {
             let tester = authoring::Tester {
                 id: staff.id,
                 name: staff.name.clone(),
                 upn: staff.upn.clone(),
             };
-            authoring::send_test(&ui.store, &ui.broker, content, id, &tester).await?;
-            Ok(see_other(&format!("/drafts/{id}?done=tested")))
+            match authoring::send_test(&ui.store, &ui.broker, content, id, &tester).await {
+                Ok(_) => Ok(see_other(&format!("/drafts/{id}?done=tested"))),
+                // What the author can fix (a card too large once the test
+                // mark is added); the draft itself is stored.
+                Err(
+                    error @ (herald_prepare::SubmitError::Content(_)
+                    | herald_prepare::SubmitError::Card(_)),
+                ) => {
+                    let mut errors = FieldErrors::default();
+                    errors.add("test", error);
+                    compose_page(
+                        staff,
+                        Some(id.to_string()),
+                        form,
+                        errors,
+                        None,
+                        Outcome::SavedTestFailed,
+                    )
+                }
+                Err(error) => Err(error.into()),
+            }
         }
-        "send" => Ok(see_other(&format!("/drafts/{id}/send"))),
-        _ => Ok(see_other(&format!("/drafts/{id}?done=saved"))),
+        Action::Review => Ok(see_other(&format!("/drafts/{id}/send"))),
+        Action::Save => Ok(see_other(&format!("/drafts/{id}?done=saved"))),
     }
 }
 
@@ -279,6 +370,7 @@ async fn confirm_page(
 ) -> Page {
     let estimate = authoring::estimate(&ui.graph, &record.audience).await?;
     let rate = ui.settings.send_rate_per_second;
+    let card = card_of(&record.content, &record.audience)?.to_string();
     let mut response = html(&ConfirmPage {
         chrome: Chrome::new("Send announcement", staff, "new"),
         id: record.id.to_string(),
@@ -287,6 +379,7 @@ async fn confirm_page(
         people: estimate.people,
         channel_posts: estimate.channel_posts,
         duration: views::duration(estimate.seconds_at(rate)),
+        card,
         rate: format!("{rate:.0}"),
         error: error.clone(),
         schedule_at,
@@ -310,6 +403,7 @@ pub async fn confirm_send(Author(staff): Author, ui: web::Data<Ui>, id: web::Pat
             DraftForm::from_record(&record),
             missing_audience(),
             None,
+            Outcome::SavedNotSendable,
         );
     }
     confirm_page(&ui, &staff, &record, None, String::new(), String::new()).await

@@ -280,6 +280,8 @@ pub struct ComposePage {
     pub notice: Option<String>,
     /// The tests sent from this draft, if any.
     pub tests: Option<TestsSent>,
+    /// What became of the draft when there are errors: saved or not.
+    pub errors_heading: String,
 }
 
 /// "Tests sent: 2, the last at 3 Dec 2026 07:40 UTC to you", on the
@@ -329,6 +331,8 @@ pub struct ConfirmPage {
     pub people: u64,
     pub channel_posts: u64,
     pub duration: String,
+    /// The card as the send-worker will post it (JSON), for the preview.
+    pub card: String,
     pub rate: String,
     pub error: Option<String>,
     /// What the schedule fields held, when a schedule was refused.
