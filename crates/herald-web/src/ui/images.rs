@@ -18,6 +18,10 @@ use super::Ui;
 use super::error::UiError;
 use super::session::Author;
 
+/// What the compose page says beside its upload button.
+pub const UPLOAD_HINT: &str = "PNG, JPEG or GIF, up to 1 MB and 1024 x 1024 pixels, as Teams shows them. \
+     You can also paste an image anywhere on this page. Herald keeps it and fills in its URL.";
+
 /// Where images are kept. PostgreSQL is the one store built so far: an
 /// object store would be a second variant, chosen from the settings.
 #[derive(Clone)]
