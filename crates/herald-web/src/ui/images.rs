@@ -167,3 +167,21 @@ fn not_found() -> HttpResponse {
         .content_type("text/plain; charset=utf-8")
         .body("There is no such image.")
 }
+
+#[cfg(test)]
+mod tests {
+    use herald_domain::image::MAX_IMAGE_SIDE;
+
+    use super::*;
+
+    #[test]
+    fn the_upload_hint_states_the_limits_herald_applies() {
+        let megabytes = MAX_IMAGE_BYTES / (1024 * 1024);
+        assert!(
+            UPLOAD_HINT.contains(&format!("up to {megabytes} MB")),
+            "{UPLOAD_HINT}"
+        );
+        let side = format!("{MAX_IMAGE_SIDE} x {MAX_IMAGE_SIDE} pixels");
+        assert!(UPLOAD_HINT.contains(&side), "{UPLOAD_HINT}");
+    }
+}
