@@ -5,6 +5,7 @@
 //! This file tests the harness itself; `flows` (signing in, composing,
 //! sending, scheduling, canceling), `typing` (markup typed into fields,
 //! the keyboard alone), `reports` (live status, recipients, CSV, overview)
+//! `images` (uploading, pasting, images that do not load)
 //! and `a11y` (every page in every theme) click through a real Herald,
 //! with `site`'s helpers for its pages.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -12,6 +13,7 @@
 mod a11y;
 mod flows;
 mod harness;
+mod images;
 mod reports;
 mod site;
 mod typing;

@@ -6,6 +6,7 @@
 
 mod access;
 mod drafts;
+mod images;
 mod receipts;
 mod reports;
 mod sending;

@@ -56,6 +56,15 @@
           configs[name] = new window.AdaptiveCards.HostConfig(json);
         });
     });
+    // The last card shown, drawn again once one of its images loads.
+    var lastCard = null;
+    var withImages = previewImages(function () { if (lastCard) draw(lastCard); });
+
+    function draw(card) {
+      var shown = withImages(card);
+      render("light", shown);
+      render("dark", shown);
+    }
 
     function render(name, json) {
       var card = new window.AdaptiveCards.AdaptiveCard();
@@ -71,8 +80,8 @@
     return {
       ready: Promise.all(loads),
       show: function (json) {
-        render("light", json);
-        render("dark", json);
+        lastCard = json;
+        draw(json);
       }
     };
   }
@@ -137,6 +146,110 @@
       holder.setAttribute("data-preview", "ready");
     };
     panes.ready.then(show, show);
+  }
+
+  // The preview's images. Each URL is loaded once, by an image of its own,
+  // and the card is drawn with the image only once that has loaded: the
+  // card is drawn again on every keystroke, and would otherwise ask the
+  // image's server again each time for an image that did not load (which
+  // no browser keeps). An image that cannot be loaded is left out, as
+  // Teams leaves it out, and a note says so. Editing the image URL field
+  // tries failed URLs again.
+  function previewImages(redraw) {
+    var loads = {};
+    var note = document.getElementById("preview-image-note");
+    var field = document.getElementById("image_url");
+
+    function load(url) {
+      var probe = new Image();
+      loads[url] = "loading";
+      probe.onload = function () { loads[url] = "loaded"; redraw(); };
+      probe.onerror = function () { loads[url] = "failed"; redraw(); };
+      probe.src = url;
+    }
+
+    // Leaves out of a list of card elements the images not loaded (yet).
+    function prune(node, failed) {
+      if (Array.isArray(node)) {
+        for (var i = node.length - 1; i >= 0; i--) {
+          var item = node[i];
+          if (item && item.type === "Image" && item.url) {
+            if (!(item.url in loads)) load(item.url);
+            if (loads[item.url] === "failed") failed.push(item.url);
+            if (loads[item.url] !== "loaded") { node.splice(i, 1); continue; }
+          }
+          prune(item, failed);
+        }
+      } else if (node && typeof node === "object") {
+        Object.keys(node).forEach(function (key) { prune(node[key], failed); });
+      }
+    }
+
+    if (field) {
+      field.addEventListener("change", function () {
+        Object.keys(loads).forEach(function (url) { if (loads[url] === "failed") delete loads[url]; });
+      });
+    }
+    return function (card) {
+      var copy = JSON.parse(JSON.stringify(card));
+      var failed = [];
+      prune(copy, failed);
+      var text = failed.map(function (url) {
+        return "The image at " + url + " could not be loaded: Teams will show the card without it.";
+      }).join(" ");
+      if (note && note.textContent !== text) note.textContent = text;
+      return copy;
+    };
+  }
+
+  // Image upload: a picked or pasted file goes to Herald as it is; the
+  // image URL field gets the URL Herald serves it at, which the preview
+  // then shows. Without scripts the upload controls stay hidden.
+  function setupImageUpload(form) {
+    var box = document.getElementById("image-upload");
+    var file = document.getElementById("image-file");
+    var field = document.getElementById("image_url");
+    var status = document.getElementById("image-upload-status");
+    if (!box || !file || !field) return;
+    box.hidden = false;
+
+    function say(text, failed) {
+      status.textContent = text;
+      status.className = failed ? "field-error" : "hint";
+    }
+
+    function send(chosen) {
+      var name = chosen.name || "the pasted image";
+      say("Uploading " + name + "…", false);
+      fetch("/ui/images", {
+        method: "POST",
+        credentials: "same-origin",
+        headers: { "X-CSRF-Token": csrf(), "Content-Type": chosen.type || "application/octet-stream" },
+        body: chosen
+      }).then(answer).then(function (result) {
+        field.value = result.url;
+        field.setAttribute("aria-invalid", "false");
+        say("Uploaded " + name + " (" + result.width + " x " + result.height +
+          " pixels): its URL is in the image URL field and the preview shows it.", false);
+        changed(form);
+      }).catch(function (error) {
+        say(name + " was not uploaded. " + error.message, true);
+      });
+    }
+
+    file.addEventListener("change", function () {
+      var chosen = file.files[0];
+      if (chosen) send(chosen);
+      // Picking the same file again (after making it smaller) uploads again.
+      file.value = "";
+    });
+    document.addEventListener("paste", function (event) {
+      var files = event.clipboardData ? event.clipboardData.files : [];
+      var image = Array.prototype.filter.call(files, function (f) { return /^image\//.test(f.type); })[0];
+      if (!image) return;
+      event.preventDefault();
+      send(image);
+    });
   }
 
   function setupTabs() {
@@ -405,6 +518,7 @@
       setupPreview(form);
       setupPicker(form);
       setupList(form);
+      setupImageUpload(form);
     }
     setupSchedule();
   });

@@ -204,8 +204,11 @@ mod tests {
         let mut content = Content::new(Title::parse("All-hands moved").unwrap());
         content.summary = Some("Thursday 10:00.".into());
         content.author = Some("Internal Communications".into());
-        content.image_url =
-            Some(HttpsUrl::parse("image", "https://contoso.example/a.png").unwrap());
+        content.image_url = Some(
+            HttpsUrl::parse("image", "https://contoso.example/a.png")
+                .unwrap()
+                .into(),
+        );
         content.buttons =
             vec![Button::parse(1, "Calendar", "https://contoso.example/cal").unwrap()];
         content

@@ -3,6 +3,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::image::HostedImage;
+
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ContentError {
     #[error("the title is empty: give the announcement a title")]
@@ -104,6 +106,74 @@ impl From<HttpsUrl> for String {
     }
 }
 
+/// The card's image: an https URL, or an image Herald hosts itself.
+///
+/// Herald serves uploads under `web.public_url`, which is http only where
+/// Teams never fetches anything: on a developer's machine with the
+/// emulator, and in tests. Refusing Herald's own upload there would make
+/// the upload button produce a URL the same form then rejects, so an http
+/// URL passes when it is Herald's own upload (`parse` checks that it is
+/// under Herald's public URL; a stored one keeps only the hosted shape,
+/// as the public URL is not known where it is read). Teams itself needs
+/// https: the README says to set `web.public_url` to an https address.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct ImageUrl(String);
+
+impl ImageUrl {
+    const FIELD: &str = "the image URL";
+
+    /// `public_url`: where people reach Herald, without a trailing slash.
+    pub fn parse(text: &str, public_url: &str) -> Result<Self, ContentError> {
+        let text = text.trim();
+        let own = text
+            .strip_prefix(public_url)
+            .and_then(HostedImage::from_path)
+            .is_some();
+        if own && text.starts_with("http://") {
+            return Self::stored(text);
+        }
+        HttpsUrl::parse(Self::FIELD, text).map(Self::from)
+    }
+
+    /// A URL as stored: https, or the shape of Herald's own images.
+    fn stored(text: &str) -> Result<Self, ContentError> {
+        let hosted = url::Url::parse(text).ok().filter(|url| {
+            url.scheme() == "http"
+                && url.host_str().is_some_and(|host| !host.is_empty())
+                && HostedImage::from_path(url.path()).is_some()
+                && url.query().is_none()
+        });
+        match hosted {
+            Some(url) => Ok(Self(url.to_string())),
+            None => HttpsUrl::parse(Self::FIELD, text).map(Self::from),
+        }
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl From<HttpsUrl> for ImageUrl {
+    fn from(url: HttpsUrl) -> Self {
+        Self(url.0)
+    }
+}
+
+impl TryFrom<String> for ImageUrl {
+    type Error = ContentError;
+    fn try_from(value: String) -> Result<Self, Self::Error> {
+        Self::stored(&value)
+    }
+}
+
+impl From<ImageUrl> for String {
+    fn from(url: ImageUrl) -> Self {
+        url.0
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Button {
     pub title: String,
@@ -131,7 +201,7 @@ impl Button {
 pub struct Content {
     pub title: Title,
     pub summary: Option<String>,
-    pub image_url: Option<HttpsUrl>,
+    pub image_url: Option<ImageUrl>,
     pub author: Option<String>,
     pub buttons: Vec<Button>,
     /// What the activity feed and the notification toast show.
@@ -298,6 +368,27 @@ mod tests {
             content.validate(),
             Err(ContentError::UnsafeLink { field: "title", .. })
         ));
+    }
+
+    #[test]
+    fn http_image_urls_pass_only_for_heralds_own_uploads() {
+        let own = format!("http://127.0.0.1:8080/images/{}.png", "ab".repeat(32));
+        let url = ImageUrl::parse(&own, "http://127.0.0.1:8080").unwrap();
+        assert_eq!(url.as_str(), own);
+        assert!(ImageUrl::parse(&own, "http://herald.contoso.example").is_err());
+        let other = "http://127.0.0.1:8080/images/cat.png";
+        let error = ImageUrl::parse(other, "http://127.0.0.1:8080").unwrap_err();
+        assert!(error.to_string().contains("https"), "{error}");
+        let secure = "https://contoso.example/a.png";
+        assert_eq!(
+            ImageUrl::parse(secure, "http://127.0.0.1:8080")
+                .unwrap()
+                .as_str(),
+            secure
+        );
+        let stored: ImageUrl = serde_json::from_value(serde_json::json!(own)).unwrap();
+        assert_eq!(stored.as_str(), own);
+        assert!(serde_json::from_value::<ImageUrl>(serde_json::json!(other)).is_err());
     }
 
     #[test]

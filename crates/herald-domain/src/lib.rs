@@ -1,5 +1,5 @@
 //! Herald's domain: ids, notification content and its validation,
-//! audiences, delivery and notification statuses, and the Adaptive Card.
+//! audiences, uploaded images, delivery and notification statuses, and the Adaptive Card.
 //!
 //! This crate does no I/O: no network, no database, no files.
 
@@ -7,12 +7,16 @@ pub mod audience;
 pub mod card;
 pub mod content;
 pub mod ids;
+pub mod image;
 pub mod rate;
 pub mod status;
 
 pub use audience::{Audience, AudienceError, UserRef};
 pub use card::{ACKNOWLEDGE_VERB, Acknowledgement, CardError, build_activity};
-pub use content::{Button, Content, ContentError, HttpsUrl, Title};
+pub use content::{Button, Content, ContentError, HttpsUrl, ImageUrl, Title};
 pub use ids::{NotificationId, RecipientId};
+pub use image::{
+    CheckedImage, HostedImage, ImageError, ImageId, ImageKind, MAX_IMAGE_BYTES, check_image,
+};
 pub use rate::{RatePolicy, RateState};
 pub use status::{DeliveryStatus, NotificationStatus};

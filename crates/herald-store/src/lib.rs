@@ -8,6 +8,7 @@ mod deliveries;
 #[macro_use]
 mod notifications;
 mod drafts;
+mod images;
 mod rates;
 mod recipients;
 mod reports;
@@ -20,6 +21,7 @@ use sqlx::{ConnectOptions, PgPool};
 
 pub use deliveries::{DeliveryRow, Outcome, SendTarget};
 pub use drafts::{Due, Owner, TestSend};
+pub use images::{StoredImage, Uploader};
 pub use notifications::{Acknowledged, NotificationRecord, Origin, PostedCard, Progress};
 pub use rates::SharedRate;
 pub use recipients::{CachedPerson, InstallChange, InstallRecord, Person, StoredPerson};

@@ -18,7 +18,7 @@ fn content(args: &SendArgs) -> anyhow::Result<Content> {
     content.image_url = args
         .image
         .as_deref()
-        .map(|u| HttpsUrl::parse("image", u))
+        .map(|u| HttpsUrl::parse("image", u).map(Into::into))
         .transpose()?;
     content.author = args.author.clone();
     content.feed_text = args.feed_text.clone();

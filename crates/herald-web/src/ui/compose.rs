@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use actix_web::{HttpResponse, web};
 use herald_domain::audience::Target;
 use herald_domain::{
-    Acknowledgement, Audience, Button, Content, HttpsUrl, NotificationId, Title, UserRef,
+    Acknowledgement, Audience, Button, Content, ImageUrl, NotificationId, Title, UserRef,
     build_activity,
 };
 use herald_store::NotificationRecord;
@@ -220,11 +220,13 @@ impl DraftForm {
     }
 
     /// The content, or an error beside each field that is wrong.
-    pub fn content(&self) -> Result<Content, FieldErrors> {
+    /// `public_url`: where Herald is reached, which its uploaded images'
+    /// URLs start with.
+    pub fn content(&self, public_url: &str) -> Result<Content, FieldErrors> {
         let mut errors = FieldErrors::default();
         let title = Title::parse(&self.title).map_err(|e| errors.add("title", e));
         let image_url = optional(&self.image_url)
-            .map(|url| HttpsUrl::parse("the image URL", &url))
+            .map(|url| ImageUrl::parse(&url, public_url))
             .transpose()
             .map_err(|e| errors.add("image_url", e));
         let mut buttons = Vec::new();
@@ -403,12 +405,16 @@ pub fn card_of(content: &Content, audience: &Audience) -> Result<serde_json::Val
 
 /// `POST /ui/preview`: the card for what the form holds now, or the
 /// errors that keep it from being a card.
-pub async fn preview(_author: Author, form: web::Form<Vec<(String, String)>>) -> HttpResponse {
+pub async fn preview(
+    _author: Author,
+    ui: web::Data<super::Ui>,
+    form: web::Form<Vec<(String, String)>>,
+) -> HttpResponse {
     let form = DraftForm::from_pairs(&form);
     let audience = form
         .audience()
         .unwrap_or_else(|_| Audience::draft(Vec::new(), Vec::new()));
-    match form.content() {
+    match form.content(&ui.settings.public_url) {
         Ok(content) => match card_of(&content, &audience) {
             Ok(card) => HttpResponse::Ok().json(serde_json::json!({"card": card})),
             Err(error) => json_error(error),

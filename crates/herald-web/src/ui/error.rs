@@ -42,6 +42,8 @@ pub enum UiError {
     Store(#[from] herald_store::StoreError),
     #[error("{0}")]
     Submit(#[from] SubmitError),
+    #[error("{0}")]
+    Image(#[from] herald_domain::ImageError),
 }
 
 impl UiError {
@@ -54,6 +56,11 @@ impl UiError {
             UiError::Conflict(_) => StatusCode::CONFLICT,
             UiError::Graph(_) => StatusCode::BAD_GATEWAY,
             UiError::Store(_) => StatusCode::SERVICE_UNAVAILABLE,
+            UiError::Image(error) => match error {
+                herald_domain::ImageError::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+                herald_domain::ImageError::NotAnImage { .. } => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                _ => StatusCode::BAD_REQUEST,
+            },
             UiError::Submit(error) => match error {
                 SubmitError::Content(_) | SubmitError::Card(_) | SubmitError::NoAudience => {
                     StatusCode::BAD_REQUEST
@@ -74,7 +81,9 @@ impl UiError {
             UiError::AdminsOnly => "For admins only",
             UiError::NotFound => "Not found",
             UiError::Csrf => "Nothing was changed",
-            UiError::BadForm(_) | UiError::Conflict(_) | UiError::Submit(_) => "That did not work",
+            UiError::BadForm(_) | UiError::Conflict(_) | UiError::Submit(_) | UiError::Image(_) => {
+                "That did not work"
+            }
             UiError::SignIn(_) => "Signing in did not work",
             UiError::Graph(_) | UiError::Store(_) => "Herald is having trouble",
         }

@@ -1,10 +1,10 @@
 //! The staff web UI: sign-in, drafts, the audience picker, sending and
-//! scheduling, and delivery reports (live status, per-recipient table,
+//! scheduling, image uploads, and delivery reports (live status, per-recipient table,
 //! CSV, overview, and the same as JSON under `/api/`). Pages are askama templates under `web/templates`, assets
 //! under `web/static`, both compiled into the binary. Handlers call the
 //! store and the prepare stage's library functions, never SQL or Graph.
 //!
-//! Every route but sign-in and the assets needs a session, checked by
+//! Every route but sign-in, the assets and uploaded images needs a session, checked by
 //! `session::guard` before any handler runs; each handler names the role
 //! it needs by the extractor it takes (`Author`, `Admin`).
 
@@ -14,6 +14,7 @@ mod audience;
 mod chart;
 mod compose;
 mod error;
+mod images;
 mod live;
 mod pages;
 mod reports;
@@ -73,6 +74,7 @@ pub struct Ui {
     pub settings: UiSettings,
     sign_in: signin::SignIn,
     live: Arc<live::Live>,
+    images: images::ImageStorage,
 }
 
 impl Ui {
@@ -80,6 +82,7 @@ impl Ui {
         Self {
             sign_in: signin::SignIn::new(settings.sign_in.clone()),
             live: live::Live::new(store.clone(), settings.send_rate_per_second),
+            images: images::ImageStorage::Database(store.clone()),
             store,
             broker,
             graph,
@@ -156,12 +159,17 @@ pub fn configure(config: &mut web::ServiceConfig) {
         .route("/ui/preview", web::post().to(compose::preview))
         .route("/ui/audience/search", web::get().to(audience::search))
         .route("/ui/audience/channels", web::get().to(audience::channels))
-        .route("/ui/audience/people", web::post().to(audience::people));
+        .route("/ui/audience/people", web::post().to(audience::people))
+        .route("/ui/images", web::post().to(images::upload))
+        .route("/images/{name}", web::get().to(images::serve))
+        .route("/images/{name}", web::head().to(images::serve));
 }
 
-/// Paths anyone may open: signing in, and what the sign-in page needs.
+/// Paths anyone may open: signing in, what the sign-in page needs, and
+/// uploaded images, which Teams fetches for the cards without a session.
 pub(crate) fn is_public(path: &str) -> bool {
     matches!(path, "/sign-in" | "/sign-in/start" | "/auth/callback")
         || path.starts_with("/static/")
+        || path.starts_with(herald_domain::image::HOSTED_IMAGES_PATH)
         || path == "/api/messages"
 }

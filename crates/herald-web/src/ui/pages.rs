@@ -179,7 +179,7 @@ pub async fn edit_draft(
 /// people of a list looked up: rows that match nobody are an error on
 /// the list, before anything is stored or sent.
 async fn checked(ui: &Ui, form: &DraftForm) -> Result<(Content, Audience), FieldErrors> {
-    let content = form.content();
+    let content = form.content(&ui.settings.public_url);
     let audience = form.audience();
     let (content, audience) = match (content, audience) {
         (Ok(content), Ok(audience)) => (content, audience),
