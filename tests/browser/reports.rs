@@ -38,7 +38,7 @@ const SHOWN: &str = "(() => { \
       still: window.stillThisPage === true, \
       value: bar ? bar.value : null, \
       percent: (document.getElementById('percent') || {}).textContent, \
-      read: read ? Number(read.textContent) : null, \
+      read: read ? Number(read.textContent.replace(/\\D/g, '')) : null, \
     }; })()";
 
 #[tokio::test]
@@ -96,7 +96,7 @@ async fn a_big_send_is_followed_live_to_the_end_without_a_reload() {
         "window.stillThisPage === true && \
          document.getElementById('progress-bar').value >= 25 && \
          document.getElementById('progress-bar').value <= 85 && \
-         Number(document.getElementById('read').textContent) > 0 && \
+         Number(document.getElementById('read').textContent.replace(/\\D/g, '')) > 0 && \
          document.getElementById('time-left').textContent.includes('left') && \
          parseFloat(document.getElementById('rate').textContent) > 0 && \
          document.querySelector('#chart path.line-read') !== null",
@@ -127,7 +127,9 @@ async fn a_big_send_is_followed_live_to_the_end_without_a_reload() {
         progress.count(DeliveryStatus::Delivered),
         BIG_AUDIENCE as i64
     );
-    let all = BIG_AUDIENCE.to_string();
+    // Written for the browser's en-US: 5,000.
+    let all = "5,000".to_owned();
+    assert_eq!(BIG_AUDIENCE, 5_000);
     assert_eq!(text(&browser, "#finished").await, all);
     assert_eq!(text(&browser, "#total").await, all);
     assert_eq!(text(&browser, "#delivered").await, all);
@@ -671,7 +673,15 @@ async fn a_report_shows_reads_blocked_people_the_csv_and_the_overview() {
     )
     .await;
     let bars: Vec<(String, f64)> = serde_json::from_value(bars).unwrap();
-    let count = |title: &str| -> usize { title.rsplit(": ").next().unwrap().parse().unwrap() };
+    let count = |title: &str| -> usize {
+        title
+            .rsplit(": ")
+            .next()
+            .unwrap()
+            .replace(',', "")
+            .parse()
+            .unwrap()
+    };
     assert_eq!(
         bars.iter().map(|(title, _)| count(title)).sum::<usize>(),
         reached

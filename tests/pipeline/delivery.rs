@@ -207,7 +207,13 @@ async fn the_first_message_out_makes_a_notification_sending() {
     }])
     .unwrap();
     store
-        .create_notification(id, &content("Half prepared"), &audience, "tests", Origin::Announcement)
+        .create_notification(
+            id,
+            &content("Half prepared"),
+            &audience,
+            "tests",
+            Origin::Announcement,
+        )
         .await
         .unwrap();
     let rows: Vec<_> = people

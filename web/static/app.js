@@ -43,11 +43,11 @@
     badge.textContent = count.status;
     link.appendChild(badge);
     name.appendChild(link);
-    var number = document.createElement("td");
-    number.className = "number";
-    number.id = "count-" + count.status;
-    number.textContent = count.count;
-    row.append(name, number);
+    var cell = document.createElement("td");
+    cell.className = "number";
+    cell.id = "count-" + count.status;
+    cell.textContent = number(count.count);
+    row.append(name, cell);
     return row;
   }
 
@@ -74,19 +74,22 @@
     var bar = document.getElementById("progress-bar");
     bar.value = progress.percent;
     bar.textContent = progress.percent + " %";
-    bar.setAttribute("aria-valuetext", progress.bar_text);
+    var finished = number(progress.finished), total = number(progress.total);
+    bar.setAttribute("aria-valuetext", progress.canceled
+      ? progress.percent + " % delivered: " + number(progress.delivered) + " of " + total + " recipients got it"
+      : progress.percent + " %: " + finished + " of " + total + " recipients done");
     text("percent", progress.percent + " %");
-    text("finished", progress.finished);
-    text("total", progress.total);
-    shown("done-text", !progress.ended);
-    text("ended", progress.ended || "");
-    shown("ended", !!progress.ended);
-    text("rate", progress.rate_text || "");
-    shown("pace", !!progress.rate_text);
+    text("finished", finished);
+    text("total", total);
+    shown("done-text", !progress.canceled);
+    text("ended", canceledText(progress.canceled));
+    shown("ended", !!progress.canceled);
+    text("rate", progress.rate ? decimal(progress.rate, 1) + "/s" : "");
+    shown("pace", !!progress.rate);
     text("time-left", progress.time_left ? "· " + progress.time_left + " left" : "");
-    text("delivered", progress.delivered);
-    text("read", progress.read);
-    text("acknowledged", progress.acknowledged);
+    text("delivered", number(progress.delivered));
+    text("read", number(progress.read));
+    text("acknowledged", number(progress.acknowledged));
     // Markup the server drew from numbers alone.
     document.getElementById("chart").innerHTML = progress.chart;
     localTimes(document.getElementById("chart"));
@@ -94,6 +97,30 @@
     body.replaceChildren.apply(body, progress.counts.map(function (count) { return countsRow(progress.id, count); }));
     var form = document.getElementById("cancel-form");
     if (form && progress.done) form.remove();
+  }
+
+  // The sentence the server writes for a canceled send (live.rs,
+  // `Canceled::sentence`), in this reader's zone and locale.
+  function canceledText(canceled) {
+    if (!canceled) return "";
+    var at = canceled.at ? " at " + when(canceled.at) : "";
+    var by = canceled.by ? " by " + canceled.by : "";
+    if (canceled.got_it === 0 && canceled.did_not === 0) return "Canceled" + at + by + " before it was sent.";
+    return "Canceled" + at + by + ": " + number(canceled.got_it) + " got it, " + number(canceled.did_not) + " did not.";
+  }
+
+  // "3 Dec 2026 07:40 CET", as `Viewer::time` writes it.
+  function when(iso) {
+    var zone = root.getAttribute("data-zone") || "UTC";
+    var parts = {};
+    try {
+      new Intl.DateTimeFormat("en-GB", {
+        timeZone: zone, day: "numeric", month: "short", year: "numeric",
+        hour: "2-digit", minute: "2-digit", hourCycle: "h23"
+      }).formatToParts(new Date(iso)).forEach(function (part) { parts[part.type] = part.value; });
+    } catch (e) { return iso; }
+    return parts.day + " " + parts.month + " " + parts.year + " " + parts.hour + ":" + parts.minute + " " +
+      (root.getAttribute("data-zone-abbr") || "UTC");
   }
 
   function follow(section) {

@@ -18,6 +18,7 @@ use time::OffsetDateTime;
 use tokio::sync::watch;
 use tokio::time::Instant;
 
+use super::viewer::Viewer;
 use super::{chart, views};
 
 /// Points of the chart.
@@ -52,8 +53,11 @@ pub struct Snapshot {
     /// The bar in words, for screen readers.
     pub bar_text: String,
     /// How it ended early, in a sentence: "Canceled at ... by ...: 388 got
-    /// it, 2453 did not". `None` unless canceled.
+    /// it, 2,453 did not". `None` unless canceled.
     pub ended: Option<String>,
+    /// The same in parts, for the page's script to write in the reader's
+    /// zone and locale.
+    pub canceled: Option<Canceled>,
     pub counts: Vec<StatusCount>,
     pub delivered: i64,
     pub read: i64,
@@ -107,27 +111,23 @@ async fn read(
     let seconds_left = sending
         .then(|| seconds_left(unfinished, rate, tenant_rate))
         .flatten();
-    let ended = ended(record, delivered, progress.count(DeliveryStatus::Canceled));
-    let percent = if ended.is_some() {
+    let canceled = canceled(record, delivered, progress.count(DeliveryStatus::Canceled));
+    let percent = if canceled.is_some() {
         percent(delivered, total)
     } else {
         percent(finished, total)
     };
-    let bar_text = if ended.is_some() {
-        format!("{percent} % delivered: {delivered} of {total} recipients got it")
-    } else {
-        format!("{percent} %: {finished} of {total} recipients done")
-    };
     let shown_rate = rate.filter(|r| *r > 0.0).map(|r| (r * 10.0).round() / 10.0);
-    let snapshot = Snapshot {
+    let mut snapshot = Snapshot {
         id: id.to_string(),
         status: record.status.as_str(),
-        status_label: views::status_text(record),
+        status_label: String::new(),
         total,
         finished,
         percent,
-        bar_text,
-        ended,
+        bar_text: String::new(),
+        ended: None,
+        canceled,
         counts: DeliveryStatus::ALL
             .iter()
             .map(|s| StatusCount {
@@ -140,13 +140,14 @@ async fn read(
         read: record.read,
         acknowledged: record.acknowledged,
         rate: shown_rate,
-        rate_text: shown_rate.map(|r| format!("{r:.1}/s")),
+        rate_text: None,
         seconds_left,
         time_left: seconds_left.map(|s| views::duration(s as f64)),
         done: record.status.is_final(),
-        chart: chart::progress(&timeline, total, record.content.acknowledgement_required),
+        chart: String::new(),
         timeline,
     };
+    snapshot.write_for_reader(record);
     Ok(Some((progress.notification, snapshot)))
 }
 
@@ -185,26 +186,80 @@ fn seconds_left(unfinished: i64, measured: Option<f64>, tenant_rate: f64) -> Opt
     (unfinished > 0 && rate > 0.0).then(|| (unfinished as f64 / rate).ceil() as u64)
 }
 
-/// "Canceled at 03 Dec 2026 07:40 UTC by Joni Vance: 388 got it, 2453 did
-/// not", for a canceled announcement.
-fn ended(record: &NotificationRecord, delivered: i64, canceled: i64) -> Option<String> {
-    if record.status != NotificationStatus::Canceled {
-        return None;
+/// How a canceled announcement ended: when, by whom, who got it.
+#[derive(Debug, Clone, Serialize)]
+pub struct Canceled {
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub at: Option<OffsetDateTime>,
+    pub by: Option<String>,
+    pub got_it: i64,
+    pub did_not: i64,
+}
+
+impl Canceled {
+    /// "Canceled at 3 Dec 2026 07:40 CET by Joni Vance: 388 got it, 2,453
+    /// did not.", in the reader's zone and locale (`app.js` writes the same).
+    pub fn sentence(&self) -> String {
+        let at = self
+            .at
+            .map(|at| format!(" at {}", views::when(at)))
+            .unwrap_or_default();
+        let by = self
+            .by
+            .as_deref()
+            .map(|name| format!(" by {name}"))
+            .unwrap_or_default();
+        if self.got_it == 0 && self.did_not == 0 {
+            format!("Canceled{at}{by} before it was sent.")
+        } else {
+            format!(
+                "Canceled{at}{by}: {} got it, {} did not.",
+                views::number(self.got_it),
+                views::number(self.did_not)
+            )
+        }
     }
-    let at = record
-        .completed_at
-        .map(|at| format!(" at {}", views::when(at)))
-        .unwrap_or_default();
-    let by = record
-        .canceled_by
-        .as_deref()
-        .map(|name| format!(" by {name}"))
-        .unwrap_or_default();
-    Some(if delivered == 0 && canceled == 0 {
-        format!("Canceled{at}{by} before it was sent.")
-    } else {
-        format!("Canceled{at}{by}: {delivered} got it, {canceled} did not.")
+}
+
+fn canceled(record: &NotificationRecord, delivered: i64, canceled: i64) -> Option<Canceled> {
+    (record.status == NotificationStatus::Canceled).then(|| Canceled {
+        at: record.completed_at,
+        by: record.canceled_by.clone(),
+        got_it: delivered,
+        did_not: canceled,
     })
+}
+
+impl Snapshot {
+    /// Writes the words, times and numbers for whoever reads it now: the
+    /// poller writes them in UTC for every watcher at once (`app.js`
+    /// rewrites them), the status page again for its reader.
+    pub fn write_for_reader(&mut self, record: &NotificationRecord) {
+        let viewer = Viewer::current();
+        self.status_label = views::status_text(record);
+        self.ended = self.canceled.as_ref().map(Canceled::sentence);
+        self.bar_text = if self.canceled.is_some() {
+            format!(
+                "{} % delivered: {} of {} recipients got it",
+                self.percent,
+                viewer.number(self.delivered),
+                viewer.number(self.total)
+            )
+        } else {
+            format!(
+                "{} %: {} of {} recipients done",
+                self.percent,
+                viewer.number(self.finished),
+                viewer.number(self.total)
+            )
+        };
+        self.rate_text = self.rate.map(|r| format!("{}/s", viewer.decimal(r, 1)));
+        self.chart = chart::progress(
+            &self.timeline,
+            self.total,
+            record.content.acknowledgement_required,
+        );
+    }
 }
 
 /// Whole percent, rounded down, so 100 means every recipient is counted.

@@ -470,10 +470,11 @@ pub async fn status(
     id: web::Path<String>,
     notice: web::Query<StatusNotice>,
 ) -> Page {
-    let (record, progress) = watched_or_read(&ui, &staff, &id).await?;
+    let (record, mut progress) = watched_or_read(&ui, &staff, &id).await?;
     if record.status == NotificationStatus::Draft {
         return Ok(see_other(&format!("/drafts/{}", record.id)));
     }
+    progress.write_for_reader(&record);
     let mut page = StatusPage::new(
         Chrome::new(record.content.title.as_str(), &staff, "home"),
         &record,
@@ -485,7 +486,7 @@ pub async fn status(
     }
     page.notice = notice.reminded.map(|people| match people {
         1 => "Reminder sent to 1 person.".to_owned(),
-        people => format!("Reminder sent to {people} people."),
+        people => format!("Reminder sent to {} people.", views::number(people)),
     });
     html(&page)
 }
