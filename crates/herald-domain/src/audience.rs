@@ -236,7 +236,7 @@ pub fn list_text(source: &str, bytes: &[u8]) -> Result<String, AudienceError> {
         source_name: source.to_owned(),
     };
     let utf16 = |rest: &[u8], unit: fn([u8; 2]) -> u16| {
-        if rest.len() % 2 != 0 {
+        if !rest.len().is_multiple_of(2) {
             return Err(not_text());
         }
         let units = rest.chunks_exact(2).map(|pair| unit([pair[0], pair[1]]));
