@@ -242,8 +242,11 @@ impl Browser {
                 .unwrap_or_else(|e| panic!("cannot list {}: {e}", folder.display()))
                 .filter_map(|entry| entry.ok()?.file_name().into_string().ok())
                 .collect();
+            // Chromium writes into a hidden temporary file (or a
+            // `.crdownload`) and renames it when the download is done.
             if let [name] = names.as_slice()
                 && !name.ends_with(".crdownload")
+                && !name.starts_with('.')
             {
                 let bytes = std::fs::read(folder.join(name))
                     .unwrap_or_else(|e| panic!("cannot read the download {name}: {e}"));

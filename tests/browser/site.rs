@@ -175,7 +175,22 @@ pub async fn preview_shows(browser: &Browser, text: &str) -> String {
         "a rendered preview",
     )
     .await;
-    wait_for_text(browser, "#preview-light", text).await
+    // The light pane may be behind the Dark tab (the page's theme picks
+    // the tab), so its text is read whether it shows or not.
+    let found = format!(
+        "document.getElementById('preview-light').textContent.includes({})",
+        json!(text)
+    );
+    wait_until(browser, &found, &format!("the preview showing {text:?}")).await;
+    script(
+        browser,
+        "return document.getElementById('preview-light').textContent;",
+        vec![],
+    )
+    .await
+    .as_str()
+    .unwrap_or_default()
+    .to_owned()
 }
 
 /// Picks the audience choice labelled `label` from the keyboard, the

@@ -554,3 +554,21 @@ async fn a_list_with_unknown_people_is_reported_before_anything_is_sent() {
     assert_eq!(herald.emulator_stats().await["activities_received"], 0);
     herald.stop().await;
 }
+
+#[tokio::test]
+async fn a_summary_too_long_says_how_long_with_separators() {
+    let herald = start().await;
+    let author = sign_in_staff(&herald).await.author;
+    let summary = "a".repeat(29_999);
+    let response = author
+        .post("/drafts", &[("title", "Long"), ("summary", &summary)])
+        .await;
+    assert_eq!(response.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let page = response.text().await.unwrap();
+    assert!(
+        page.contains("the summary is 29,999 characters long; at most 20,000 are allowed"),
+        "{}",
+        &page[page.find(r#"id="summary-error""#).unwrap_or(0)..][..300]
+    );
+    herald.stop().await;
+}

@@ -224,7 +224,7 @@ impl DraftForm {
     /// URLs start with.
     pub fn content(&self, public_url: &str) -> Result<Content, FieldErrors> {
         let mut errors = FieldErrors::default();
-        let title = Title::parse(&self.title).map_err(|e| errors.add("title", e));
+        let title = Title::parse(&self.title).map_err(|e| errors.add("title", said(&e)));
         let image_url = optional(&self.image_url)
             .map(|url| ImageUrl::parse(&url, public_url))
             .transpose()
@@ -260,7 +260,7 @@ impl DraftForm {
             acknowledgement_required: self.acknowledgement,
         };
         if let Err(error) = content.validate() {
-            errors.add(field_of(&error), error);
+            errors.add(field_of(&error), said(&error));
             return Err(errors);
         }
         Ok(content)
@@ -353,12 +353,24 @@ impl ButtonRow<'_> {
     }
 }
 
-/// "1 person", "2 people".
+/// "1 person", "2,998 people".
 pub fn people_count(count: usize) -> String {
     if count == 1 {
         "1 person".to_owned()
     } else {
-        format!("{count} people")
+        format!("{} people", super::views::number(count))
+    }
+}
+
+/// A content error as the reader writes numbers: "29,999 characters long".
+fn said(error: &herald_domain::ContentError) -> String {
+    match error {
+        herald_domain::ContentError::TooLong { field, length, max } => format!(
+            "the {field} is {} characters long; at most {} are allowed",
+            super::views::number(*length),
+            super::views::number(*max)
+        ),
+        other => other.to_string(),
     }
 }
 
