@@ -135,7 +135,7 @@ impl Row {
                 .or(record.scheduled_at)
                 .map(when)
                 .unwrap_or_default(),
-            counts: (listed.recipients > 0).then(|| RowCounts {
+            counts: (listed.recipients > 0).then_some(RowCounts {
                 recipients: listed.recipients,
                 delivered: listed.delivered,
                 failed: listed.failed,
