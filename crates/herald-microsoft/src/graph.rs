@@ -707,16 +707,7 @@ impl Graph {
         if teams_only {
             path.push_str(&format!("&$filter={}", encode(TEAMS_FILTER)));
         }
-        // A groups list with $select: 2 units less 1 (teams-platform.md §3).
-        let page: CountedPage<GroupItem> = self
-            .get_advanced(GraphCall::Directory(1), &path)
-            .await?
-            .json_or_error()
-            .await?;
-        Ok(GroupSearch {
-            total: page.count.unwrap_or(page.value.len() as u64),
-            groups: page.value.into_iter().map(FoundGroup::from).collect(),
-        })
+        self.counted_groups(&path).await
     }
 
     /// The first `top` (1 to 999) teams of the tenant and how many there
@@ -727,9 +718,14 @@ impl Graph {
             encode(TEAMS_FILTER),
             top.clamp(1, MAX_PAGE)
         );
+        self.counted_groups(&path).await
+    }
+
+    /// One page of a counted groups list (`$count=true`, advanced query).
+    async fn counted_groups(&self, path: &str) -> Result<GroupSearch, GraphError> {
         // A groups list with $select: 2 units less 1 (teams-platform.md §3).
         let page: CountedPage<GroupItem> = self
-            .get_advanced(GraphCall::Directory(1), &path)
+            .get_advanced(GraphCall::Directory(1), path)
             .await?
             .json_or_error()
             .await?;
