@@ -32,6 +32,13 @@ macro_rules! uuid_id {
             }
         }
 
+        /// For rows read by column type (the store's `FromRow`s).
+        impl From<Uuid> for $name {
+            fn from(id: Uuid) -> Self {
+                Self(id)
+            }
+        }
+
         impl FromStr for $name {
             type Err = uuid::Error;
             fn from_str(s: &str) -> Result<Self, Self::Err> {

@@ -63,6 +63,14 @@ macro_rules! string_enum {
                 }
             }
         }
+
+        /// For rows read by column type (the store's `FromRow`s).
+        impl TryFrom<String> for $type {
+            type Error = String;
+            fn try_from(text: String) -> Result<Self, Self::Error> {
+                text.parse()
+            }
+        }
     };
 }
 

@@ -1,12 +1,13 @@
 use herald_domain::{DeliveryStatus, NotificationId, RecipientId};
-use sqlx::Row;
 
-use crate::{Result, Store, parse};
+use crate::{Result, Store};
 
 /// What a send-worker needs for one queue message.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, sqlx::FromRow)]
 pub struct SendTarget {
+    #[sqlx(rename = "recipient_id", try_from = "uuid::Uuid")]
     pub recipient: RecipientId,
+    #[sqlx(try_from = "String")]
     pub status: DeliveryStatus,
     pub attempts: i32,
     pub conversation_id: Option<String>,
@@ -95,7 +96,7 @@ impl Store {
         recipients: &[RecipientId],
     ) -> Result<Vec<SendTarget>> {
         let ids: Vec<uuid::Uuid> = recipients.iter().map(|r| r.0).collect();
-        let rows = sqlx::query(
+        Ok(sqlx::query_as(
             "select d.recipient_id, d.status, d.attempts, r.conversation_id, r.service_url, r.tenant_id \
              from deliveries d join recipients r on r.id = d.recipient_id \
              where d.notification_id = $1 and d.recipient_id = any($2)",
@@ -103,19 +104,7 @@ impl Store {
         .bind(notification.0)
         .bind(&ids)
         .fetch_all(&self.pool)
-        .await?;
-        rows.iter()
-            .map(|row| {
-                Ok(SendTarget {
-                    recipient: RecipientId(row.try_get("recipient_id")?),
-                    status: parse(&row.try_get::<String, _>("status")?)?,
-                    attempts: row.try_get("attempts")?,
-                    conversation_id: row.try_get("conversation_id")?,
-                    service_url: row.try_get("service_url")?,
-                    tenant_id: row.try_get("tenant_id")?,
-                })
-            })
-            .collect()
+        .await?)
     }
 
     /// Commits a batch of outcomes in one transaction. A final status is
@@ -285,9 +274,11 @@ pub(crate) async fn lock_people(
 }
 
 /// One delivery as a report shows it.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, sqlx::FromRow)]
 pub struct DeliveryRow {
+    #[sqlx(rename = "recipient_id", try_from = "uuid::Uuid")]
     pub recipient: RecipientId,
+    #[sqlx(try_from = "String")]
     pub status: DeliveryStatus,
     pub attempts: i32,
     pub throttles: i32,
@@ -298,25 +289,13 @@ pub struct DeliveryRow {
 impl Store {
     /// Every delivery of a notification (for reports and tests).
     pub async fn deliveries(&self, notification: NotificationId) -> Result<Vec<DeliveryRow>> {
-        let rows = sqlx::query(
+        Ok(sqlx::query_as(
             "select recipient_id, status, attempts, throttles, error_code, activity_id from deliveries \
              where notification_id = $1 order by recipient_id",
         )
         .bind(notification.0)
         .fetch_all(&self.pool)
-        .await?;
-        rows.iter()
-            .map(|row| {
-                Ok(DeliveryRow {
-                    recipient: RecipientId(row.try_get("recipient_id")?),
-                    status: parse(&row.try_get::<String, _>("status")?)?,
-                    attempts: row.try_get("attempts")?,
-                    throttles: row.try_get("throttles")?,
-                    error_code: row.try_get("error_code")?,
-                    activity_id: row.try_get("activity_id")?,
-                })
-            })
-            .collect()
+        .await?)
     }
 }
 

@@ -7,7 +7,7 @@ use sqlx::{Postgres, Transaction};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-use crate::notifications::record;
+use crate::notifications::NotificationRow;
 use crate::{NotificationRecord, Result, Store, StoreError};
 
 /// The author of a draft: who may edit it besides admins.
@@ -125,7 +125,7 @@ impl Store {
         owner: Option<Uuid>,
         limit: i64,
     ) -> Result<Vec<NotificationRecord>> {
-        let rows = sqlx::query(concat!(
+        let rows: Vec<NotificationRow> = sqlx::query_as(concat!(
             "select ",
             notification_columns!(),
             " from notifications where ($1::uuid is null or owner_id = $1) and not is_test \
@@ -135,7 +135,7 @@ impl Store {
         .bind(limit)
         .fetch_all(&self.pool)
         .await?;
-        rows.iter().map(record).collect()
+        rows.into_iter().map(NotificationRecord::try_from).collect()
     }
 
     /// The tests sent from a draft, newest first.

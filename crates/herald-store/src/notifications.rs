@@ -2,7 +2,6 @@ use std::collections::BTreeMap;
 
 use herald_domain::{Audience, Content, DeliveryStatus, NotificationId, NotificationStatus};
 use serde_json::Value;
-use sqlx::Row;
 use time::OffsetDateTime;
 
 use crate::{Result, Store, StoreError, parse};
@@ -122,47 +121,84 @@ macro_rules! notification_columns {
     };
 }
 
-pub(crate) fn record(row: &sqlx::postgres::PgRow) -> Result<NotificationRecord> {
-    let corrupt = |what: &str, e: String| StoreError::Corrupt(format!("notification {what}: {e}"));
-    let content = serde_json::from_value::<Content>(serde_json::json!({
-        "title": row.try_get::<String, _>("title")?,
-        "summary": row.try_get::<Option<String>, _>("summary")?,
-        "image_url": row.try_get::<Option<String>, _>("image_url")?,
-        "author": row.try_get::<Option<String>, _>("author")?,
-        "buttons": row.try_get::<Value, _>("buttons")?,
-        "feed_text": row.try_get::<Option<String>, _>("feed_text")?,
-        "critical": row.try_get::<bool, _>("critical")?,
-        "acknowledgement_required": row.try_get::<bool, _>("acknowledgement_required")?,
-    }))
-    .map_err(|e| corrupt("content", e.to_string()))?;
-    let audience = serde_json::from_value(row.try_get::<Value, _>("audience")?)
-        .map_err(|e| corrupt("audience", e.to_string()))?;
-    Ok(NotificationRecord {
-        id: NotificationId(row.try_get("id")?),
-        content,
-        audience,
-        status: parse(&row.try_get::<String, _>("status")?)?,
-        prepared: row.try_get("prepared")?,
-        created_by: row.try_get("created_by")?,
-        created_at: row.try_get("created_at")?,
-        send_started_at: row.try_get("send_started_at")?,
-        first_delivery_at: row.try_get("first_delivery_at")?,
-        last_delivery_at: row.try_get("last_delivery_at")?,
-        completed_at: row.try_get("completed_at")?,
-        error: row.try_get("error")?,
-        reminder_of: row
-            .try_get::<Option<uuid::Uuid>, _>("reminder_of")?
-            .map(NotificationId),
-        acknowledged: row.try_get("acknowledged_count")?,
-        read: row.try_get("read_count")?,
-        owner: row
-            .try_get::<Option<uuid::Uuid>, _>("owner_id")?
-            .zip(row.try_get::<Option<String>, _>("owner_name")?),
-        updated_at: row.try_get("updated_at")?,
-        scheduled_at: row.try_get("scheduled_at")?,
-        time_zone: row.try_get("time_zone")?,
-        canceled_by: row.try_get("canceled_by")?,
-    })
+/// A notification's row as `notification_columns!` selects it; its
+/// content and audience are checked when it becomes a `NotificationRecord`.
+#[derive(sqlx::FromRow)]
+pub(crate) struct NotificationRow {
+    #[sqlx(try_from = "uuid::Uuid")]
+    id: NotificationId,
+    title: String,
+    summary: Option<String>,
+    image_url: Option<String>,
+    author: Option<String>,
+    buttons: Value,
+    feed_text: Option<String>,
+    critical: bool,
+    acknowledgement_required: bool,
+    audience: Value,
+    #[sqlx(try_from = "String")]
+    status: NotificationStatus,
+    prepared: bool,
+    created_by: String,
+    created_at: OffsetDateTime,
+    send_started_at: Option<OffsetDateTime>,
+    first_delivery_at: Option<OffsetDateTime>,
+    last_delivery_at: Option<OffsetDateTime>,
+    completed_at: Option<OffsetDateTime>,
+    error: Option<String>,
+    reminder_of: Option<uuid::Uuid>,
+    acknowledged_count: i64,
+    read_count: i64,
+    owner_id: Option<uuid::Uuid>,
+    owner_name: Option<String>,
+    updated_at: OffsetDateTime,
+    scheduled_at: Option<OffsetDateTime>,
+    time_zone: Option<String>,
+    canceled_by: Option<String>,
+}
+
+impl TryFrom<NotificationRow> for NotificationRecord {
+    type Error = StoreError;
+
+    fn try_from(row: NotificationRow) -> Result<Self> {
+        let corrupt =
+            |what: &str, e: String| StoreError::Corrupt(format!("notification {what}: {e}"));
+        let content = serde_json::from_value::<Content>(serde_json::json!({
+            "title": row.title,
+            "summary": row.summary,
+            "image_url": row.image_url,
+            "author": row.author,
+            "buttons": row.buttons,
+            "feed_text": row.feed_text,
+            "critical": row.critical,
+            "acknowledgement_required": row.acknowledgement_required,
+        }))
+        .map_err(|e| corrupt("content", e.to_string()))?;
+        let audience =
+            serde_json::from_value(row.audience).map_err(|e| corrupt("audience", e.to_string()))?;
+        Ok(NotificationRecord {
+            id: row.id,
+            content,
+            audience,
+            status: row.status,
+            prepared: row.prepared,
+            created_by: row.created_by,
+            created_at: row.created_at,
+            send_started_at: row.send_started_at,
+            first_delivery_at: row.first_delivery_at,
+            last_delivery_at: row.last_delivery_at,
+            completed_at: row.completed_at,
+            error: row.error,
+            reminder_of: row.reminder_of.map(NotificationId),
+            acknowledged: row.acknowledged_count,
+            read: row.read_count,
+            owner: row.owner_id.zip(row.owner_name),
+            updated_at: row.updated_at,
+            scheduled_at: row.scheduled_at,
+            time_zone: row.time_zone,
+            canceled_by: row.canceled_by,
+        })
+    }
 }
 
 impl Store {
@@ -211,7 +247,7 @@ impl Store {
     }
 
     pub async fn notification(&self, id: NotificationId) -> Result<Option<NotificationRecord>> {
-        let row = sqlx::query(concat!(
+        let row: Option<NotificationRow> = sqlx::query_as(concat!(
             "select ",
             notification_columns!(),
             " from notifications where id = $1"
@@ -219,24 +255,21 @@ impl Store {
         .bind(id.0)
         .fetch_optional(&self.pool)
         .await?;
-        row.as_ref().map(record).transpose()
+        row.map(NotificationRecord::try_from).transpose()
     }
 
     pub async fn progress(&self, id: NotificationId) -> Result<Option<Progress>> {
         let Some(notification) = self.notification(id).await? else {
             return Ok(None);
         };
-        let rows = sqlx::query("select status, count from notification_counts where notification_id = $1 and count <> 0")
+        let rows: Vec<(String, i64)> = sqlx::query_as("select status, count from notification_counts where notification_id = $1 and count <> 0")
             .bind(id.0)
             .fetch_all(&self.pool)
             .await?;
-        let mut counts = BTreeMap::new();
-        for row in rows {
-            counts.insert(
-                parse(&row.try_get::<String, _>("status")?)?,
-                row.try_get("count")?,
-            );
-        }
+        let counts = rows
+            .iter()
+            .map(|(status, count)| Ok((parse(status)?, *count)))
+            .collect::<Result<_>>()?;
         Ok(Some(Progress {
             notification,
             counts,
@@ -249,17 +282,13 @@ impl Store {
         ids: &[NotificationId],
     ) -> Result<Vec<(NotificationId, NotificationStatus)>> {
         let ids: Vec<uuid::Uuid> = ids.iter().map(|i| i.0).collect();
-        let rows = sqlx::query("select id, status from notifications where id = any($1)")
-            .bind(&ids)
-            .fetch_all(&self.pool)
-            .await?;
+        let rows: Vec<(uuid::Uuid, String)> =
+            sqlx::query_as("select id, status from notifications where id = any($1)")
+                .bind(&ids)
+                .fetch_all(&self.pool)
+                .await?;
         rows.iter()
-            .map(|row| {
-                Ok((
-                    NotificationId(row.try_get("id")?),
-                    parse(&row.try_get::<String, _>("status")?)?,
-                ))
-            })
+            .map(|(id, status)| Ok((NotificationId(*id), parse(status)?)))
             .collect()
     }
 
@@ -396,9 +425,11 @@ struct Ending<'a> {
 }
 
 /// Where a recipient's copy of an announcement is, to update it.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, sqlx::FromRow)]
 pub struct PostedCard {
+    #[sqlx(rename = "notification_id", try_from = "uuid::Uuid")]
     pub notification: NotificationId,
+    #[sqlx(rename = "recipient_id", try_from = "uuid::Uuid")]
     pub recipient: herald_domain::RecipientId,
     pub conversation_id: String,
     pub service_url: String,
@@ -406,9 +437,10 @@ pub struct PostedCard {
 }
 
 /// What an Acknowledge press recorded.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, sqlx::FromRow)]
 pub struct Acknowledged {
     /// When the person first acknowledged.
+    #[sqlx(rename = "acknowledged_at")]
     pub at: OffsetDateTime,
     /// Whether it counts: the person is in the announcement's audience.
     pub counted: bool,
@@ -481,7 +513,7 @@ impl Store {
             .execute(&mut *transaction)
             .await?;
         }
-        let row = sqlx::query(
+        let acknowledged = sqlx::query_as(
             "select acknowledged_at, counted from acknowledgements where notification_id = $1 and recipient_id = $2",
         )
         .bind(notification.0)
@@ -489,34 +521,21 @@ impl Store {
         .fetch_one(&mut *transaction)
         .await?;
         transaction.commit().await?;
-        Ok(Acknowledged {
-            at: row.try_get("acknowledged_at")?,
-            counted: row.try_get("counted")?,
-        })
+        Ok(acknowledged)
     }
 }
 
 impl Store {
     /// The card a recipient got, by its activity id (any notification).
     pub async fn posted_card(&self, activity_id: &str) -> Result<Option<PostedCard>> {
-        let row = sqlx::query(
+        Ok(sqlx::query_as(
             "select d.notification_id, d.recipient_id, r.conversation_id, r.service_url, d.activity_id \
              from deliveries d join recipients r on r.id = d.recipient_id \
              where d.activity_id = $1 and r.conversation_id is not null limit 1",
         )
         .bind(activity_id)
         .fetch_optional(&self.pool)
-        .await?;
-        row.map(|row| {
-            Ok(PostedCard {
-                notification: NotificationId(row.try_get("notification_id")?),
-                recipient: herald_domain::RecipientId(row.try_get("recipient_id")?),
-                conversation_id: row.try_get("conversation_id")?,
-                service_url: row.try_get("service_url")?,
-                activity_id: row.try_get("activity_id")?,
-            })
-        })
-        .transpose()
+        .await?)
     }
 
     /// People an announcement was delivered to who have not acknowledged it.
@@ -576,16 +595,13 @@ impl Store {
 
     /// Reactions per kind (added minus removed) for a notification.
     pub async fn reactions(&self, notification: NotificationId) -> Result<Vec<(String, i64)>> {
-        let rows = sqlx::query(
+        Ok(sqlx::query_as(
             "select reaction, sum(case when added then 1 else -1 end)::bigint as n from reactions \
              where notification_id = $1 group by reaction order by reaction",
         )
         .bind(notification.0)
         .fetch_all(&self.pool)
-        .await?;
-        rows.iter()
-            .map(|r| Ok((r.try_get("reaction")?, r.try_get("n")?)))
-            .collect()
+        .await?)
     }
 }
 

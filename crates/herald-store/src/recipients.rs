@@ -1,5 +1,4 @@
 use herald_domain::RecipientId;
-use sqlx::Row;
 
 use crate::{Result, Store};
 
@@ -18,8 +17,9 @@ pub struct Person {
 }
 
 /// What Herald has stored for a person.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, sqlx::FromRow)]
 pub struct StoredPerson {
+    #[sqlx(try_from = "uuid::Uuid")]
     pub id: RecipientId,
     pub conversation_id: Option<String>,
     pub service_url: Option<String>,
@@ -82,25 +82,12 @@ impl Store {
 
     pub async fn people(&self, ids: &[RecipientId]) -> Result<Vec<StoredPerson>> {
         let ids: Vec<uuid::Uuid> = ids.iter().map(|i| i.0).collect();
-        let rows = sqlx::query(
+        Ok(sqlx::query_as(
             "select id, conversation_id, service_url, blocked, opted_out, gone, installed from recipients where id = any($1)",
         )
         .bind(&ids)
         .fetch_all(&self.pool)
-        .await?;
-        rows.iter()
-            .map(|row| {
-                Ok(StoredPerson {
-                    id: RecipientId(row.try_get("id")?),
-                    conversation_id: row.try_get("conversation_id")?,
-                    service_url: row.try_get("service_url")?,
-                    blocked: row.try_get("blocked")?,
-                    opted_out: row.try_get("opted_out")?,
-                    gone: row.try_get("gone")?,
-                    installed: row.try_get("installed")?,
-                })
-            })
-            .collect()
+        .await?)
     }
 }
 
@@ -130,8 +117,9 @@ impl Store {
 }
 
 /// A person of the organisation as the directory cache holds them.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, sqlx::FromRow)]
 pub struct CachedPerson {
+    #[sqlx(try_from = "uuid::Uuid")]
     pub id: RecipientId,
     pub user_type: Option<String>,
     pub account_enabled: bool,
@@ -140,21 +128,12 @@ pub struct CachedPerson {
 impl Store {
     /// Everyone in the tenant's directory cache who has not left.
     pub async fn everyone(&self, tenant: &str) -> Result<Vec<CachedPerson>> {
-        let rows = sqlx::query(
+        Ok(sqlx::query_as(
             "select id, user_type, account_enabled from recipients where tenant_id = $1 and kind = 'person' and not gone order by id",
         )
         .bind(tenant)
         .fetch_all(&self.pool)
-        .await?;
-        rows.iter()
-            .map(|row| {
-                Ok(CachedPerson {
-                    id: RecipientId(row.try_get("id")?),
-                    user_type: row.try_get("user_type")?,
-                    account_enabled: row.try_get("account_enabled")?,
-                })
-            })
-            .collect()
+        .await?)
     }
 
     /// People the directory says left: no longer part of everyone.
@@ -253,18 +232,13 @@ impl Store {
         &self,
         install: &InstallRecord,
     ) -> Result<Option<InstallChange>> {
-        let previous = sqlx::query("select installed, herald_installed_at > now() - interval '10 minutes' as by_herald from recipients where id = $1")
+        let previous: Option<(bool, Option<bool>)> = sqlx::query_as("select installed, herald_installed_at > now() - interval '10 minutes' as by_herald from recipients where id = $1")
             .bind(install.aad_object_id)
             .fetch_optional(&self.pool)
             .await?;
-        let (was_installed, by_herald) = match &previous {
-            Some(row) => (
-                row.try_get::<bool, _>("installed")?,
-                row.try_get::<Option<bool>, _>("by_herald")?
-                    .unwrap_or(false),
-            ),
-            None => (false, false),
-        };
+        let (was_installed, by_herald) = previous
+            .map(|(installed, by_herald)| (installed, by_herald.unwrap_or(false)))
+            .unwrap_or((false, false));
         let applied = sqlx::query(
             "insert into recipients (id, kind, aad_object_id, teams_user_id, display_name, tenant_id, conversation_id, \
                  service_url, installed, membership_at) \

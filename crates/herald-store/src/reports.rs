@@ -5,21 +5,24 @@
 //! deliveries except the per-recipient pages, which walk an index.
 
 use herald_domain::{DeliveryStatus, NotificationId, NotificationStatus, RecipientId};
-use sqlx::Row;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-use crate::notifications::record;
-use crate::{NotificationRecord, Result, Store, parse};
+use crate::notifications::NotificationRow;
+use crate::{NotificationRecord, Result, Store, StoreError};
 
 /// One line of the per-recipient table.
-#[derive(Debug, Clone, serde::Serialize)]
+#[derive(Debug, Clone, serde::Serialize, sqlx::FromRow)]
 pub struct RecipientLine {
+    #[sqlx(rename = "recipient_id")]
     pub recipient: Uuid,
     /// `person` or `channel`.
     pub kind: String,
+    #[sqlx(rename = "display_name")]
     pub name: Option<String>,
+    #[sqlx(rename = "user_principal_name")]
     pub upn: Option<String>,
+    #[sqlx(try_from = "String")]
     pub status: DeliveryStatus,
     pub error_code: Option<String>,
     pub error_message: Option<String>,
@@ -67,7 +70,7 @@ impl RecipientQuery {
 }
 
 /// Deliveries, reads and acknowledgements in one interval of the chart.
-#[derive(Debug, Clone, Copy, serde::Serialize)]
+#[derive(Debug, Clone, Copy, serde::Serialize, sqlx::FromRow)]
 pub struct TimelinePoint {
     #[serde(with = "time::serde::rfc3339")]
     pub at: OffsetDateTime,
@@ -190,6 +193,29 @@ pub struct ListedAnnouncement {
     pub failed: i64,
 }
 
+/// A row of the announcements list, as selected.
+#[derive(sqlx::FromRow)]
+struct ListedRow {
+    #[sqlx(flatten)]
+    notification: NotificationRow,
+    recipients: i64,
+    delivered: i64,
+    failed: i64,
+}
+
+impl TryFrom<ListedRow> for ListedAnnouncement {
+    type Error = StoreError;
+
+    fn try_from(row: ListedRow) -> Result<Self> {
+        Ok(ListedAnnouncement {
+            record: row.notification.try_into()?,
+            recipients: row.recipients,
+            delivered: row.delivered,
+            failed: row.failed,
+        })
+    }
+}
+
 /// Deliveries by outcome per notification `n`, from the counters the send
 /// path keeps (`notification_counts`, `notification_reads`).
 const LIST_COUNTS: &str = "cross join lateral (select coalesce(sum(k.count), 0)::bigint as recipients, \
@@ -202,7 +228,7 @@ const LIST_COUNTS: &str = "cross join lateral (select coalesce(sum(k.count), 0):
      from notification_counts k where k.notification_id = n.id) c ";
 
 /// The admin overview's figures for a period.
-#[derive(Debug, Clone, Default, serde::Serialize)]
+#[derive(Debug, Clone, Default, serde::Serialize, sqlx::FromRow)]
 pub struct Overview {
     pub sends: i64,
     pub targeted: i64,
@@ -217,6 +243,7 @@ pub struct Overview {
     pub opted_out: i64,
     pub blocked: i64,
     /// Deliveries per day, oldest first, days without any included.
+    #[sqlx(skip)]
     pub per_day: Vec<(time::Date, i64)>,
 }
 
@@ -304,13 +331,12 @@ impl Store {
     /// Bytes on disk of the whole database, and of the deliveries table
     /// with its indexes: what capacity planning per delivery needs.
     pub async fn sizes(&self) -> Result<(i64, i64)> {
-        let row = sqlx::query(
+        Ok(sqlx::query_as(
             "select pg_database_size(current_database()) as database, \
                     pg_total_relation_size('deliveries') as deliveries",
         )
         .fetch_one(&self.pool)
-        .await?;
-        Ok((row.try_get("database")?, row.try_get("deliveries")?))
+        .await?)
     }
 
     /// One keyset page of the per-recipient table, by name. Each filter
@@ -325,8 +351,7 @@ impl Store {
             Some(text) => search(notification, query, &like_pattern(text)),
             None => table(notification, query),
         };
-        let rows = sql.build().fetch_all(&self.pool).await?;
-        let mut lines = rows.iter().map(line).collect::<Result<Vec<_>>>()?;
+        let mut lines: Vec<RecipientLine> = sql.build_query_as().fetch_all(&self.pool).await?;
         if query.before.is_some() {
             lines.reverse();
         }
@@ -363,7 +388,7 @@ impl Store {
         notification: NotificationId,
         points: i64,
     ) -> Result<Vec<TimelinePoint>> {
-        let rows = sqlx::query(
+        Ok(sqlx::query_as(
             "with span as (select min(second) as first, max(second) as last \
                  from notification_timeline where notification_id = $1), \
              step as (select first, greatest(1, ceil(extract(epoch from last - first) / $2))::bigint \
@@ -376,17 +401,7 @@ impl Store {
         .bind(notification.0)
         .bind(points.max(1) as f64)
         .fetch_all(&self.pool)
-        .await?;
-        rows.iter()
-            .map(|row| {
-                Ok(TimelinePoint {
-                    at: row.try_get("at")?,
-                    delivered: row.try_get("delivered")?,
-                    read: row.try_get("read")?,
-                    acknowledged: row.try_get("acknowledged")?,
-                })
-            })
-            .collect()
+        .await?)
     }
 
     /// Deliveries per second over the last `seconds` whole seconds: one
@@ -464,24 +479,15 @@ impl Store {
             " order by {key}{direction}, n.id{direction} limit "
         ))
         .push_bind(query.limit);
-        let rows = sql.build().fetch_all(&self.pool).await?;
-        rows.iter()
-            .map(|row| {
-                Ok(ListedAnnouncement {
-                    record: record(row)?,
-                    recipients: row.try_get("recipients")?,
-                    delivered: row.try_get("delivered")?,
-                    failed: row.try_get("failed")?,
-                })
-            })
-            .collect()
+        let rows: Vec<ListedRow> = sql.build_query_as().fetch_all(&self.pool).await?;
+        rows.into_iter().map(ListedAnnouncement::try_from).collect()
     }
 
     /// Sends that started in the last `days` days (tests are not sends),
     /// and the people
     /// Herald cannot reach by their own choice.
     pub async fn overview(&self, days: i64) -> Result<Overview> {
-        let row = sqlx::query(
+        let mut overview: Overview = sqlx::query_as(
             "with sent as (select id, acknowledgement_required, acknowledged_count, \
                  coalesce((select reads from notification_reads where notification_id = id), 0) as read_count \
                  from notifications where send_started_at >= now() - make_interval(days => $1::int) \
@@ -510,23 +516,12 @@ impl Store {
         .bind(days)
         .fetch_one(&self.pool)
         .await?;
-        let per_day = self.deliveries_per_day(days).await?;
-        Ok(Overview {
-            sends: row.try_get("sends")?,
-            targeted: row.try_get("targeted")?,
-            delivered: row.try_get("delivered")?,
-            delivered_to_people: row.try_get("delivered_to_people")?,
-            read: row.try_get("read")?,
-            delivered_asking: row.try_get("delivered_asking")?,
-            acknowledged: row.try_get("acknowledged")?,
-            opted_out: row.try_get("opted_out")?,
-            blocked: row.try_get("blocked")?,
-            per_day,
-        })
+        overview.per_day = self.deliveries_per_day(days).await?;
+        Ok(overview)
     }
 
     async fn deliveries_per_day(&self, days: i64) -> Result<Vec<(time::Date, i64)>> {
-        let rows = sqlx::query(
+        Ok(sqlx::query_as(
             "select day::date as day, coalesce(sum(t.delivered), 0)::bigint as delivered \
              from generate_series(current_date - ($1::int - 1), current_date, interval '1 day') as day \
              left join (notification_timeline t join notifications n \
@@ -536,10 +531,7 @@ impl Store {
         )
         .bind(days)
         .fetch_all(&self.pool)
-        .await?;
-        rows.iter()
-            .map(|row| Ok((row.try_get("day")?, row.try_get("delivered")?)))
-            .collect()
+        .await?)
     }
 }
 
@@ -633,20 +625,4 @@ fn like_pattern(text: &str) -> String {
         .replace('%', "\\%")
         .replace('_', "\\_");
     format!("%{escaped}%")
-}
-
-fn line(row: &sqlx::postgres::PgRow) -> Result<RecipientLine> {
-    Ok(RecipientLine {
-        recipient: row.try_get("recipient_id")?,
-        kind: row.try_get("kind")?,
-        name: row.try_get("display_name")?,
-        upn: row.try_get("user_principal_name")?,
-        status: parse(&row.try_get::<String, _>("status")?)?,
-        error_code: row.try_get("error_code")?,
-        error_message: row.try_get("error_message")?,
-        attempts: row.try_get("attempts")?,
-        delivered_at: row.try_get("delivered_at")?,
-        read_at: row.try_get("read_at")?,
-        acknowledged_at: row.try_get("acknowledged_at")?,
-    })
 }
