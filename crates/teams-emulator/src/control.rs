@@ -17,6 +17,7 @@ pub fn routes(config: &mut web::ServiceConfig) {
             .route("/stats/reset", web::post().to(reset_stats))
             .route("/config", web::get().to(get_config))
             .route("/config", web::post().to(set_config))
+            .route("/entra/rotate-keys", web::post().to(rotate_entra_keys))
             .route("/directory", web::get().to(directory))
             .route("/directory/users", web::post().to(add_user))
             .route("/directory/users/{id}", web::patch().to(change_user))
@@ -67,6 +68,13 @@ async fn set_config(emulator: web::Data<Emulator>, body: web::Bytes) -> HttpResp
         }
         Err(message) => problem(400, message),
     }
+}
+
+/// Entra ID rolls its signing keys: new tokens name a key id that clients
+/// have not seen, which they must fetch without restarting.
+async fn rotate_entra_keys(emulator: web::Data<Emulator>) -> HttpResponse {
+    let kid = emulator.keys.rotate_entra();
+    HttpResponse::Ok().json(json!({"kid": kid}))
 }
 
 async fn directory(emulator: web::Data<Emulator>) -> HttpResponse {

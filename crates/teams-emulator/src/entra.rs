@@ -194,7 +194,7 @@ fn client_credentials_grant(
         None,
     );
     let lifetime = claims.exp - claims.iat;
-    let token = emulator.keys.entra.sign(&claims);
+    let token = emulator.keys.entra_sign(&claims);
     HttpResponse::Ok().json(json!({
         "token_type": "Bearer",
         "expires_in": lifetime,
@@ -315,8 +315,8 @@ fn authorization_code_grant(
         "scope": grant.scope,
         "expires_in": lifetime,
         "ext_expires_in": lifetime,
-        "access_token": emulator.keys.entra.sign(&access),
-        "id_token": emulator.keys.entra.sign(&id_token),
+        "access_token": emulator.keys.entra_sign(&access),
+        "id_token": emulator.keys.entra_sign(&id_token),
     }))
 }
 
@@ -569,5 +569,5 @@ async fn keys(emulator: web::Data<Emulator>, tenant: web::Path<String>) -> HttpR
             &format!("Tenant '{tenant}' not found."),
         );
     }
-    HttpResponse::Ok().json(json!({"keys": [emulator.keys.entra.jwk(None)]}))
+    HttpResponse::Ok().json(json!({"keys": emulator.keys.entra_jwks()}))
 }

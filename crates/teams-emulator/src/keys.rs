@@ -2,10 +2,12 @@
 //!
 //! The RSA keys are fixed files in `keys/`: they sign only emulator tokens,
 //! are public by design, and fixed keys spare every start (and every test) an
-//! RSA key generation.
+//! RSA key generation. Entra ID's key can be rotated (`/_emulator/entra/
+//! rotate-keys`): the emulator then signs with the other bundled key under
+//! a new key id, as Entra does when it rolls its keys.
 
 use std::collections::HashMap;
-use std::sync::RwLock;
+use std::sync::{Arc, RwLock};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
@@ -13,7 +15,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 pub struct Signer {
-    pub kid: &'static str,
+    pub kid: String,
     encoding: EncodingKey,
     decoding: DecodingKey,
     components: Components,
@@ -26,7 +28,7 @@ struct Components {
 }
 
 impl Signer {
-    fn load(kid: &'static str, pem: &str, jwk: &str) -> Self {
+    fn load(kid: String, pem: &str, jwk: &str) -> Self {
         // The key files are part of the crate; a broken one is a build defect.
         #[allow(clippy::expect_used)]
         let components: Components = serde_json::from_str(jwk).expect("bundled JWK parses");
@@ -45,7 +47,7 @@ impl Signer {
 
     pub fn sign<T: Serialize>(&self, claims: &T) -> String {
         let mut header = Header::new(Algorithm::RS256);
-        header.kid = Some(self.kid.to_owned());
+        header.kid = Some(self.kid.clone());
         header.typ = Some("JWT".to_owned());
         // Signing serialisable claims with a valid RSA key cannot fail.
         #[allow(clippy::expect_used)]
@@ -64,8 +66,44 @@ impl Signer {
     }
 }
 
+/// Entra's bundled key materials, used in turn as its keys are rotated.
+const ENTRA_KEYS: [(&str, &str); 2] = [
+    (
+        include_str!("../keys/entra.pem"),
+        include_str!("../keys/entra.jwk.json"),
+    ),
+    (
+        include_str!("../keys/entra-rotated.pem"),
+        include_str!("../keys/entra-rotated.jwk.json"),
+    ),
+];
+
+/// Entra ID's signing keys: the one it signs with, and the one before the
+/// last rotation, still published (as Entra keeps a retired key listed
+/// while tokens signed with it may be in use).
+struct EntraKeys {
+    current: Arc<Signer>,
+    previous: Option<Arc<Signer>>,
+    rotations: usize,
+}
+
+impl EntraKeys {
+    fn signer(rotations: usize) -> Arc<Signer> {
+        let (pem, jwk) = ENTRA_KEYS[rotations % ENTRA_KEYS.len()];
+        Arc::new(Signer::load(
+            format!("herald-emulator-entra-{}", rotations + 1),
+            pem,
+            jwk,
+        ))
+    }
+
+    fn published(&self) -> impl Iterator<Item = &Arc<Signer>> {
+        std::iter::once(&self.current).chain(self.previous.as_ref())
+    }
+}
+
 pub struct Keys {
-    pub entra: Signer,
+    entra: RwLock<EntraKeys>,
     pub botframework: Signer,
     verified: RwLock<HashMap<String, AccessClaims>>,
 }
@@ -108,18 +146,44 @@ pub fn now_secs() -> u64 {
 impl Keys {
     pub fn bundled() -> Self {
         Self {
-            entra: Signer::load(
-                "herald-emulator-entra-1",
-                include_str!("../keys/entra.pem"),
-                include_str!("../keys/entra.jwk.json"),
-            ),
+            entra: RwLock::new(EntraKeys {
+                current: EntraKeys::signer(0),
+                previous: None,
+                rotations: 0,
+            }),
             botframework: Signer::load(
-                "herald-emulator-botframework-1",
+                "herald-emulator-botframework-1".to_owned(),
                 include_str!("../keys/botframework.pem"),
                 include_str!("../keys/botframework.jwk.json"),
             ),
             verified: RwLock::new(HashMap::new()),
         }
+    }
+
+    fn entra(&self) -> std::sync::RwLockReadGuard<'_, EntraKeys> {
+        // Every change under the lock is a plain assignment.
+        self.entra.read().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Signs with Entra ID's current key.
+    pub fn entra_sign<T: Serialize>(&self, claims: &T) -> String {
+        let signer = self.entra().current.clone();
+        signer.sign(claims)
+    }
+
+    /// Entra ID's published keys, the current one first.
+    pub fn entra_jwks(&self) -> Vec<Value> {
+        self.entra().published().map(|s| s.jwk(None)).collect()
+    }
+
+    /// Rolls Entra ID's keys: tokens are signed with a new key id from now
+    /// on, and the key before it stays published. Returns the new key id.
+    pub fn rotate_entra(&self) -> String {
+        let mut keys = self.entra.write().unwrap_or_else(|p| p.into_inner());
+        keys.rotations += 1;
+        let next = EntraKeys::signer(keys.rotations);
+        keys.previous = Some(std::mem::replace(&mut keys.current, next));
+        keys.current.kid.clone()
     }
 
     /// Checks an `Authorization` header value for a token the emulator's
@@ -157,13 +221,26 @@ impl Keys {
     }
 
     fn verify(&self, token: &str) -> Result<AccessClaims, TokenProblem> {
+        let kid = jsonwebtoken::decode_header(token)
+            .map_err(|e| TokenProblem::Invalid(format!("IDX14100: JWT is not well formed: {e}")))?
+            .kid;
+        let signer = self
+            .entra()
+            .published()
+            .find(|s| Some(&s.kid) == kid.as_ref())
+            .cloned()
+            .ok_or_else(|| {
+                TokenProblem::Invalid(format!(
+                    "IDX10503: Signature validation failed. The token's kid {kid:?} is not among the keys."
+                ))
+            })?;
         let mut validation = Validation::new(Algorithm::RS256);
         validation.validate_aud = false;
         validation.leeway = 0;
-        let data = jsonwebtoken::decode::<AccessClaims>(token, &self.entra.decoding, &validation)
+        let data = jsonwebtoken::decode::<AccessClaims>(token, &signer.decoding, &validation)
             .map_err(|e| {
-            TokenProblem::Invalid(format!("IDX10511: signature validation failed: {e}"))
-        })?;
+                TokenProblem::Invalid(format!("IDX10511: signature validation failed: {e}"))
+            })?;
         if let Ok(mut cache) = self.verified.write() {
             if cache.len() > 10_000 {
                 cache.clear();

@@ -58,6 +58,56 @@ async fn client_credentials_give_an_rs256_token_for_the_scope() {
     );
 }
 
+/// Entra rolls its keys: new tokens name the new key, which the JWKS now
+/// lists; the previous key stays listed, and Graph takes tokens signed
+/// with either.
+#[tokio::test]
+async fn rotated_keys_sign_new_tokens_and_the_old_key_stays_published() {
+    let t = TestEmulator::start(10).await;
+    let jwks_uri = format!(
+        "{}/{}/discovery/v2.0/keys",
+        t.urls().login,
+        t.urls().tenant_id
+    );
+    let before = t.token(GRAPH_SCOPE).await;
+    let (_, old_key) = verify_with_jwks(&t.http, &jwks_uri, &before).await;
+
+    let rotated = t
+        .http
+        .post(format!("{}/entra/rotate-keys", t.urls().control))
+        .send()
+        .await
+        .unwrap();
+    let (status, body) = status_and_json(rotated).await;
+    assert_eq!(status, 200, "{body}");
+    let kid = body["kid"].as_str().unwrap().to_owned();
+    assert_ne!(kid, old_key["kid"].as_str().unwrap());
+
+    let after = t.token(GRAPH_SCOPE).await;
+    let header = jsonwebtoken::decode_header(&after).unwrap();
+    assert_eq!(header.kid.as_deref(), Some(kid.as_str()));
+    let (_, new_key) = verify_with_jwks(&t.http, &jwks_uri, &after).await;
+    assert_ne!(new_key["n"], old_key["n"], "a new key, not a new name");
+    let (_, still_published) = verify_with_jwks(&t.http, &jwks_uri, &before).await;
+    assert_eq!(still_published, old_key);
+
+    for token in [&before, &after] {
+        let (status, body) = graph_get_with(&t, token, "/v1.0/users?$top=1").await;
+        assert_eq!(status, 200, "{body}");
+    }
+}
+
+async fn graph_get_with(t: &TestEmulator, token: &str, path: &str) -> (u16, Value) {
+    let response = t
+        .http
+        .get(format!("{}{path}", t.urls().graph))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap();
+    status_and_json(response).await
+}
+
 #[tokio::test]
 async fn token_latency_slows_only_the_scope_it_names() {
     let t = TestEmulator::start(10).await;
