@@ -163,9 +163,15 @@ async fn reading_is_refused_when_teams_would_send_no_receipt() {
     let (status, body) = read(&t, without_app["id"].as_str().unwrap(), None).await;
     assert_eq!(status, 409, "no app: {body}");
 
-    tokio::time::sleep(Duration::from_millis(100)).await;
-    assert!(bot.received.lock().unwrap().is_empty());
-    assert_eq!(t.stats().await["read_receipts_sent"], 0);
+    // A read that does send comes after every refused one: when its
+    // receipt arrives, anything the refused reads had sent would be there.
+    let marker = send_to(&t, &users[1]).await;
+    let (status, body) = read(&t, users[1]["id"].as_str().unwrap(), None).await;
+    assert_eq!(status, 200, "{body}");
+    let received = bot.wait_for(1).await;
+    assert_eq!(received.len(), 1, "only the later read's receipt");
+    assert_eq!(received[0].1["value"]["lastReadMessageId"], marker.as_str());
+    assert_eq!(t.stats().await["read_receipts_sent"], 1);
     bot.handle.stop(false).await;
 }
 
@@ -222,13 +228,15 @@ async fn people_read_on_their_own_after_each_delivery() {
 #[tokio::test]
 async fn never_readers_and_channels_send_no_receipts() {
     let (t, bot) = with_bot(80).await;
-    assert_eq!(t.configure(auto_reads(1.0)).await.status(), 200);
+    // Reads exactly at the median, so that reads happen in delivery order.
+    let exact_reads = |never_share: f64| json!({"reads": {"enabled": true, "never_share": never_share, "median_delay_ms": 20, "spread": 0.0}});
+    assert_eq!(t.configure(exact_reads(1.0)).await.status(), 200);
     let users = installed_users(&t).await;
     for user in &users[..3] {
         send_to(&t, user).await;
     }
 
-    assert_eq!(t.configure(auto_reads(0.0)).await.status(), 200);
+    assert_eq!(t.configure(exact_reads(0.0)).await.status(), 200);
     let directory = t.directory().await;
     let team = directory["groups"]
         .as_array()
@@ -241,9 +249,13 @@ async fn never_readers_and_channels_send_no_receipts() {
     let posted = t.send_activity(channel, &message("to the channel")).await;
     assert_eq!(posted.status(), 201);
 
-    tokio::time::sleep(Duration::from_millis(400)).await;
-    assert!(bot.received.lock().unwrap().is_empty());
-    assert_eq!(t.stats().await["read_receipts_sent"], 0);
+    // A reader's delivery, last: its receipt comes after any the others
+    // would have caused.
+    let marker = send_to(&t, &users[3]).await;
+    let received = bot.wait_for(1).await;
+    assert_eq!(received.len(), 1, "only the reader's receipt");
+    assert_eq!(received[0].1["value"]["lastReadMessageId"], marker.as_str());
+    assert_eq!(received[0].1["from"]["aadObjectId"], users[3]["id"]);
     bot.handle.stop(false).await;
 }
 
