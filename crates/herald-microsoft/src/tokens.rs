@@ -278,9 +278,12 @@ impl TokenCache {
             .map_err(unreachable)?;
         if response.status().is_success() {
             let body: TokenResponse = response.json().await.map_err(unreachable)?;
+            // Taken as Entra says: a token held longer than its life would
+            // be refused. Only a zero is raised, so that it cannot make
+            // every call ask again.
             return Ok((
                 body.access_token,
-                Duration::from_secs(body.expires_in.max(60)),
+                Duration::from_secs(body.expires_in.max(1)),
             ));
         }
         let status = response.status();

@@ -74,9 +74,10 @@ pub struct ReadBehaviour {
 pub const MAX_READ_DELAY_MS: u64 = 24 * 3600 * 1000;
 /// A sigma beyond this puts the tail past any plausible reading time.
 const MAX_READ_SPREAD: f64 = 3.0;
-/// Token lifetimes the emulator issues: from a minute (what clients treat
-/// as the least) to a day.
-const MIN_TOKEN_LIFETIME_SECS: u64 = 60;
+/// Token lifetimes the emulator issues: from a second (tests shorten
+/// them to watch a client renew its token without waiting minutes) to a
+/// day. Entra's own policies allow ten minutes at least.
+const MIN_TOKEN_LIFETIME_SECS: u64 = 1;
 const MAX_TOKEN_LIFETIME_SECS: u64 = 24 * 3600;
 
 impl Default for ReadBehaviour {

@@ -162,12 +162,12 @@ async fn callers_waiting_on_a_refused_refresh_share_its_error() {
 /// not all of them.
 #[tokio::test]
 async fn a_slow_renewal_holds_up_one_caller_and_no_other() {
-    let emulator = emulator_with(json!({"token_lifetime_secs": 60})).await;
+    // A 4 s token is renewed from half its life on and sent until 1 s
+    // before its end.
+    let emulator = emulator_with(json!({"token_lifetime_secs": 4})).await;
     let tokens = tokens(&emulator, &emulator.urls.app_secret);
     let first = tokens.token(Scope::BotFramework).await.unwrap();
-    // A 60 s token is renewed from half its life on and sent until 15 s
-    // before its end.
-    tokio::time::sleep(Duration::from_secs(31)).await;
+    let due = tokio::time::Instant::now() + Duration::from_millis(2_100);
     let slow = reqwest::Client::new()
         .post(format!("{}/config", emulator.urls.control))
         .json(&json!({"token_latency_ms": {"bot": 3_000}}))
@@ -175,6 +175,7 @@ async fn a_slow_renewal_holds_up_one_caller_and_no_other() {
         .await
         .unwrap();
     assert_eq!(slow.status(), 200);
+    tokio::time::sleep_until(due).await;
     let callers: Vec<_> = (0..20)
         .map(|_| {
             let tokens = tokens.clone();
