@@ -5,7 +5,7 @@
 use herald_domain::{Audience, NotificationId};
 use herald_store::Owner;
 use herald_testkit::web::{StaffClient, plain_client};
-use herald_testkit::{TestHerald, content};
+use herald_testkit::{TestHerald, content, emulator_config};
 use reqwest::StatusCode;
 
 use crate::{people, sign_in_staff, start};
@@ -337,14 +337,59 @@ async fn sessions_rotate_at_sign_in_expire_and_end_at_sign_out() {
     herald.stop().await;
 }
 
-async fn sign_in_with_cookie(base: &str, upn: &str, cookie: &str) -> String {
-    let client = plain_client();
-    let start = client
-        .get(format!("{base}/sign-in/start"))
-        .header("Cookie", cookie)
+/// Entra ID rolls its signing keys while Herald runs: the next ID token
+/// names a key Herald has not fetched, which it fetches then, and the
+/// sign-in succeeds without a restart.
+#[tokio::test]
+async fn sign_in_goes_on_after_entra_rotates_its_keys() {
+    // No pause between key fetches, so the rotation is seen at once.
+    let herald = TestHerald::start(emulator_config(20), |settings| {
+        settings.microsoft.key_refetch_seconds = 0;
+    })
+    .await;
+    let base = herald.web_base();
+    let upn = herald.staff().await[0].0.clone();
+    let before = sign_in_answer(&base, &upn, None).await;
+    assert_eq!(before.status(), StatusCode::SEE_OTHER, "signs in at first");
+
+    let rotated = herald
+        .http
+        .post(format!(
+            "{}/entra/rotate-keys",
+            herald.emulator.urls.control
+        ))
         .send()
         .await
         .unwrap();
+    assert_eq!(rotated.status(), StatusCode::OK);
+    let after = sign_in_answer(&base, &upn, None).await;
+    let status = after.status();
+    let cookie = after
+        .headers()
+        .get("Set-Cookie")
+        .map(|c| c.to_str().unwrap().to_owned());
+    let page = after.text().await.unwrap();
+    assert_eq!(status, StatusCode::SEE_OTHER, "after the rotation: {page}");
+    assert!(
+        cookie.is_some_and(|c| c.starts_with("herald_session=")),
+        "a new session"
+    );
+    herald.stop().await;
+}
+
+/// The callback's answer to a sign-in of `upn`, with this cookie sent
+/// along, if any.
+async fn sign_in_answer(base: &str, upn: &str, cookie: Option<&str>) -> reqwest::Response {
+    let client = plain_client();
+    let with_cookie = |request: reqwest::RequestBuilder| match cookie {
+        Some(cookie) => request.header("Cookie", cookie),
+        None => request,
+    };
+    let start = with_cookie(client.get(format!("{base}/sign-in/start")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(start.status(), StatusCode::SEE_OTHER);
     let authorize = start.headers()["Location"].to_str().unwrap().to_owned();
     let code = client
         .get(format!("{authorize}&login_hint={upn}"))
@@ -352,13 +397,11 @@ async fn sign_in_with_cookie(base: &str, upn: &str, cookie: &str) -> String {
         .await
         .unwrap();
     let callback = code.headers()["Location"].to_str().unwrap().to_owned();
-    let done = client
-        .get(callback)
-        .header("Cookie", cookie)
-        .send()
-        .await
-        .unwrap();
-    done.headers()["Set-Cookie"]
+    with_cookie(client.get(callback)).send().await.unwrap()
+}
+
+async fn sign_in_with_cookie(base: &str, upn: &str, cookie: &str) -> String {
+    sign_in_answer(base, upn, Some(cookie)).await.headers()["Set-Cookie"]
         .to_str()
         .unwrap()
         .split(';')

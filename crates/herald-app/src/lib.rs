@@ -166,9 +166,18 @@ pub fn ui_settings(
             issuer: format!("{}/{tenant_id}/v2.0", ms.login_url.trim_end_matches('/')),
             client_id: app_id.clone(),
             client_secret: secret.clone(),
+            key_refresh: key_refresh(ms),
         },
         send_rate_per_second: settings.send.rate_per_second * (1.0 - settings.send.headroom),
     })
+}
+
+/// How the Bot Framework's and Entra ID's signing keys are kept fresh.
+fn key_refresh(settings: &MicrosoftSettings) -> herald_web::KeyRefresh {
+    herald_web::KeyRefresh {
+        min_interval: Duration::from_secs(settings.key_refetch_seconds),
+        ..herald_web::KeyRefresh::default()
+    }
 }
 
 /// Points the Microsoft settings at a running emulator.
@@ -380,7 +389,8 @@ pub async fn start(settings: &Settings, roles: Roles) -> Result<Running, AppErro
                 settings.microsoft.bot_openid_url.clone(),
                 settings.microsoft.app_id.clone().unwrap_or_default(),
                 settings.microsoft.bot_issuer.clone(),
-            ),
+            )
+            .with_key_refresh(key_refresh(&settings.microsoft)),
             store: infrastructure.store.clone(),
             receipts: herald_web::Receipts::start(infrastructure.store.clone()),
             connector: microsoft.connector.clone(),

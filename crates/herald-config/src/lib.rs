@@ -222,6 +222,10 @@ impl<'de> Deserialize<'de> for BrokerUrls {
     }
 }
 
+/// Keys are fetched at least this often when tokens name unknown keys, so
+/// that a rotation is seen within the hour.
+const MAX_KEY_REFETCH_SECONDS: u64 = 3600;
+
 /// Where Microsoft is. Without a tenant id, app id and secret, `herald up`
 /// runs the Teams emulator and points these at it.
 #[derive(Debug, Clone, Deserialize)]
@@ -242,6 +246,11 @@ pub struct MicrosoftSettings {
     pub bot_issuer: String,
     /// The Bot Connector URL for conversations found through Graph.
     pub service_url: String,
+    /// The least time between two fetches of a signing key set (the Bot
+    /// Framework's, Entra ID's) when a token names a key Herald does not
+    /// know: tokens anyone can forge must not make Herald hammer Microsoft.
+    /// Tests set 0 to see a key rotation at once.
+    pub key_refetch_seconds: u64,
 }
 
 impl Default for MicrosoftSettings {
@@ -258,6 +267,7 @@ impl Default for MicrosoftSettings {
                 .to_owned(),
             bot_issuer: "https://api.botframework.com".to_owned(),
             service_url: "https://smba.trafficmanager.net/teams/".to_owned(),
+            key_refetch_seconds: 10,
         }
     }
 }
@@ -599,6 +609,12 @@ impl Settings {
                 "microsoft.bot_issuer must be an https URL without a trailing slash, such as https://api.botframework.com, got {issuer:?}"
             ));
         }
+        if self.microsoft.key_refetch_seconds > MAX_KEY_REFETCH_SECONDS {
+            return Err(format!(
+                "microsoft.key_refetch_seconds must be at most {MAX_KEY_REFETCH_SECONDS} (an hour), got {}",
+                self.microsoft.key_refetch_seconds
+            ));
+        }
         if self.broker.prefix.trim().is_empty() {
             return Err("broker.prefix must not be empty".to_owned());
         }
@@ -821,6 +837,21 @@ mod tests {
         .unwrap_err()
         .to_string();
         assert!(error.contains("microsoft.bot_issuer"), "{error}");
+    }
+
+    #[test]
+    fn key_refetches_are_ten_seconds_apart_unless_set_and_at_most_an_hour() {
+        let settings = load(None, env(&[])).unwrap();
+        assert_eq!(settings.microsoft.key_refetch_seconds, 10);
+        let settings = load(None, env(&[("HERALD_MICROSOFT__KEY_REFETCH_SECONDS", "0")])).unwrap();
+        assert_eq!(settings.microsoft.key_refetch_seconds, 0);
+        let error = load(
+            None,
+            env(&[("HERALD_MICROSOFT__KEY_REFETCH_SECONDS", "3601")]),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(error.contains("microsoft.key_refetch_seconds"), "{error}");
     }
 
     fn broker_urls(settings: &Settings) -> Vec<&str> {

@@ -12,7 +12,7 @@ use std::sync::Arc;
 use jsonwebtoken::{Algorithm, Validation};
 use serde::Deserialize;
 
-use crate::keys::{Key, KeyCache, KeyRefresh};
+use crate::keys::{BotFrameworkKeys, Key, KeyCache, KeyRefresh};
 
 /// The Bot Framework's issuer in Microsoft's public cloud.
 pub const PUBLIC_CLOUD_ISSUER: &str = "https://api.botframework.com";
@@ -63,7 +63,7 @@ impl VerifiedToken {
 pub struct BotAuthenticator {
     app_id: String,
     issuer: String,
-    keys: Arc<KeyCache>,
+    keys: Arc<KeyCache<BotFrameworkKeys>>,
 }
 
 impl BotAuthenticator {
@@ -78,7 +78,10 @@ impl BotAuthenticator {
         Self {
             app_id,
             issuer,
-            keys: Arc::new(KeyCache::new(http, metadata_url, KeyRefresh::default())),
+            keys: Arc::new(KeyCache::new(
+                BotFrameworkKeys { http, metadata_url },
+                KeyRefresh::default(),
+            )),
         }
     }
 
@@ -112,10 +115,12 @@ impl BotAuthenticator {
         let kid = header
             .kid
             .ok_or_else(|| unauthorized("the token names no key"))?;
-        let key =
-            self.keys.key(&kid).await.ok_or_else(|| {
-                unauthorized("the token's key is not among the Bot Framework's keys")
-            })?;
+        let key = self
+            .keys
+            .set_with(Some(&kid))
+            .await
+            .and_then(|keys| keys.get(&kid).cloned())
+            .ok_or_else(|| unauthorized("the token's key is not among the Bot Framework's keys"))?;
         let mut validation = Validation::new(header.alg);
         validation.leeway = CLOCK_SKEW_SECS;
         validation.validate_nbf = true;

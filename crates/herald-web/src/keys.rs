@@ -1,21 +1,26 @@
-//! The Bot Framework's signing keys (teams-platform.md §1), fetched from
-//! the OpenID metadata's `jwks_uri` and cached.
+//! Signing keys of Microsoft's identity services, fetched and cached: the
+//! Bot Framework's (teams-platform.md §1), which sign the tokens on every
+//! activity, and Entra ID's, which sign staff's ID tokens at sign-in. One
+//! cache, `KeyCache`, keeps either fresh; a `KeySource` says how its keys
+//! are fetched.
 //!
 //! Anyone can send Herald a token naming a key id nobody knows, so an
 //! unknown key id must never be able to make Herald hammer Microsoft's
 //! endpoints or wait on them: at most one fetch is in flight, attempts are
 //! at least `min_interval` apart whatever their outcome (further apart,
 //! doubling, while the endpoint fails), and a request that cannot start a
-//! fetch is answered at once with what is cached.
+//! fetch is answered at once with what is cached. A known key id is
+//! answered from the cache; keys older than `max_age` are fetched again
+//! while the old ones serve.
 
 use std::collections::HashMap;
+use std::future::Future;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use jsonwebtoken::DecodingKey;
 use serde::Deserialize;
 use tokio::sync::watch;
-
 /// How the keys are kept fresh.
 #[derive(Debug, Clone)]
 pub struct KeyRefresh {
@@ -57,23 +62,30 @@ impl KeyRefresh {
     }
 }
 
-/// A signing key and the channels it endorses.
-pub struct Key {
-    pub decoding: DecodingKey,
-    pub endorsements: Vec<String>,
+/// Where a cache's keys come from.
+pub trait KeySource: Send + Sync + 'static {
+    /// The keys of one fetch.
+    type Set: Send + Sync + 'static;
+    type Error: std::error::Error + Send + 'static;
+    /// Whose keys they are, for the logs.
+    const WHOSE: &'static str;
+
+    fn fetch(&self) -> impl Future<Output = Result<Self::Set, Self::Error>> + Send;
+
+    /// Whether the set holds the key named `kid`.
+    fn knows(set: &Self::Set, kid: &str) -> bool;
 }
 
 #[derive(Debug, thiserror::Error)]
-enum FetchError {
-    #[error("cannot fetch {url}: {source}")]
-    Http { url: String, source: reqwest::Error },
+enum Failure<E: std::error::Error + 'static> {
+    #[error(transparent)]
+    Fetch(E),
     #[error("no answer within {0:?}")]
     Timeout(Duration),
 }
 
-#[derive(Default)]
-struct KeyState {
-    keys: HashMap<String, Arc<Key>>,
+struct KeyState<T> {
+    set: Option<Arc<T>>,
     /// When the keys were last fetched successfully.
     fetched_at: Option<Instant>,
     in_flight: bool,
@@ -83,41 +95,48 @@ struct KeyState {
     failures: u32,
 }
 
-pub struct KeyCache {
-    http: reqwest::Client,
-    metadata_url: String,
+impl<T> Default for KeyState<T> {
+    fn default() -> Self {
+        Self {
+            set: None,
+            fetched_at: None,
+            in_flight: false,
+            next_attempt: None,
+            failures: 0,
+        }
+    }
+}
+
+pub struct KeyCache<S: KeySource> {
+    source: S,
     refresh: KeyRefresh,
     // A std mutex: it is held only to read or change the state, never
     // across an await, so a slow fetch never blocks a request.
-    state: Mutex<KeyState>,
+    state: Mutex<KeyState<S::Set>>,
     /// Counts finished fetches, so that requests can wait for one.
     finished: watch::Sender<u64>,
 }
 
-impl KeyCache {
-    pub fn new(http: reqwest::Client, metadata_url: String, refresh: KeyRefresh) -> Self {
+impl<S: KeySource> KeyCache<S> {
+    pub fn new(source: S, refresh: KeyRefresh) -> Self {
         Self {
-            http,
-            metadata_url,
+            source,
             refresh,
             state: Mutex::new(KeyState::default()),
             finished: watch::Sender::new(0),
         }
     }
 
-    /// A cache of the same keys, empty, with other timings.
-    pub fn with_refresh(&self, refresh: KeyRefresh) -> Self {
-        Self::new(self.http.clone(), self.metadata_url.clone(), refresh)
-    }
-
-    /// The key named `kid`. An unknown kid (or old keys) starts a fetch
-    /// when one is allowed; a request with an unknown kid waits a bounded
-    /// time for a fetch in flight, and gets `None` at once when there is
-    /// none.
-    pub async fn key(self: &Arc<Self>, kid: &str) -> Option<Arc<Key>> {
+    /// The key set, when it holds the key named `kid` (any set, for
+    /// `None`). A key id the set lacks (or old keys, or none yet) starts a
+    /// fetch when one is allowed; a request whose key is missing waits a
+    /// bounded time for a fetch in flight, and gets `None` at once when
+    /// there is none.
+    pub async fn set_with(self: &Arc<Self>, kid: Option<&str>) -> Option<Arc<S::Set>> {
+        let holds = |set: &Arc<S::Set>| kid.is_none_or(|kid| S::knows(set, kid));
         let mut finished = {
             let mut state = self.lock();
-            let known = state.keys.get(kid).cloned();
+            let known = state.set.clone().filter(holds);
             let old = state
                 .fetched_at
                 .is_none_or(|at| at.elapsed() >= self.refresh.max_age);
@@ -136,10 +155,10 @@ impl KeyCache {
             self.finished.subscribe()
         };
         let _ = tokio::time::timeout(self.refresh.wait, finished.changed()).await;
-        self.lock().keys.get(kid).cloned()
+        self.lock().set.clone().filter(holds)
     }
 
-    fn lock(&self) -> MutexGuard<'_, KeyState> {
+    fn lock(&self) -> MutexGuard<'_, KeyState<S::Set>> {
         // The state stays consistent even if a holder panicked: every
         // change is a plain assignment.
         self.state.lock().unwrap_or_else(|p| p.into_inner())
@@ -147,38 +166,88 @@ impl KeyCache {
 
     /// Fetches in a task of its own, so that a request given up by its
     /// client cannot abandon the fetch half way.
-    fn start_fetch(self: &Arc<Self>, state: &mut KeyState) {
+    fn start_fetch(self: &Arc<Self>, state: &mut KeyState<S::Set>) {
         state.in_flight = true;
         let cache = self.clone();
         tokio::spawn(async move {
-            let outcome = tokio::time::timeout(cache.refresh.timeout, cache.fetch())
-                .await
-                .unwrap_or(Err(FetchError::Timeout(cache.refresh.timeout)));
+            let outcome =
+                match tokio::time::timeout(cache.refresh.timeout, cache.source.fetch()).await {
+                    Ok(fetched) => fetched.map_err(Failure::Fetch),
+                    Err(_) => Err(Failure::Timeout(cache.refresh.timeout)),
+                };
             cache.finish(outcome);
         });
     }
 
-    fn finish(&self, outcome: Result<HashMap<String, Arc<Key>>, FetchError>) {
+    fn finish(&self, outcome: Result<S::Set, Failure<S::Error>>) {
         let mut state = self.lock();
         let now = Instant::now();
         match outcome {
-            Ok(keys) => {
-                tracing::info!(keys = keys.len(), "fetched the Bot Framework keys");
-                state.keys = keys;
+            Ok(set) => {
+                tracing::info!("fetched {} signing keys", S::WHOSE);
+                state.set = Some(Arc::new(set));
                 state.fetched_at = Some(now);
                 state.failures = 0;
             }
             Err(error) => {
                 state.failures = state.failures.saturating_add(1);
-                tracing::warn!(%error, url = %self.metadata_url, failures = state.failures, "cannot fetch the Bot Framework keys");
+                tracing::warn!(error = %chain(&error), failures = state.failures, "cannot fetch {} signing keys", S::WHOSE);
             }
         }
         state.in_flight = false;
         state.next_attempt = Some(now + self.refresh.pause_after(state.failures));
         self.finished.send_modify(|count| *count += 1);
     }
+}
 
-    async fn fetch(&self) -> Result<HashMap<String, Arc<Key>>, FetchError> {
+impl<S: KeySource + Clone> KeyCache<S> {
+    /// A cache of the same keys, empty, with other timings.
+    pub fn with_refresh(&self, refresh: KeyRefresh) -> Self {
+        Self::new(self.source.clone(), refresh)
+    }
+}
+
+/// An error and its causes, on one line.
+fn chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut cause = error.source();
+    while let Some(next) = cause {
+        text.push_str(": ");
+        text.push_str(&next.to_string());
+        cause = next.source();
+    }
+    text
+}
+
+/// A Bot Framework signing key and the channels it endorses.
+pub struct Key {
+    pub decoding: DecodingKey,
+    pub endorsements: Vec<String>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum BotKeysError {
+    #[error("cannot fetch {url}")]
+    Http {
+        url: String,
+        #[source]
+        source: reqwest::Error,
+    },
+}
+
+/// The Bot Framework's keys: its OpenID metadata names the `jwks_uri`.
+#[derive(Clone)]
+pub struct BotFrameworkKeys {
+    pub http: reqwest::Client,
+    pub metadata_url: String,
+}
+
+impl KeySource for BotFrameworkKeys {
+    type Set = HashMap<String, Arc<Key>>;
+    type Error = BotKeysError;
+    const WHOSE: &'static str = "the Bot Framework's";
+
+    async fn fetch(&self) -> Result<Self::Set, BotKeysError> {
         let metadata: Metadata = self.get(&self.metadata_url).await?;
         let jwks: Jwks = self.get(&metadata.jwks_uri).await?;
         Ok(jwks
@@ -199,8 +268,14 @@ impl KeyCache {
             .collect())
     }
 
-    async fn get<T: serde::de::DeserializeOwned>(&self, url: &str) -> Result<T, FetchError> {
-        let http = |source| FetchError::Http {
+    fn knows(set: &Self::Set, kid: &str) -> bool {
+        set.contains_key(kid)
+    }
+}
+
+impl BotFrameworkKeys {
+    async fn get<T: serde::de::DeserializeOwned>(&self, url: &str) -> Result<T, BotKeysError> {
+        let http = |source| BotKeysError::Http {
             url: url.to_owned(),
             source,
         };

@@ -65,6 +65,8 @@ pub struct SignInSettings {
     pub issuer: String,
     pub client_id: String,
     pub client_secret: SecretString,
+    /// How Entra ID's signing keys are kept fresh.
+    pub key_refresh: crate::KeyRefresh,
 }
 
 pub struct Ui {

@@ -1,7 +1,13 @@
 //! Signing staff in with OpenID Connect (authorization code with PKCE)
 //! against Entra ID, through the `openidconnect` crate, and out again.
-//! The provider's metadata is discovered on the first sign-in, so Herald
-//! starts even while Entra ID cannot be reached.
+//! The provider's metadata and signing keys are discovered at the first
+//! sign-in, so Herald starts even while Entra ID cannot be reached, and
+//! kept fresh by the same `KeyCache` as the Bot Framework's keys: fetched
+//! again after a day, and when an ID token names a key they lack (Entra
+//! rolls its keys).
+
+use std::collections::HashSet;
+use std::sync::Arc;
 
 use actix_web::cookie::{Cookie, SameSite, time::Duration as CookieDuration};
 use actix_web::{HttpRequest, HttpResponse, web};
@@ -10,18 +16,18 @@ use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use openidconnect::core::{CoreAuthenticationFlow, CoreClient, CoreProviderMetadata};
 use openidconnect::{
-    AuthorizationCode, ClientId, ClientSecret, CsrfToken, EndpointMaybeSet, EndpointNotSet,
-    EndpointSet, IssuerUrl, Nonce, PkceCodeChallenge, PkceCodeVerifier, RedirectUrl, Scope,
-    TokenResponse,
+    AuthorizationCode, ClientId, ClientSecret, CsrfToken, DiscoveryError, EndpointMaybeSet,
+    EndpointNotSet, EndpointSet, IssuerUrl, JsonWebKey, Nonce, PkceCodeChallenge, PkceCodeVerifier,
+    RedirectUrl, Scope, TokenResponse,
 };
 use secrecy::ExposeSecret;
 use serde::Deserialize;
-use tokio::sync::OnceCell;
 
 use super::error::UiError;
 use super::session::{SESSION_COOKIE, Staff, random_token, see_other, token_hash};
 use super::views::{Chrome, SignInPage};
 use super::{SignInSettings, Ui};
+use crate::keys::{KeyCache, KeySource};
 
 type Client = CoreClient<
     EndpointSet,
@@ -36,7 +42,60 @@ pub struct SignIn {
     settings: SignInSettings,
     /// Never follows redirects: a provider's answer is taken as it is.
     http: reqwest::Client,
-    client: OnceCell<Client>,
+    provider: Arc<KeyCache<EntraProvider>>,
+}
+
+/// Entra ID's OpenID configuration, its signing keys among it, as one
+/// discovery read them.
+pub struct Provider {
+    metadata: CoreProviderMetadata,
+    key_ids: HashSet<String>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ProviderError {
+    #[error("the issuer URL {0:?} is not valid")]
+    Issuer(String),
+    #[error("cannot read Entra ID's OpenID configuration")]
+    Discovery(#[source] DiscoveryError<reqwest::Error>),
+}
+
+/// Where Entra ID's configuration and keys come from.
+pub struct EntraProvider {
+    issuer: String,
+    http: reqwest::Client,
+}
+
+impl KeySource for EntraProvider {
+    type Set = Provider;
+    type Error = ProviderError;
+    const WHOSE: &'static str = "Entra ID's";
+
+    async fn fetch(&self) -> Result<Provider, ProviderError> {
+        let issuer = IssuerUrl::new(self.issuer.clone())
+            .map_err(|_| ProviderError::Issuer(self.issuer.clone()))?;
+        // Each request's future owns its client: one borrowing `self` does
+        // not meet openidconnect's client bound inside the cache's task.
+        let http = &|request| {
+            let http = self.http.clone();
+            async move { send(&http, request).await }
+        };
+        let metadata = CoreProviderMetadata::discover_async(issuer, http)
+            .await
+            .map_err(ProviderError::Discovery)?;
+        let key_ids = metadata
+            .jwks()
+            .keys()
+            .iter()
+            .filter_map(|key| key.key_id())
+            .map(|id| id.as_str().to_owned())
+            .collect();
+        Ok(Provider { metadata, key_ids })
+    }
+
+    fn knows(provider: &Provider, kid: &str) -> bool {
+        provider.key_ids.contains(kid)
+    }
 }
 
 impl SignIn {
@@ -46,63 +105,65 @@ impl SignIn {
             .timeout(std::time::Duration::from_secs(15))
             .build()
             .unwrap_or_default();
+        let source = EntraProvider {
+            issuer: settings.issuer.clone(),
+            http: http.clone(),
+        };
         Self {
+            provider: Arc::new(KeyCache::new(source, settings.key_refresh.clone())),
             settings,
             http,
-            client: OnceCell::new(),
         }
     }
 
-    async fn client(&self, public_url: &str) -> Result<&Client, UiError> {
-        self.client
-            .get_or_try_init(|| async {
-                let issuer = IssuerUrl::new(self.settings.issuer.clone())
-                    .map_err(|e| UiError::SignIn(format!("the issuer URL is not valid: {e}")))?;
-                let metadata = CoreProviderMetadata::discover_async(issuer, &|request| {
-                    self.send(request)
-                })
-                .await
-                .map_err(|e| {
-                    UiError::SignIn(format!(
-                        "cannot read Entra ID's OpenID configuration ({e}); try again in a moment"
-                    ))
-                })?;
-                let redirect = RedirectUrl::new(format!("{public_url}/auth/callback"))
-                    .map_err(|e| UiError::SignIn(format!("web.public_url is not valid: {e}")))?;
-                Ok(CoreClient::from_provider_metadata(
-                    metadata,
-                    ClientId::new(self.settings.client_id.clone()),
-                    Some(ClientSecret::new(
-                        self.settings.client_secret.expose_secret().to_owned(),
-                    )),
-                )
-                .set_redirect_uri(redirect))
+    /// The provider's configuration, holding the key named `kid` if one is
+    /// named.
+    async fn provider(&self, kid: Option<&str>) -> Result<Arc<Provider>, UiError> {
+        self.provider.set_with(kid).await.ok_or_else(|| {
+            UiError::SignIn(match kid {
+                None => "cannot read Entra ID's OpenID configuration; try again in a moment"
+                    .to_owned(),
+                Some(kid) => format!(
+                    "the ID token is signed with a key Entra ID does not publish ({kid}); try again in a moment"
+                ),
             })
-            .await
+        })
     }
 
-    /// The HTTP client `openidconnect` calls, on Herald's reqwest.
-    async fn send(
-        &self,
-        request: openidconnect::HttpRequest,
-    ) -> Result<openidconnect::HttpResponse, reqwest::Error> {
-        let (parts, body) = request.into_parts();
-        let response = self
-            .http
-            .request(parts.method, parts.uri.to_string())
-            .headers(parts.headers)
-            .body(body)
-            .send()
-            .await?;
-        let mut answer = openidconnect::http::Response::builder().status(response.status());
-        for (name, value) in response.headers() {
-            answer = answer.header(name, value);
-        }
-        let body = response.bytes().await?.to_vec();
-        Ok(answer
-            .body(body)
-            .unwrap_or_else(|_| openidconnect::http::Response::new(Vec::new())))
+    fn client(&self, provider: &Provider, public_url: &str) -> Result<Client, UiError> {
+        let redirect = RedirectUrl::new(format!("{public_url}/auth/callback"))
+            .map_err(|e| UiError::SignIn(format!("web.public_url is not valid: {e}")))?;
+        Ok(CoreClient::from_provider_metadata(
+            provider.metadata.clone(),
+            ClientId::new(self.settings.client_id.clone()),
+            Some(ClientSecret::new(
+                self.settings.client_secret.expose_secret().to_owned(),
+            )),
+        )
+        .set_redirect_uri(redirect))
     }
+}
+
+/// The HTTP client `openidconnect` calls, on Herald's reqwest.
+async fn send(
+    http: &reqwest::Client,
+    request: openidconnect::HttpRequest,
+) -> Result<openidconnect::HttpResponse, reqwest::Error> {
+    let (parts, body) = request.into_parts();
+    let response = http
+        .request(parts.method, parts.uri.to_string())
+        .headers(parts.headers)
+        .body(body)
+        .send()
+        .await?;
+    let mut answer = openidconnect::http::Response::builder().status(response.status());
+    for (name, value) in response.headers() {
+        answer = answer.header(name, value);
+    }
+    let body = response.bytes().await?.to_vec();
+    Ok(answer
+        .body(body)
+        .unwrap_or_else(|_| openidconnect::http::Response::new(Vec::new())))
 }
 
 #[derive(Deserialize)]
@@ -159,7 +220,8 @@ pub async fn start(
     query: web::Query<ReturnTo>,
 ) -> Result<HttpResponse, UiError> {
     let return_to = safe_return_to(query.return_to.as_deref())?;
-    let client = ui.sign_in.client(&ui.settings.public_url).await?;
+    let provider = ui.sign_in.provider(None).await?;
+    let client = ui.sign_in.client(&provider, &ui.settings.public_url)?;
     let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
     let (url, state, nonce) = client
         .authorize_url(
@@ -255,22 +317,29 @@ async fn redeem(
     pending: &herald_store::PendingSignIn,
 ) -> Result<EntraClaims, UiError> {
     let sign_in = &ui.sign_in;
-    let client = sign_in.client(&ui.settings.public_url).await?;
+    let public_url = &ui.settings.public_url;
+    let client = sign_in.client(&*sign_in.provider(None).await?, public_url)?;
     let refused =
         |e: &dyn std::fmt::Display| UiError::SignIn(format!("Entra ID refused the sign-in: {e}"));
     let tokens = client
         .exchange_code(AuthorizationCode::new(code.to_owned()))
         .map_err(|e| refused(&e))?
         .set_pkce_verifier(PkceCodeVerifier::new(pending.pkce_verifier.clone()))
-        .request_async(&|request| sign_in.send(request))
+        .request_async(&|request| send(&sign_in.http, request))
         .await
         .map_err(|e| refused(&e))?;
     let id_token = tokens
         .id_token()
         .ok_or_else(|| UiError::SignIn("Entra ID sent no ID token".to_owned()))?;
+    // Verified with the keys that name the token's key: a key Entra has
+    // rolled over to since the last fetch is fetched now.
+    let kid = jsonwebtoken::decode_header(id_token.to_string())
+        .ok()
+        .and_then(|header| header.kid);
+    let verifier = sign_in.client(&*sign_in.provider(kid.as_deref()).await?, public_url)?;
     id_token
         .claims(
-            &client.id_token_verifier(),
+            &verifier.id_token_verifier(),
             &Nonce::new(pending.nonce.clone()),
         )
         .map_err(|e| refused(&e))?;
