@@ -118,6 +118,43 @@ impl Store {
             .collect()
     }
 
+    /// Takes up to `limit` deliveries left `retrying` for longer than
+    /// `older_than` in notifications still sending, counts the sweep as
+    /// one more attempt and returns them with that number: the send message
+    /// the caller publishes carries it, so any older copy still in a queue
+    /// becomes stale and cannot post a second time beside it. Rows locked by
+    /// another sweep are skipped, and each row taken is fresh again, so two
+    /// sweepers never take the same row.
+    pub async fn sweep_stranded_retries(
+        &self,
+        older_than: std::time::Duration,
+        limit: i64,
+    ) -> Result<Vec<(NotificationId, RecipientId, i32)>> {
+        let rows = sqlx::query(
+            "update deliveries d set attempts = d.attempts + 1, updated_at = now() \
+             where (d.notification_id, d.recipient_id) in ( \
+                 select s.notification_id, s.recipient_id from deliveries s \
+                 join notifications n on n.id = s.notification_id \
+                 where n.status in ('preparing', 'sending') and s.status = 'retrying' \
+                   and s.updated_at < now() - make_interval(secs => $1) \
+                 limit $2 for update of s skip locked) \
+             returning d.notification_id, d.recipient_id, d.attempts",
+        )
+        .bind(older_than.as_secs_f64())
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|row| {
+                Ok((
+                    NotificationId(row.try_get("notification_id")?),
+                    RecipientId(row.try_get("recipient_id")?),
+                    row.try_get("attempts")?,
+                ))
+            })
+            .collect()
+    }
+
     /// Commits a batch of outcomes in one transaction. A final status is
     /// never overwritten, except that a delivery canceled while its request
     /// was already on the wire is recorded as delivered, which is the truth.
