@@ -106,7 +106,7 @@ async fn two_copies_failing_at_once_record_one_attempt() {
         attempt: Some(next),
         throttled: false,
         http_status: Some(503),
-        error_code: Some("ServiceUnavailable".to_owned()),
+        error_code: Some("ServiceUnavailable".to_owned().into()),
         error_message: Some("both copies failed".to_owned()),
         activity_id: None,
     };

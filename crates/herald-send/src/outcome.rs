@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use herald_domain::{DeliveryStatus, NotificationId, RecipientId};
+use herald_domain::{DeliveryReason, DeliveryStatus, NotificationId, RecipientId};
 use herald_microsoft::SendFailure;
 use herald_store::Outcome;
 
@@ -40,10 +40,14 @@ impl Attempt {
     }
 
     /// A decision not to post at all (canceled, opted out...).
-    pub fn without_sending(&self, status: DeliveryStatus, code: Option<&str>) -> Outcome {
+    pub fn without_sending(
+        &self,
+        status: DeliveryStatus,
+        reason: Option<DeliveryReason>,
+    ) -> Outcome {
         Outcome {
             attempt: None,
-            error_code: code.map(str::to_owned),
+            error_code: reason,
             ..self.outcome(status)
         }
     }
@@ -60,7 +64,7 @@ impl Attempt {
     pub fn failed(&self, failure: &SendFailure, max_attempts: u32) -> Decision {
         let with_error = |status| Outcome {
             http_status: failure.http_status(),
-            error_code: Some(failure.code()),
+            error_code: Some(failure.code().into()),
             error_message: Some(failure.to_string()),
             ..self.outcome(status)
         };
@@ -116,7 +120,7 @@ mod tests {
             message: "m".into(),
         };
         assert!(
-            matches!(attempt(0).failed(&blocked, 6), Decision::Final(o) if o.status == DeliveryStatus::Blocked && o.error_code.as_deref() == Some("MessageWritesBlocked"))
+            matches!(attempt(0).failed(&blocked, 6), Decision::Final(o) if o.status == DeliveryStatus::Blocked && o.error_code == Some(DeliveryReason::Microsoft("MessageWritesBlocked".into())))
         );
         let gone = SendFailure::Gone {
             code: "ConversationNotFound".into(),

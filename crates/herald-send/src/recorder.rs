@@ -86,7 +86,11 @@ impl Recorder {
         for (notification, error) in items.iter().filter_map(|i| i.notification_error.as_ref()) {
             self.until_done("failing a notification", || async {
                 self.store
-                    .fail_notification(*notification, error, "MessageSizeTooBig")
+                    .fail_notification(
+                        *notification,
+                        error,
+                        herald_domain::DeliveryReason::MessageSizeTooBig.as_str(),
+                    )
                     .await
                     .map(drop)
                     .map_err(|e| e.to_string())

@@ -1,4 +1,4 @@
-use herald_domain::{DeliveryStatus, NotificationId, RecipientId};
+use herald_domain::{DeliveryReason, DeliveryStatus, NotificationId, RecipientId};
 use sqlx::Row;
 
 use crate::{Result, Store, parse};
@@ -28,7 +28,7 @@ pub struct Outcome {
     pub attempt: Option<u32>,
     pub throttled: bool,
     pub http_status: Option<u16>,
-    pub error_code: Option<String>,
+    pub error_code: Option<DeliveryReason>,
     pub error_message: Option<String>,
     pub activity_id: Option<String>,
 }
@@ -183,7 +183,7 @@ impl Store {
             .iter()
             .map(|o| o.http_status.map(|s| s as i16))
             .collect();
-        let codes = column(&|o| o.error_code.clone());
+        let codes = column(&|o| o.error_code.as_ref().map(ToString::to_string));
         let messages = column(&|o| o.error_message.clone());
         let activities = column(&|o| o.activity_id.clone());
         let mut transaction = self.pool.begin().await?;
@@ -273,7 +273,12 @@ impl Store {
             outcomes
                 .iter()
                 .filter(|o| o.status == status && o.attempt.is_some())
-                .map(|o| (o.recipient.0, o.error_code.clone()))
+                .map(|o| {
+                    (
+                        o.recipient.0,
+                        o.error_code.as_ref().map(ToString::to_string),
+                    )
+                })
                 .unzip()
         };
         let (blocked, blocked_reasons) = pick(DeliveryStatus::Blocked);
@@ -328,7 +333,7 @@ pub struct DeliveryRow {
     pub status: DeliveryStatus,
     pub attempts: i32,
     pub throttles: i32,
-    pub error_code: Option<String>,
+    pub error_code: Option<DeliveryReason>,
     pub activity_id: Option<String>,
 }
 
@@ -349,7 +354,9 @@ impl Store {
                     status: parse(&row.try_get::<String, _>("status")?)?,
                     attempts: row.try_get("attempts")?,
                     throttles: row.try_get("throttles")?,
-                    error_code: row.try_get("error_code")?,
+                    error_code: row
+                        .try_get::<Option<String>, _>("error_code")?
+                        .map(DeliveryReason::from),
                     activity_id: row.try_get("activity_id")?,
                 })
             })

@@ -4,7 +4,9 @@
 //! it happens (triggers, counters); nothing rescans a notification's
 //! deliveries except the per-recipient pages, which walk an index.
 
-use herald_domain::{DeliveryStatus, NotificationId, NotificationStatus, RecipientId};
+use herald_domain::{
+    DeliveryReason, DeliveryStatus, NotificationId, NotificationStatus, RecipientId,
+};
 use sqlx::Row;
 use time::OffsetDateTime;
 use uuid::Uuid;
@@ -21,7 +23,7 @@ pub struct RecipientLine {
     pub name: Option<String>,
     pub upn: Option<String>,
     pub status: DeliveryStatus,
-    pub error_code: Option<String>,
+    pub error_code: Option<DeliveryReason>,
     pub error_message: Option<String>,
     pub attempts: i32,
     #[serde(with = "time::serde::rfc3339::option")]
@@ -642,7 +644,9 @@ fn line(row: &sqlx::postgres::PgRow) -> Result<RecipientLine> {
         name: row.try_get("display_name")?,
         upn: row.try_get("user_principal_name")?,
         status: parse(&row.try_get::<String, _>("status")?)?,
-        error_code: row.try_get("error_code")?,
+        error_code: row
+            .try_get::<Option<String>, _>("error_code")?
+            .map(DeliveryReason::from),
         error_message: row.try_get("error_message")?,
         attempts: row.try_get("attempts")?,
         delivered_at: row.try_get("delivered_at")?,
