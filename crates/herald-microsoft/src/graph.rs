@@ -7,6 +7,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use backon::{BackoffBuilder, ExponentialBuilder};
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
 
@@ -450,7 +451,12 @@ impl Graph {
     ) -> Result<Answer, GraphError> {
         let throttle = self.pacing.throttle(kind);
         let team = team_in(url).map(|team| self.pacing.team_throttle(team));
-        let mut backoff = Duration::from_millis(200);
+        let mut backoff = ExponentialBuilder::new()
+            .with_min_delay(Duration::from_millis(200))
+            .with_max_delay(Duration::from_secs(10))
+            .with_jitter()
+            .without_max_times()
+            .build();
         let (mut failures, mut throttles) = (0, 0);
         let mut refreshed = false;
         loop {
@@ -474,8 +480,7 @@ impl Graph {
                         return Err(GraphError::Unreachable(error.to_string()));
                     }
                     tracing::debug!(%error, url, "Graph unreachable; retrying");
-                    tokio::time::sleep(backoff).await;
-                    backoff *= 2;
+                    tokio::time::sleep(backoff.next().unwrap_or_default()).await;
                     continue;
                 }
             };
@@ -497,9 +502,11 @@ impl Graph {
             }
             if (502..=504).contains(&status) && failures + 1 < MAX_ATTEMPTS {
                 failures += 1;
-                let wait = retry_after(response.headers()).unwrap_or(backoff);
+                // The backoff moves on either way, so a later failure
+                // without Retry-After still waits longer.
+                let next = backoff.next().unwrap_or_default();
+                let wait = retry_after(response.headers()).unwrap_or(next);
                 tokio::time::sleep(wait).await;
-                backoff *= 2;
                 continue;
             }
             if status == 401 && !refreshed {

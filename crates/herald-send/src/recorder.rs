@@ -9,6 +9,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::time::Duration;
 
+use backon::{BackoffBuilder, ExponentialBuilder};
 use herald_domain::NotificationId;
 use herald_ops::Metrics;
 use herald_queue::{Broker, Incoming, Route, SendMessage, Topology};
@@ -145,11 +146,15 @@ impl Recorder {
         F: Fn() -> Fut,
         Fut: std::future::Future<Output = Result<(), String>>,
     {
-        let mut delay = Duration::from_millis(200);
+        let mut delays = ExponentialBuilder::new()
+            .with_min_delay(Duration::from_millis(200))
+            .with_max_delay(Duration::from_secs(5))
+            .with_jitter()
+            .without_max_times()
+            .build();
         while let Err(error) = step().await {
             tracing::warn!(%error, "{what} failed; trying again");
-            tokio::time::sleep(delay).await;
-            delay = (delay * 2).min(Duration::from_secs(5));
+            tokio::time::sleep(delays.next().unwrap_or(Duration::from_secs(5))).await;
         }
     }
 }
