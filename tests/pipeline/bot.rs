@@ -311,7 +311,10 @@ async fn stop_skips_ordinary_announcements_start_resumes_critical_always_arrives
         .await;
     assert_eq!(progress.count(DeliveryStatus::Skipped), 1, "{progress:?}");
     let deliveries = herald.store().deliveries(ordinary).await.unwrap();
-    assert_eq!(deliveries[0].error_code.as_deref(), Some("OptedOut"));
+    assert_eq!(
+        deliveries[0].error_code,
+        Some(herald_domain::DeliveryReason::OptedOut)
+    );
 
     let mut critical = content("Critical");
     critical.critical = true;

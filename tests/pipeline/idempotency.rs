@@ -3,6 +3,8 @@ use std::time::Duration;
 use herald_domain::DeliveryStatus;
 use herald_queue::{Route, SendMessage};
 use herald_testkit::{TestHerald, content, emulator_config};
+use secrecy::ExposeSecret;
+use sqlx::Connection;
 
 #[tokio::test]
 async fn a_redelivered_message_for_a_final_recipient_is_skipped() {
@@ -104,7 +106,7 @@ async fn two_copies_failing_at_once_record_one_attempt() {
         attempt: Some(next),
         throttled: false,
         http_status: Some(503),
-        error_code: Some("ServiceUnavailable".to_owned()),
+        error_code: Some("ServiceUnavailable".to_owned().into()),
         error_message: Some("both copies failed".to_owned()),
         activity_id: None,
     };
@@ -118,6 +120,68 @@ async fn two_copies_failing_at_once_record_one_attempt() {
         after.attempts <= i32::try_from(next).unwrap(),
         "two copies of attempt {next} counted as two: {after:?}"
     );
+    herald.stop().await;
+}
+
+/// A delivery left `retrying` with no message for it anywhere (two copies
+/// of one message that both posted leave one, their retries both stale) is
+/// found by the send-worker's sweep once it is older than the longest retry
+/// tier, and delivered once.
+#[tokio::test]
+async fn a_stranded_retrying_delivery_is_swept_and_delivered() {
+    let prepare_only = herald_app::Roles {
+        prepare: true,
+        send: false,
+        web: false,
+    };
+    let herald = TestHerald::start_roles(emulator_config(10), prepare_only, |s| {
+        s.send.rate_per_second = 1_000.0;
+    })
+    .await;
+    let users = herald.directory_users().await;
+    let people: Vec<String> = users[3..6]
+        .iter()
+        .map(|u| u["userPrincipalName"].as_str().unwrap().to_owned())
+        .collect();
+    let id = herald.send_to(&content("Stranded"), &people).await.unwrap();
+    let send_queue = herald.broker().topology().send_queue();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    // Every message published (and so every row queued) before stranding.
+    while herald.broker().depth(&send_queue).await.unwrap_or(0) < 3 {
+        assert!(tokio::time::Instant::now() < deadline, "never queued");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    // One row says a first attempt failed a long time ago; the only message
+    // for it (attempt 0) is now stale, as a stranded row's messages are.
+    let stranded = users[3]["id"].as_str().unwrap();
+    let mut db = sqlx::PgConnection::connect(herald.settings.database.url.expose_secret())
+        .await
+        .unwrap();
+    let changed = sqlx::query(
+        "update deliveries set status = 'retrying', attempts = 1, error_code = 'ServiceUnavailable', \
+             updated_at = now() - interval '10 minutes' \
+         where notification_id = $1 and recipient_id = $2",
+    )
+    .bind(id.0)
+    .bind(uuid::Uuid::parse_str(stranded).unwrap())
+    .execute(&mut db)
+    .await
+    .unwrap();
+    assert_eq!(changed.rows_affected(), 1);
+    let sending = herald_app::start(
+        &herald.settings,
+        herald_app::Roles {
+            prepare: false,
+            send: true,
+            web: false,
+        },
+    )
+    .await
+    .unwrap();
+    let progress = herald.wait_until_ended(id, Duration::from_secs(30)).await;
+    assert_eq!(progress.count(DeliveryStatus::Delivered), 3, "{progress:?}");
+    assert_eq!(herald.messages(stranded).await.len(), 1);
+    sending.stop().await;
     herald.stop().await;
 }
 

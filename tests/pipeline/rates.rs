@@ -177,3 +177,75 @@ async fn installing_starts_with_the_first_page_of_people() {
         .unwrap();
     herald.stop().await;
 }
+
+/// Graph allows 4 requests a second on one team (teams-platform.md §3),
+/// whatever the kind of call: a post to 20 channels of one team reads the
+/// team's channels and apps once per channel, and stays under that limit.
+#[tokio::test]
+async fn twenty_channels_of_one_team_are_paced_under_the_per_team_limit() {
+    let mut config = emulator_config(20);
+    config.directory.teams = 1;
+    config.behaviour.graph_limits = true;
+    let herald = TestHerald::start(config, |_| {}).await;
+    let directory = herald.emulator_get("/directory").await;
+    let team = directory["groups"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|g| g["team"].is_object())
+        .expect("a team")
+        .clone();
+    let team_id = team["id"].as_str().unwrap().to_owned();
+    let mut channels: Vec<String> = team["team"]["channels"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["membershipType"] == "standard")
+        .map(|c| c["id"].as_str().unwrap().to_owned())
+        .collect();
+    while channels.len() < 20 {
+        let url = format!("{}/teams/{team_id}/channels", herald.emulator.urls.control);
+        let answer = herald
+            .http
+            .post(url)
+            .json(&json!({"displayName": format!("Channel {}", channels.len())}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(answer.status(), 201);
+        let created: Value = answer.json().await.unwrap();
+        channels.push(created["id"].as_str().unwrap().to_owned());
+    }
+    let targets = channels
+        .iter()
+        .map(|channel| Target::Channel {
+            team: team_id.clone(),
+            channel: Some(channel.clone()),
+        })
+        .collect();
+    let audience = Audience::new(targets).unwrap();
+    let id = herald_prepare::submit(
+        herald.store(),
+        herald.broker(),
+        &content("Every channel"),
+        &audience,
+        "tests",
+    )
+    .await
+    .unwrap();
+    let progress = herald.wait_until_ended(id, Duration::from_secs(60)).await;
+    assert_eq!(
+        progress.count(DeliveryStatus::Delivered),
+        20,
+        "{progress:?}"
+    );
+    let stats = herald.emulator_stats().await;
+    let (calls, throttled) = graph_calls(&stats);
+    assert!(calls >= 40, "two team calls per channel: {stats}");
+    assert_eq!(
+        throttled, 0,
+        "Graph 429s on one team: {}",
+        stats["throttled_by_endpoint"]
+    );
+    herald.stop().await;
+}

@@ -135,6 +135,9 @@ fn graph_limits(graph: &herald_config::GraphSettings) -> GraphLimits {
         team_member_reads: graph.team_member_reads_per_second,
         directory_units: graph.directory_units_per_second,
         headroom: graph.headroom,
+        // Graph's fixed per-team limit, not a setting: it is the same for
+        // every tenant (teams-platform.md §3).
+        ..GraphLimits::default()
     }
 }
 
@@ -376,6 +379,11 @@ pub async fn start(settings: &Settings, roles: Roles) -> Result<Running, AppErro
             send_settings(settings),
             metrics.clone(),
         );
+        tasks.push(tokio::spawn(herald_send::run_sweep(
+            infrastructure.store.clone(),
+            infrastructure.broker.clone(),
+            stop.clone(),
+        )));
         let stop = stop.clone();
         tasks.push(tokio::spawn(async move {
             worker.run(stop).await;

@@ -9,6 +9,7 @@ pub mod content;
 pub mod ids;
 pub mod image;
 pub mod rate;
+pub mod reason;
 pub mod status;
 
 pub use audience::{Audience, AudienceError, UserRef};
@@ -19,4 +20,5 @@ pub use image::{
     CheckedImage, HostedImage, ImageError, ImageId, ImageKind, MAX_IMAGE_BYTES, check_image,
 };
 pub use rate::{RatePolicy, RateState};
+pub use reason::DeliveryReason;
 pub use status::{DeliveryStatus, NotificationStatus};

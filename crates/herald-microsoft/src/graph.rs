@@ -7,6 +7,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use backon::{BackoffBuilder, ExponentialBuilder};
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
 
@@ -61,6 +62,8 @@ pub struct GraphLimits {
     pub team_reads: f64,
     pub team_member_reads: f64,
     pub directory_units: f64,
+    /// Calls a second on any one team, whatever their kind.
+    pub per_team: f64,
     /// Share of each limit left unused.
     pub headroom: f64,
 }
@@ -73,6 +76,7 @@ impl Default for GraphLimits {
             team_reads: 30.0,
             team_member_reads: 60.0,
             directory_units: 800.0,
+            per_team: 4.0,
             headroom: 0.01,
         }
     }
@@ -103,6 +107,26 @@ impl GraphPacing {
             ceiling: limit * (1.0 - limits.headroom),
         })
     }
+
+    /// The throttle of one team (Graph's 4 calls a second on a team or
+    /// channel), taken besides the throttle of the call's kind.
+    fn team_throttle(&self, team: &str) -> Arc<Throttle> {
+        let limit = self.limits.per_team;
+        self.throttles.get(&Limit {
+            key: format!("graph-team:{}:{team}", self.tenant),
+            limit,
+            ceiling: limit * (1.0 - self.limits.headroom),
+        })
+    }
+}
+
+/// The team a call is made on: Graph counts the per-team limit on every
+/// call under `/teams/{id}`, whatever its kind, and next links keep the
+/// path, so the URL tells.
+fn team_in(url: &str) -> Option<&str> {
+    let (_, rest) = url.split_once("/v1.0/teams/")?;
+    let team = rest.split(['/', '?']).next()?;
+    (!team.is_empty()).then_some(team)
 }
 
 #[derive(Debug, Clone, thiserror::Error)]
@@ -426,11 +450,20 @@ impl Graph {
         headers: &[(&str, &str)],
     ) -> Result<Answer, GraphError> {
         let throttle = self.pacing.throttle(kind);
-        let mut backoff = Duration::from_millis(200);
+        let team = team_in(url).map(|team| self.pacing.team_throttle(team));
+        let mut backoff = ExponentialBuilder::new()
+            .with_min_delay(Duration::from_millis(200))
+            .with_max_delay(Duration::from_secs(10))
+            .with_jitter()
+            .without_max_times()
+            .build();
         let (mut failures, mut throttles) = (0, 0);
         let mut refreshed = false;
         loop {
             throttle.acquire_n(kind.cost()).await;
+            if let Some(team) = &team {
+                team.acquire().await;
+            }
             let token = self.tokens.token(Scope::Graph).await?;
             let mut request = self.http.request(method.clone(), url).bearer_auth(token);
             if let Some(body) = body {
@@ -447,8 +480,7 @@ impl Graph {
                         return Err(GraphError::Unreachable(error.to_string()));
                     }
                     tracing::debug!(%error, url, "Graph unreachable; retrying");
-                    tokio::time::sleep(backoff).await;
-                    backoff *= 2;
+                    tokio::time::sleep(backoff.next().unwrap_or_default()).await;
                     continue;
                 }
             };
@@ -463,13 +495,18 @@ impl Graph {
                 let wait = retry_after(response.headers()).unwrap_or(Duration::from_secs(1));
                 tracing::debug!(url, ?wait, "Graph throttled; pausing");
                 throttle.throttled(wait);
+                if let Some(team) = &team {
+                    team.throttled(wait);
+                }
                 continue;
             }
             if (502..=504).contains(&status) && failures + 1 < MAX_ATTEMPTS {
                 failures += 1;
-                let wait = retry_after(response.headers()).unwrap_or(backoff);
+                // The backoff moves on either way, so a later failure
+                // without Retry-After still waits longer.
+                let next = backoff.next().unwrap_or_default();
+                let wait = retry_after(response.headers()).unwrap_or(next);
                 tokio::time::sleep(wait).await;
-                backoff *= 2;
                 continue;
             }
             if status == 401 && !refreshed {
@@ -882,6 +919,18 @@ fn encode(text: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn calls_under_a_team_name_it() {
+        let base = "https://graph.microsoft.com/v1.0";
+        assert_eq!(team_in(&format!("{base}/teams/t-1/channels")), Some("t-1"));
+        assert_eq!(
+            team_in(&format!("{base}/teams/t-2?$select=id")),
+            Some("t-2")
+        );
+        assert_eq!(team_in(&format!("{base}/groups/g/members")), None);
+        assert_eq!(team_in(&format!("{base}/teams")), None);
+    }
 
     #[test]
     fn typed_search_text_keeps_its_words_and_loses_quotes_and_backslashes() {

@@ -4,6 +4,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
 
+use backon::{BackoffBuilder, ExponentialBuilder};
 use futures_util::StreamExt;
 use lapin::message::Delivery;
 use lapin::options::{
@@ -158,15 +159,15 @@ impl Broker {
     /// works; for starting up while the broker is still booting.
     pub async fn wait_until_ready(&self, give_up_after: Duration) -> Result<(), QueueError> {
         let deadline = tokio::time::Instant::now() + give_up_after;
-        let mut delay = Duration::from_millis(100);
+        let mut delays = reconnect_backoff().build();
         loop {
+            let delay = delays.next().unwrap_or(RECONNECT_MAX_DELAY);
             match self.publish_channel().await {
                 Ok(_) => return Ok(()),
                 Err(error) if tokio::time::Instant::now() + delay > deadline => return Err(error),
                 Err(error) => {
                     tracing::warn!(%error, "RabbitMQ not ready; retrying");
                     tokio::time::sleep(delay).await;
-                    delay = (delay * 2).min(Duration::from_secs(5));
                 }
             }
         }
@@ -201,20 +202,22 @@ impl Broker {
             .iter()
             .map(serde_json::to_vec)
             .collect::<Result<Vec<_>, _>>()?;
-        let mut delay = Duration::from_millis(100);
-        for attempt in 1.. {
-            match self.publish_once(route, &payloads).await {
+        // Eight attempts in all: the first and seven after a delay each.
+        let mut delays = reconnect_backoff().with_max_times(7).build();
+        let mut attempt = 1;
+        loop {
+            let error = match self.publish_once(route, &payloads).await {
                 Ok(()) => return Ok(()),
-                Err(error) if attempt < 8 => {
-                    tracing::warn!(%error, attempt, "publishing failed; reconnecting");
-                    *self.publisher.lock().await = None;
-                    tokio::time::sleep(delay).await;
-                    delay = (delay * 2).min(Duration::from_secs(5));
-                }
-                Err(error) => return Err(error),
-            }
+                Err(error) => error,
+            };
+            let Some(delay) = delays.next() else {
+                return Err(error);
+            };
+            tracing::warn!(%error, attempt, "publishing failed; reconnecting");
+            *self.publisher.lock().await = None;
+            tokio::time::sleep(delay).await;
+            attempt += 1;
         }
-        unreachable!("the loop returns")
     }
 
     async fn publish_once(&self, route: Route, payloads: &[Vec<u8>]) -> Result<(), QueueError> {
@@ -306,20 +309,29 @@ impl Broker {
     }
 
     async fn consume_forever(&self, queue: String, prefetch: u16, sender: mpsc::Sender<Incoming>) {
-        let mut delay = Duration::from_millis(100);
+        let mut delays = reconnect_backoff().build();
         while !sender.is_closed() {
-            match self.consume_once(&queue, prefetch, &sender).await {
+            let mut consumed = false;
+            match self
+                .consume_once(&queue, prefetch, &sender, &mut consumed)
+                .await
+            {
                 Ok(()) if sender.is_closed() => break,
                 Ok(()) => tracing::warn!(%queue, "the broker closed the consumer; reconnecting"),
                 Err(error) => {
                     tracing::warn!(%queue, %error, "consumer lost its connection; reconnecting")
                 }
             }
+            // A consumer that ran is a broker that answered: the next
+            // reconnect starts again from the shortest delay.
+            if consumed {
+                delays = reconnect_backoff().build();
+            }
+            let delay = delays.next().unwrap_or(RECONNECT_MAX_DELAY);
             tokio::select! {
                 () = sender.closed() => break,
                 () = tokio::time::sleep(delay) => {}
             }
-            delay = (delay * 2).min(Duration::from_secs(5));
         }
     }
 
@@ -341,9 +353,10 @@ impl Broker {
         queue: &str,
         prefetch: u16,
         sender: &mpsc::Sender<Incoming>,
+        consumed: &mut bool,
     ) -> Result<(), QueueError> {
         let (connection, channel) = self.connect().await?;
-        let consumed = Self::consume(&channel, queue, prefetch, sender).await;
+        let consumed = Self::consume(&channel, queue, prefetch, sender, consumed).await;
         close(&connection).await;
         consumed
     }
@@ -353,6 +366,7 @@ impl Broker {
         queue: &str,
         prefetch: u16,
         sender: &mpsc::Sender<Incoming>,
+        consumed: &mut bool,
     ) -> Result<(), QueueError> {
         channel
             .basic_qos(prefetch, BasicQosOptions::default())
@@ -366,6 +380,7 @@ impl Broker {
             )
             .await?;
         tracing::info!(%queue, prefetch, "consuming");
+        *consumed = true;
         let alive = Alive(Arc::new(AtomicBool::new(true)));
         loop {
             let delivery = tokio::select! {
@@ -405,6 +420,19 @@ async fn close(connection: &Connection) {
         Err(_) => tracing::debug!("RabbitMQ did not confirm the connection close in time"),
     }
 }
+
+/// Reconnecting: from 100 ms, doubling up to 5 s between tries, each
+/// delay plus up to as much again of jitter, so that the processes a broker
+/// restart disconnected at once do not all come back at once.
+fn reconnect_backoff() -> ExponentialBuilder {
+    ExponentialBuilder::new()
+        .with_min_delay(Duration::from_millis(100))
+        .with_max_delay(RECONNECT_MAX_DELAY)
+        .with_jitter()
+        .without_max_times()
+}
+
+const RECONNECT_MAX_DELAY: Duration = Duration::from_secs(5);
 
 /// How long a clean close may take before Herald stops waiting for it.
 const CLOSE_TIMEOUT: Duration = Duration::from_secs(5);

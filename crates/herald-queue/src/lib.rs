@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 pub use broker::{Broker, Incoming, QueueError, Subscription};
-pub use topology::{Route, Topology};
+pub use topology::{RETRY_TIERS_MS, Route, Topology};
 
 /// Prepare one notification's audience.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

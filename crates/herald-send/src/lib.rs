@@ -11,7 +11,10 @@
 
 mod outcome;
 mod recorder;
+mod sweep;
 mod worker;
+
+pub use sweep::{SweepError, run_sweep, stranded_after, sweep_once};
 
 pub use worker::{SendSettings, SendWorker};
 

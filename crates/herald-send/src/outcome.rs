@@ -3,7 +3,8 @@
 
 use std::time::Duration;
 
-use herald_domain::{DeliveryStatus, NotificationId, RecipientId};
+use backon::{BackoffBuilder, ExponentialBuilder};
+use herald_domain::{DeliveryReason, DeliveryStatus, NotificationId, RecipientId};
 use herald_microsoft::SendFailure;
 use herald_store::Outcome;
 
@@ -40,10 +41,14 @@ impl Attempt {
     }
 
     /// A decision not to post at all (canceled, opted out...).
-    pub fn without_sending(&self, status: DeliveryStatus, code: Option<&str>) -> Outcome {
+    pub fn without_sending(
+        &self,
+        status: DeliveryStatus,
+        reason: Option<DeliveryReason>,
+    ) -> Outcome {
         Outcome {
             attempt: None,
-            error_code: code.map(str::to_owned),
+            error_code: reason,
             ..self.outcome(status)
         }
     }
@@ -60,7 +65,7 @@ impl Attempt {
     pub fn failed(&self, failure: &SendFailure, max_attempts: u32) -> Decision {
         let with_error = |status| Outcome {
             http_status: failure.http_status(),
-            error_code: Some(failure.code()),
+            error_code: Some(failure.code().into()),
             error_message: Some(failure.to_string()),
             ..self.outcome(status)
         };
@@ -89,12 +94,19 @@ impl Attempt {
     }
 }
 
-/// Exponential backoff with jitter: about 1 s, 2 s, 4 s ... up to 60 s.
+/// The delay before the next try after `previous_attempts` failed ones:
+/// 1 s, 2 s, 4 s ... up to 30 s, each plus up to as much again of jitter
+/// (so at most the longest retry tier, 60 s), so that the deliveries one
+/// outage failed together do not all come back in the same second.
 fn backoff(previous_attempts: u32) -> Duration {
-    let base = Duration::from_millis(1_000u64.saturating_mul(1 << previous_attempts.min(6)));
-    let jitter =
-        u64::from(std::process::id() ^ previous_attempts.wrapping_mul(2_654_435_761)) % 250;
-    (base + Duration::from_millis(jitter)).min(Duration::from_secs(60))
+    ExponentialBuilder::new()
+        .with_min_delay(Duration::from_secs(1))
+        .with_max_delay(Duration::from_secs(30))
+        .with_jitter()
+        .without_max_times()
+        .build()
+        .nth(previous_attempts as usize)
+        .unwrap_or(Duration::from_secs(60))
 }
 
 #[cfg(test)]
@@ -116,7 +128,7 @@ mod tests {
             message: "m".into(),
         };
         assert!(
-            matches!(attempt(0).failed(&blocked, 6), Decision::Final(o) if o.status == DeliveryStatus::Blocked && o.error_code.as_deref() == Some("MessageWritesBlocked"))
+            matches!(attempt(0).failed(&blocked, 6), Decision::Final(o) if o.status == DeliveryStatus::Blocked && o.error_code == Some(DeliveryReason::Microsoft("MessageWritesBlocked".into())))
         );
         let gone = SendFailure::Gone {
             code: "ConversationNotFound".into(),
@@ -165,8 +177,11 @@ mod tests {
             Decision::Retry { delay, .. } => delay,
             Decision::Final(_) => panic!("retried"),
         };
-        assert!(delay(0) >= Duration::from_secs(1) && delay(0) < Duration::from_secs(2));
-        assert!(delay(2) >= Duration::from_secs(4));
-        assert!(delay(9) <= Duration::from_secs(60));
+        assert!(delay(0) >= Duration::from_secs(1) && delay(0) <= Duration::from_secs(2));
+        assert!(delay(2) >= Duration::from_secs(4) && delay(2) <= Duration::from_secs(8));
+        assert!(delay(9) >= Duration::from_secs(30) && delay(9) <= Duration::from_secs(60));
+        // Jittered: a hundred first retries do not all wait the same.
+        let firsts: std::collections::BTreeSet<Duration> = (0..100).map(|_| delay(0)).collect();
+        assert!(firsts.len() > 50, "{firsts:?}");
     }
 }

@@ -9,6 +9,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::time::Duration;
 
+use backon::{BackoffBuilder, ExponentialBuilder};
 use herald_domain::NotificationId;
 use herald_ops::Metrics;
 use herald_queue::{Broker, Incoming, Route, SendMessage, Topology};
@@ -86,7 +87,11 @@ impl Recorder {
         for (notification, error) in items.iter().filter_map(|i| i.notification_error.as_ref()) {
             self.until_done("failing a notification", || async {
                 self.store
-                    .fail_notification(*notification, error, "MessageSizeTooBig")
+                    .fail_notification(
+                        *notification,
+                        error,
+                        herald_domain::DeliveryReason::MessageSizeTooBig.as_str(),
+                    )
                     .await
                     .map(drop)
                     .map_err(|e| e.to_string())
@@ -141,11 +146,15 @@ impl Recorder {
         F: Fn() -> Fut,
         Fut: std::future::Future<Output = Result<(), String>>,
     {
-        let mut delay = Duration::from_millis(200);
+        let mut delays = ExponentialBuilder::new()
+            .with_min_delay(Duration::from_millis(200))
+            .with_max_delay(Duration::from_secs(5))
+            .with_jitter()
+            .without_max_times()
+            .build();
         while let Err(error) = step().await {
             tracing::warn!(%error, "{what} failed; trying again");
-            tokio::time::sleep(delay).await;
-            delay = (delay * 2).min(Duration::from_secs(5));
+            tokio::time::sleep(delays.next().unwrap_or(Duration::from_secs(5))).await;
         }
     }
 }

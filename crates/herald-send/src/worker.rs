@@ -6,7 +6,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use herald_domain::{
-    DeliveryStatus, NotificationId, NotificationStatus, RecipientId, build_activity,
+    DeliveryReason, DeliveryStatus, NotificationId, NotificationStatus, RecipientId, build_activity,
 };
 use herald_microsoft::{BotConnector, Limit, SendFailure, Throttles};
 use herald_ops::Metrics;
@@ -248,7 +248,8 @@ impl SendWorker {
         else {
             return Some(Settled::recorded(
                 incoming,
-                attempt.without_sending(DeliveryStatus::Failed, Some("NoConversation")),
+                attempt
+                    .without_sending(DeliveryStatus::Failed, Some(DeliveryReason::NoConversation)),
             ));
         };
         let permit = self.in_flight.clone().acquire_owned().await.ok()?;
@@ -384,7 +385,11 @@ impl SendWorker {
             Err(error) => {
                 // Submit checks this, so only a changed limit gets here.
                 self.store
-                    .fail_notification(notification, &error.to_string(), "MessageSizeTooBig")
+                    .fail_notification(
+                        notification,
+                        &error.to_string(),
+                        DeliveryReason::MessageSizeTooBig.as_str(),
+                    )
                     .await?;
                 return Ok(None);
             }

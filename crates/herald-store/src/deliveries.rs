@@ -1,6 +1,7 @@
-use herald_domain::{DeliveryStatus, NotificationId, RecipientId};
+use herald_domain::{DeliveryReason, DeliveryStatus, NotificationId, RecipientId};
+use sqlx::Row;
 
-use crate::{Result, Store};
+use crate::{Result, Store, parse};
 
 /// What a send-worker needs for one queue message.
 #[derive(Debug, Clone, sqlx::FromRow)]
@@ -29,7 +30,7 @@ pub struct Outcome {
     pub attempt: Option<u32>,
     pub throttled: bool,
     pub http_status: Option<u16>,
-    pub error_code: Option<String>,
+    pub error_code: Option<DeliveryReason>,
     pub error_message: Option<String>,
     pub activity_id: Option<String>,
 }
@@ -107,6 +108,43 @@ impl Store {
         .await?)
     }
 
+    /// Takes up to `limit` deliveries left `retrying` for longer than
+    /// `older_than` in notifications still sending, counts the sweep as
+    /// one more attempt and returns them with that number: the send message
+    /// the caller publishes carries it, so any older copy still in a queue
+    /// becomes stale and cannot post a second time beside it. Rows locked by
+    /// another sweep are skipped, and each row taken is fresh again, so two
+    /// sweepers never take the same row.
+    pub async fn sweep_stranded_retries(
+        &self,
+        older_than: std::time::Duration,
+        limit: i64,
+    ) -> Result<Vec<(NotificationId, RecipientId, i32)>> {
+        let rows = sqlx::query(
+            "update deliveries d set attempts = d.attempts + 1, updated_at = now() \
+             where (d.notification_id, d.recipient_id) in ( \
+                 select s.notification_id, s.recipient_id from deliveries s \
+                 join notifications n on n.id = s.notification_id \
+                 where n.status in ('preparing', 'sending') and s.status = 'retrying' \
+                   and s.updated_at < now() - make_interval(secs => $1) \
+                 limit $2 for update of s skip locked) \
+             returning d.notification_id, d.recipient_id, d.attempts",
+        )
+        .bind(older_than.as_secs_f64())
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|row| {
+                Ok((
+                    NotificationId(row.try_get("notification_id")?),
+                    RecipientId(row.try_get("recipient_id")?),
+                    row.try_get("attempts")?,
+                ))
+            })
+            .collect()
+    }
+
     /// Commits a batch of outcomes in one transaction. A final status is
     /// never overwritten, except that a delivery canceled while its request
     /// was already on the wire is recorded as delivered, which is the truth.
@@ -135,7 +173,7 @@ impl Store {
             .iter()
             .map(|o| o.http_status.map(|s| s as i16))
             .collect();
-        let codes = column(&|o| o.error_code.clone());
+        let codes = column(&|o| o.error_code.as_ref().map(ToString::to_string));
         let messages = column(&|o| o.error_message.clone());
         let activities = column(&|o| o.activity_id.clone());
         let mut transaction = self.pool.begin().await?;
@@ -225,7 +263,12 @@ impl Store {
             outcomes
                 .iter()
                 .filter(|o| o.status == status && o.attempt.is_some())
-                .map(|o| (o.recipient.0, o.error_code.clone()))
+                .map(|o| {
+                    (
+                        o.recipient.0,
+                        o.error_code.as_ref().map(ToString::to_string),
+                    )
+                })
                 .unzip()
         };
         let (blocked, blocked_reasons) = pick(DeliveryStatus::Blocked);
@@ -273,29 +316,43 @@ pub(crate) async fn lock_people(
     Ok(())
 }
 
-/// One delivery as a report shows it.
-#[derive(Debug, Clone, sqlx::FromRow)]
+/// One delivery as a report shows it. Read by hand: sqlx's `FromRow`
+/// cannot turn a nullable text column into `Option<DeliveryReason>`
+/// without the domain depending on sqlx.
+#[derive(Debug, Clone)]
 pub struct DeliveryRow {
-    #[sqlx(rename = "recipient_id", try_from = "uuid::Uuid")]
     pub recipient: RecipientId,
-    #[sqlx(try_from = "String")]
     pub status: DeliveryStatus,
     pub attempts: i32,
     pub throttles: i32,
-    pub error_code: Option<String>,
+    pub error_code: Option<DeliveryReason>,
     pub activity_id: Option<String>,
 }
 
 impl Store {
     /// Every delivery of a notification (for reports and tests).
     pub async fn deliveries(&self, notification: NotificationId) -> Result<Vec<DeliveryRow>> {
-        Ok(sqlx::query_as(
+        let rows = sqlx::query(
             "select recipient_id, status, attempts, throttles, error_code, activity_id from deliveries \
              where notification_id = $1 order by recipient_id",
         )
         .bind(notification.0)
         .fetch_all(&self.pool)
-        .await?)
+        .await?;
+        rows.iter()
+            .map(|row| {
+                Ok(DeliveryRow {
+                    recipient: RecipientId(row.try_get("recipient_id")?),
+                    status: parse(&row.try_get::<String, _>("status")?)?,
+                    attempts: row.try_get("attempts")?,
+                    throttles: row.try_get("throttles")?,
+                    error_code: row
+                        .try_get::<Option<String>, _>("error_code")?
+                        .map(DeliveryReason::from),
+                    activity_id: row.try_get("activity_id")?,
+                })
+            })
+            .collect()
     }
 }
 

@@ -4,27 +4,28 @@
 //! it happens (triggers, counters); nothing rescans a notification's
 //! deliveries except the per-recipient pages, which walk an index.
 
-use herald_domain::{DeliveryStatus, NotificationId, NotificationStatus, RecipientId};
+use herald_domain::{
+    DeliveryReason, DeliveryStatus, NotificationId, NotificationStatus, RecipientId,
+};
+use sqlx::Row;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
 use crate::notifications::NotificationRow;
-use crate::{NotificationRecord, Result, Store, StoreError};
+use crate::{NotificationRecord, Result, Store, StoreError, parse};
 
 /// One line of the per-recipient table.
-#[derive(Debug, Clone, serde::Serialize, sqlx::FromRow)]
+/// Read by hand (`line`): sqlx's `FromRow` cannot turn a nullable text
+/// column into `Option<DeliveryReason>` without the domain depending on sqlx.
+#[derive(Debug, Clone, serde::Serialize)]
 pub struct RecipientLine {
-    #[sqlx(rename = "recipient_id")]
     pub recipient: Uuid,
     /// `person` or `channel`.
     pub kind: String,
-    #[sqlx(rename = "display_name")]
     pub name: Option<String>,
-    #[sqlx(rename = "user_principal_name")]
     pub upn: Option<String>,
-    #[sqlx(try_from = "String")]
     pub status: DeliveryStatus,
-    pub error_code: Option<String>,
+    pub error_code: Option<DeliveryReason>,
     pub error_message: Option<String>,
     pub attempts: i32,
     #[serde(with = "time::serde::rfc3339::option")]
@@ -351,7 +352,8 @@ impl Store {
             Some(text) => search(notification, query, &like_pattern(text)),
             None => table(notification, query),
         };
-        let mut lines: Vec<RecipientLine> = sql.build_query_as().fetch_all(&self.pool).await?;
+        let rows = sql.build().fetch_all(&self.pool).await?;
+        let mut lines = rows.iter().map(line).collect::<Result<Vec<RecipientLine>>>()?;
         if query.before.is_some() {
             lines.reverse();
         }
@@ -625,4 +627,22 @@ fn like_pattern(text: &str) -> String {
         .replace('%', "\\%")
         .replace('_', "\\_");
     format!("%{escaped}%")
+}
+
+fn line(row: &sqlx::postgres::PgRow) -> Result<RecipientLine> {
+    Ok(RecipientLine {
+        recipient: row.try_get("recipient_id")?,
+        kind: row.try_get("kind")?,
+        name: row.try_get("display_name")?,
+        upn: row.try_get("user_principal_name")?,
+        status: parse(&row.try_get::<String, _>("status")?)?,
+        error_code: row
+            .try_get::<Option<String>, _>("error_code")?
+            .map(DeliveryReason::from),
+        error_message: row.try_get("error_message")?,
+        attempts: row.try_get("attempts")?,
+        delivered_at: row.try_get("delivered_at")?,
+        read_at: row.try_get("read_at")?,
+        acknowledged_at: row.try_get("acknowledged_at")?,
+    })
 }

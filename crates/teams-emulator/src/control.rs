@@ -24,6 +24,7 @@ pub fn routes(config: &mut web::ServiceConfig) {
             .route("/directory/users/{id}", web::delete().to(remove_user))
             .route("/users/{id}/messages", web::get().to(messages))
             .route("/channels/{id}/messages", web::get().to(channel_messages))
+            .route("/teams/{id}/channels", web::post().to(add_channel))
             .route("/users/{id}/install", web::post().to(user_installs))
             .route("/users/{id}/say", web::post().to(user_says))
             .route("/users/{id}/press", web::post().to(user_presses))
@@ -196,6 +197,31 @@ async fn change_user(
         world.directory.set_account_enabled(user, enabled);
     }
     HttpResponse::NoContent().finish()
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct NewChannel {
+    display_name: String,
+}
+
+/// A new standard channel in a team (teams are seeded with two to four).
+async fn add_channel(
+    emulator: web::Data<Emulator>,
+    team: web::Path<String>,
+    body: web::Json<NewChannel>,
+) -> HttpResponse {
+    let mut world = emulator.world();
+    let Some(group) = world.directory.find_team(&team) else {
+        return problem(404, format!("no team {team}"));
+    };
+    match world
+        .directory
+        .add_channel(group, body.into_inner().display_name)
+    {
+        Some(id) => HttpResponse::Created().json(json!({ "id": id })),
+        None => problem(404, format!("no team {team}")),
+    }
 }
 
 async fn remove_user(emulator: web::Data<Emulator>, id: web::Path<String>) -> HttpResponse {

@@ -543,6 +543,20 @@ impl Directory {
         self.insert_user(user)
     }
 
+    /// Adds a standard channel to a team; returns its id, or `None` when
+    /// there is no such team.
+    pub fn add_channel(&mut self, team: usize, display_name: String) -> Option<String> {
+        self.added += 1;
+        let mut rng = SplitMix64::new(self.added ^ 0xC4A7_0000_0000);
+        let id = format!("19:{}@thread.tacv2", rng.hex(32));
+        self.groups[team].team.as_mut()?.channels.push(Channel {
+            id: id.clone(),
+            display_name,
+            membership: ChannelMembership::Standard,
+        });
+        Some(id)
+    }
+
     pub fn present_users(&self) -> impl Iterator<Item = (usize, &User)> {
         self.users.iter().enumerate().filter(|(_, u)| !u.removed)
     }

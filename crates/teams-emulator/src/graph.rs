@@ -228,6 +228,8 @@ enum Limit<'a> {
     /// Directory reads, weighted by cost.
     Directory(u32),
     Install,
+    /// An install on a team counts on that team too.
+    TeamInstall(&'a str),
     InstalledAppRead,
     TeamRead(&'a str),
     TeamMembersRead(&'a str),
@@ -247,6 +249,10 @@ fn limit(emulator: &Emulator, world: &mut World, limit: Limit) -> Result<(), Rep
     let outcome = match limit {
         Limit::Directory(cost) => graph.directory_cost.try_take(cost, now),
         Limit::Install => graph.installs.try_take(PER_SECOND_30, now),
+        Limit::TeamInstall(team) => graph
+            .installs
+            .try_take(PER_SECOND_30, now)
+            .and_then(|()| per_team(graph, team, now)),
         Limit::InstalledAppRead => graph.installed_app_reads.try_take(PER_SECOND_30, now),
         Limit::TeamRead(team) => graph
             .team_reads
@@ -1400,7 +1406,7 @@ fn install_for_team(emulator: &web::Data<Emulator>, call: &Call, id: &str) -> Re
     };
     let event = {
         let mut world = emulator.world();
-        if let Err(reply) = limit(emulator, &mut world, Limit::Install) {
+        if let Err(reply) = limit(emulator, &mut world, Limit::TeamInstall(id)) {
             return reply;
         }
         let Some(group) = world.directory.find_team(id) else {

@@ -546,16 +546,19 @@ fn share(part: i64, whole: i64) -> String {
 
 /// Why a delivery ended as it did, in words.
 pub fn reason(line: &RecipientLine) -> String {
-    let code = line.error_code.as_deref().unwrap_or_default();
+    use herald_domain::DeliveryReason as Reason;
+    let code = line.error_code.as_ref();
     let plain = match (line.status, code) {
         (DeliveryStatus::Delivered, _) => "",
-        (DeliveryStatus::Skipped, "Guest") => "Guest account: announcements go to members only",
-        (DeliveryStatus::Skipped, "AccountDisabled") => "The account is disabled",
-        (DeliveryStatus::Skipped, "OptedOut") => "Opted out (replied stop to Herald)",
+        (DeliveryStatus::Skipped, Some(Reason::Guest)) => {
+            "Guest account: announcements go to members only"
+        }
+        (DeliveryStatus::Skipped, Some(Reason::AccountDisabled)) => "The account is disabled",
+        (DeliveryStatus::Skipped, Some(Reason::OptedOut)) => "Opted out (replied stop to Herald)",
         (DeliveryStatus::Blocked, _) => "Blocked Herald or removed the app in Teams",
         (DeliveryStatus::Gone, _) => "No longer in the organisation, or the chat is gone",
         (DeliveryStatus::Canceled, _) => "The send was canceled before it reached them",
-        (DeliveryStatus::Failed, "NoConversation" | "NoChatAfterInstall") => {
+        (DeliveryStatus::Failed, Some(Reason::NoConversation | Reason::NoChatAfterInstall)) => {
             "Herald could not open a chat with them (installing the app did not work)"
         }
         (DeliveryStatus::Pending, _) => "Waiting for a chat to be opened",
@@ -564,11 +567,11 @@ pub fn reason(line: &RecipientLine) -> String {
         _ => "",
     };
     match (plain, code, line.error_message.as_deref()) {
-        ("", "", _) => String::new(),
-        ("", code, Some(message)) => format!("Teams refused it: {code}: {message}"),
-        ("", code, None) => format!("Teams refused it: {code}"),
-        (plain, "", _) => plain.to_owned(),
-        (plain, code, _) => format!("{plain} ({code})"),
+        ("", None, _) => String::new(),
+        ("", Some(code), Some(message)) => format!("Teams refused it: {code}: {message}"),
+        ("", Some(code), None) => format!("Teams refused it: {code}"),
+        (plain, None, _) => plain.to_owned(),
+        (plain, Some(code), _) => format!("{plain} ({code})"),
     }
 }
 
@@ -603,7 +606,10 @@ pub fn csv_records(lines: &[RecipientLine], header: bool) -> Vec<u8> {
             line.kind.clone(),
             line.status.as_str().to_owned(),
             reason(line),
-            line.error_code.clone().unwrap_or_default(),
+            line.error_code
+                .as_ref()
+                .map(ToString::to_string)
+                .unwrap_or_default(),
             line.attempts.to_string(),
             stamp(line.delivered_at),
             stamp(line.read_at),
@@ -670,7 +676,7 @@ mod tests {
             name: Some(name.to_owned()),
             upn: Some("ada@contoso.example".to_owned()),
             status,
-            error_code: code.map(str::to_owned),
+            error_code: code.map(|c| c.to_owned().into()),
             error_message: None,
             attempts: 1,
             delivered_at: None,
