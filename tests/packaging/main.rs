@@ -813,3 +813,80 @@ fn a_misspelt_variable_is_caught() {
     let found = problems(&env_file("x", "HERALD_SEND__RATE_PER_SECOND=fast\n"));
     assert_eq!(found.len(), 1, "a value of the wrong type: {found:?}");
 }
+
+// ---- what the shipped binary links ----
+
+fn host_platform() -> String {
+    let rustc = std::env::var("RUSTC").unwrap_or_else(|_| "rustc".to_owned());
+    let output = Command::new(rustc).arg("-vV").output().unwrap();
+    let text = String::from_utf8(output.stdout).unwrap();
+    text.lines()
+        .find_map(|l| l.strip_prefix("host: "))
+        .expect("rustc -vV names its host")
+        .to_owned()
+}
+
+/// The packages `herald` is built from: its normal and build dependencies,
+/// and theirs (dev-dependencies are not part of the binary).
+fn herald_dependency_closure() -> BTreeSet<String> {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
+    // Only this machine's platform: the others' crates are not downloaded
+    // here, and the offline metadata of every platform would need them.
+    let output = Command::new(cargo)
+        .args(["metadata", "--format-version", "1", "--locked", "--offline"])
+        .args(["--filter-platform", &host_platform()])
+        .current_dir(repo())
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "cargo metadata: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let metadata: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    let name_of: BTreeMap<&str, &str> = metadata["packages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| (p["id"].as_str().unwrap(), p["name"].as_str().unwrap()))
+        .collect();
+    let nodes: BTreeMap<&str, &serde_json::Value> = metadata["resolve"]["nodes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| (n["id"].as_str().unwrap(), n))
+        .collect();
+    let herald = name_of
+        .iter()
+        .find(|(_, name)| **name == "herald")
+        .unwrap()
+        .0;
+    let mut seen = BTreeSet::new();
+    let mut to_visit = vec![*herald];
+    while let Some(id) = to_visit.pop() {
+        if !seen.insert(id) {
+            continue;
+        }
+        for dependency in nodes[id]["deps"].as_array().unwrap() {
+            let linked = dependency["dep_kinds"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|kind| kind["kind"].as_str() != Some("dev"));
+            if linked {
+                to_visit.push(dependency["pkg"].as_str().unwrap());
+            }
+        }
+    }
+    seen.into_iter().map(|id| name_of[id].to_owned()).collect()
+}
+
+#[test]
+fn the_herald_binary_leaves_the_benchmarks_out() {
+    let closure = herald_dependency_closure();
+    assert!(closure.contains("herald-app"), "{closure:?}");
+    assert!(
+        !closure.contains("herald-bench"),
+        "`cargo build -p herald` (the image, the release build) compiles herald-bench"
+    );
+}
