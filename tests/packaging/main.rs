@@ -718,10 +718,16 @@ fn systemd_units_set_real_settings_and_stop_gracefully() {
 #[test]
 fn the_image_runs_herald_unprivileged_with_a_health_check() {
     let text = read("deploy/docker/Dockerfile").replace("\\\n", " ");
+    // The stage named `runtime`, up to the next FROM.
     let runtime = text
-        .rsplit_once("\nFROM ")
-        .map(|(_, last)| last)
-        .expect("a multi-stage Dockerfile");
+        .split("\nFROM ")
+        .find(|stage| stage.lines().next().unwrap_or("").ends_with(" AS runtime"))
+        .expect("a stage `FROM ... AS runtime`");
+    let last = text.rsplit("\nFROM ").next().unwrap().trim();
+    assert_eq!(
+        last, "runtime",
+        "a build without --target gives the runtime image"
+    );
     let instruction = |name: &str| {
         runtime
             .lines()
