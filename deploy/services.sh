@@ -4,7 +4,8 @@
 # Debian's packages on a bare machine; starts them where they are stopped.
 # Also installs headless Chromium and its WebDriver for the browser tests
 # (each test starts its own; nothing runs here), and the tools that check
-# the deployment files (systemd-analyze, kubectl; deploy/check-packaging.sh).
+# the deployment files (systemd-analyze, kubectl, and podman with debootstrap
+# for the container image; deploy/check-packaging.sh).
 # Safe to run again: it changes nothing that already works.
 set -euo pipefail
 
@@ -22,6 +23,9 @@ command -v rabbitmq-server >/dev/null 2>&1 || missing+=(rabbitmq-server)
 # tests/browser drives these exact paths.
 if [ ! -x /usr/bin/chromium ] || [ ! -x /usr/bin/chromedriver ]; then missing+=(chromium chromium-driver); fi
 command -v systemd-analyze >/dev/null 2>&1 || missing+=(systemd)
+# The image check builds without a daemon, on a base debootstrap makes.
+command -v podman >/dev/null 2>&1 || missing+=(podman)
+command -v debootstrap >/dev/null 2>&1 || [ -x /usr/sbin/debootstrap ] || missing+=(debootstrap)
 if ((${#missing[@]})); then
   [ "$(id -u)" = 0 ] || { log "install ${missing[*]} (needs root: sudo apt-get install ${missing[*]})"; exit 1; }
   log "installing ${missing[*]}"

@@ -61,7 +61,7 @@ async fn a_big_send_is_followed_live_to_the_end_without_a_reload() {
     let staff = herald.staff().await;
     let staff_ids: HashSet<&str> = staff.iter().map(|(_, id)| id.as_str()).collect();
     // Herald knows everyone's chat already, as after a first send.
-    let everyone = herald_bench::pipeline::seed_known_conversations(
+    let everyone = herald_testkit::seed_known_conversations(
         herald.store(),
         &herald.emulator.urls,
         BIG_AUDIENCE + 3,

@@ -718,10 +718,16 @@ fn systemd_units_set_real_settings_and_stop_gracefully() {
 #[test]
 fn the_image_runs_herald_unprivileged_with_a_health_check() {
     let text = read("deploy/docker/Dockerfile").replace("\\\n", " ");
+    // The stage named `runtime`, up to the next FROM.
     let runtime = text
-        .rsplit_once("\nFROM ")
-        .map(|(_, last)| last)
-        .expect("a multi-stage Dockerfile");
+        .split("\nFROM ")
+        .find(|stage| stage.lines().next().unwrap_or("").ends_with(" AS runtime"))
+        .expect("a stage `FROM ... AS runtime`");
+    let last = text.rsplit("\nFROM ").next().unwrap().trim();
+    assert_eq!(
+        last, "runtime",
+        "a build without --target gives the runtime image"
+    );
     let instruction = |name: &str| {
         runtime
             .lines()
@@ -812,4 +818,81 @@ fn a_misspelt_variable_is_caught() {
     assert!(found[0].contains("HERALD_DATABSE__URL"), "{found:?}");
     let found = problems(&env_file("x", "HERALD_SEND__RATE_PER_SECOND=fast\n"));
     assert_eq!(found.len(), 1, "a value of the wrong type: {found:?}");
+}
+
+// ---- what the shipped binary links ----
+
+fn host_platform() -> String {
+    let rustc = std::env::var("RUSTC").unwrap_or_else(|_| "rustc".to_owned());
+    let output = Command::new(rustc).arg("-vV").output().unwrap();
+    let text = String::from_utf8(output.stdout).unwrap();
+    text.lines()
+        .find_map(|l| l.strip_prefix("host: "))
+        .expect("rustc -vV names its host")
+        .to_owned()
+}
+
+/// The packages `herald` is built from: its normal and build dependencies,
+/// and theirs (dev-dependencies are not part of the binary).
+fn herald_dependency_closure() -> BTreeSet<String> {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
+    // Only this machine's platform: the others' crates are not downloaded
+    // here, and the offline metadata of every platform would need them.
+    let output = Command::new(cargo)
+        .args(["metadata", "--format-version", "1", "--locked", "--offline"])
+        .args(["--filter-platform", &host_platform()])
+        .current_dir(repo())
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "cargo metadata: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let metadata: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    let name_of: BTreeMap<&str, &str> = metadata["packages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| (p["id"].as_str().unwrap(), p["name"].as_str().unwrap()))
+        .collect();
+    let nodes: BTreeMap<&str, &serde_json::Value> = metadata["resolve"]["nodes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| (n["id"].as_str().unwrap(), n))
+        .collect();
+    let herald = name_of
+        .iter()
+        .find(|(_, name)| **name == "herald")
+        .unwrap()
+        .0;
+    let mut seen = BTreeSet::new();
+    let mut to_visit = vec![*herald];
+    while let Some(id) = to_visit.pop() {
+        if !seen.insert(id) {
+            continue;
+        }
+        for dependency in nodes[id]["deps"].as_array().unwrap() {
+            let linked = dependency["dep_kinds"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|kind| kind["kind"].as_str() != Some("dev"));
+            if linked {
+                to_visit.push(dependency["pkg"].as_str().unwrap());
+            }
+        }
+    }
+    seen.into_iter().map(|id| name_of[id].to_owned()).collect()
+}
+
+#[test]
+fn the_herald_binary_leaves_the_benchmarks_out() {
+    let closure = herald_dependency_closure();
+    assert!(closure.contains("herald-app"), "{closure:?}");
+    assert!(
+        !closure.contains("herald-bench"),
+        "`cargo build -p herald` (the image, the release build) compiles herald-bench"
+    );
 }

@@ -155,13 +155,10 @@ async fn throttled_sends_wait_and_are_delivered() {
     let herald = TestHerald::start(config, |s| s.send.rate_per_second = 100.0).await;
     // Chats known already, so that all hundred are queued at once (found
     // through Graph, they would trickle in under Graph's own limits).
-    let users = herald_bench::pipeline::seed_known_conversations(
-        herald.store(),
-        &herald.emulator.urls,
-        100,
-    )
-    .await
-    .unwrap();
+    let users =
+        herald_testkit::seed_known_conversations(herald.store(), &herald.emulator.urls, 100)
+            .await
+            .unwrap();
     let id = herald.send_to(&content("Throttled"), &users).await.unwrap();
     let progress = herald.wait_until_ended(id, Duration::from_secs(90)).await;
     assert_eq!(
@@ -191,7 +188,7 @@ async fn throttled_sends_wait_and_are_delivered() {
 async fn the_first_message_out_makes_a_notification_sending() {
     let herald = TestHerald::start(emulator_config(5), |_| {}).await;
     let store = herald.store();
-    let people = herald_bench::pipeline::seed_known_conversations(store, &herald.emulator.urls, 2)
+    let people = herald_testkit::seed_known_conversations(store, &herald.emulator.urls, 2)
         .await
         .unwrap();
     let people: Vec<RecipientId> = people

@@ -57,13 +57,10 @@ async fn sending_follows_a_lower_real_limit_and_finds_it_lifted() {
     let mut config = emulator_config(1_000);
     config.behaviour.global_rps = 20;
     let herald = TestHerald::start(config, |s| s.send.rate_per_second = 50.0).await;
-    let people = herald_bench::pipeline::seed_known_conversations(
-        herald.store(),
-        &herald.emulator.urls,
-        1_000,
-    )
-    .await
-    .unwrap();
+    let people =
+        herald_testkit::seed_known_conversations(herald.store(), &herald.emulator.urls, 1_000)
+            .await
+            .unwrap();
     let (first, second) = people.split_at(500);
 
     let id = herald

@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use herald_domain::{DeliveryStatus, NotificationId, NotificationStatus};
-use herald_testkit::{ADMIN_URL, TestHerald, content, emulator_config};
+use herald_testkit::{TestHerald, content, emulator_config};
 use secrecy::ExposeSecret;
 use sqlx::{Connection, PgConnection};
 
@@ -65,7 +65,10 @@ struct ServerFacts {
 }
 
 async fn server_facts() -> Result<ServerFacts, sqlx::Error> {
-    let mut admin = PgConnection::connect(ADMIN_URL).await?;
+    let mut admin = PgConnection::connect(&herald_testkit::admin_url(
+        &herald_testkit::configured().expect("Herald's settings"),
+    ))
+    .await?;
     let started = sqlx::query_scalar("select pg_postmaster_start_time()::text")
         .fetch_one(&mut admin)
         .await?;

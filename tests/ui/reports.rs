@@ -998,10 +998,9 @@ async fn the_overview_shows_the_queue_and_the_rate_during_a_send() {
     let signed_in = sign_in_staff(&herald).await;
     // Everyone's chat is known, so all 80 are queued at once rather than
     // as their installs come back.
-    let ids =
-        herald_bench::pipeline::seed_known_conversations(herald.store(), &herald.emulator.urls, 83)
-            .await
-            .unwrap();
+    let ids = herald_testkit::seed_known_conversations(herald.store(), &herald.emulator.urls, 83)
+        .await
+        .unwrap();
     let id = signed_in
         .author
         .create_draft(&[("title", "Queued"), ("csv", &ids[3..].join("\n"))])

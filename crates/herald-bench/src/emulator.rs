@@ -1,4 +1,4 @@
-//! `herald bench emulator`: how many activity POSTs per second the emulator
+//! `herald-bench emulator`: how many activity POSTs per second the emulator
 //! takes with every limit off, so that it is never what a Herald benchmark
 //! measures. Client and emulator share the machine, as they do in Herald's
 //! own benchmarks.

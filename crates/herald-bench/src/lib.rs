@@ -1,4 +1,4 @@
-//! Benchmarks behind `herald bench ...`. Each one starts what it measures on
+//! Benchmarks behind the `herald-bench` binary. Each one starts what it measures on
 //! this machine, drives it, and prints figures; none asserts a time, since a
 //! timing test on a shared 2-core machine would fail by chance.
 

@@ -1,4 +1,4 @@
-//! `herald bench pipeline million`: a broadcast to everyone in a tenant
+//! `herald-bench pipeline million`: a broadcast to everyone in a tenant
 //! of a million people with every Teams limit off, beside the same at a
 //! tenth of the size, in one run. Each of Herald's roles is a process of
 //! its own (prepare-worker, send-worker, web), so that its peak memory is
@@ -69,12 +69,12 @@ async fn step(herald: &std::path::Path, people: usize) -> anyhow::Result<Step> {
     let started = Instant::now();
     let emulator = teams_emulator::start(pipeline::emulator_config(&scenario)).await?;
     let admin = reports::admin_upn(&emulator)?;
-    let mut settings = pipeline::settings(&emulator.urls, &scenario);
+    let mut settings = pipeline::settings(&emulator.urls, &scenario)?;
     // Only what submitting needs: the database, its migrations and the
     // queues. Every role runs as a process of its own below.
     let running = herald_app::start(&settings, herald_app::Roles::NONE).await?;
     let store = running.infrastructure.store.clone();
-    pipeline::seed_known_conversations(&store, &emulator.urls, people).await?;
+    herald_testkit::seed_known_conversations(&store, &emulator.urls, people).await?;
     println!(
         "   tenant generated and everyone's chat stored in {:.0} s",
         started.elapsed().as_secs_f64()
@@ -83,7 +83,7 @@ async fn step(herald: &std::path::Path, people: usize) -> anyhow::Result<Step> {
     let prepare = spawn_role(herald, &settings, "prepare-worker")?;
     let send = pipeline::spawn_worker(herald, &settings)?;
     let (web, base) = reports::spawn_web(herald, &settings).await?;
-    let cookie = crate::web::sign_in(&base, &admin).await?;
+    let cookie = herald_testkit::web::sign_in(&base, &admin).await?;
     tokio::time::sleep(Duration::from_secs(2)).await;
 
     let submitted = Instant::now();

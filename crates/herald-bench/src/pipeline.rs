@@ -1,4 +1,4 @@
-//! `herald bench pipeline`: a broadcast through the real pipeline (prepare
+//! `herald-bench pipeline`: a broadcast through the real pipeline (prepare
 //! in this process, send-workers as `herald send-worker` processes,
 //! PostgreSQL, RabbitMQ) against the emulator, with figures from the
 //! database and the emulator's own counters.
@@ -9,9 +9,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, bail};
 use herald_config::Settings;
 use herald_domain::audience::Target;
-use herald_domain::{Audience, Content, DeliveryStatus, NotificationStatus, RecipientId, Title};
-use herald_store::{Person, Store};
-use secrecy::ExposeSecret;
+use herald_domain::{Audience, Content, DeliveryStatus, NotificationStatus, Title};
 use serde_json::Value;
 use teams_emulator::EmulatorConfig;
 use tokio::process::{Child, Command};
@@ -157,7 +155,7 @@ pub async fn run(scenario: &Scenario, herald: &std::path::Path) -> anyhow::Resul
     );
     println!("   target: {}", scenario.target);
     let emulator = teams_emulator::start(emulator_config(scenario)).await?;
-    let mut settings = settings(&emulator.urls, scenario);
+    let mut settings = settings(&emulator.urls, scenario)?;
     let roles = herald_app::Roles {
         prepare: true,
         send: false,
@@ -175,7 +173,8 @@ pub async fn run(scenario: &Scenario, herald: &std::path::Path) -> anyhow::Resul
             .await?;
         Vec::new()
     } else {
-        seed_known_conversations(&store, &emulator.urls, scenario.recipients).await?
+        herald_testkit::seed_known_conversations(&store, &emulator.urls, scenario.recipients)
+            .await?
     };
     let mut workers = Vec::new();
     for _ in 0..scenario.workers {
@@ -204,7 +203,7 @@ pub async fn run(scenario: &Scenario, herald: &std::path::Path) -> anyhow::Resul
             prepared_at = Some(started.elapsed());
             if scenario.everyone {
                 report_everyone(&progress, started.elapsed(), scenario);
-                store.cancel_notification(id, "herald bench").await?;
+                store.cancel_notification(id, "herald-bench").await?;
             }
         }
         if progress.notification.status.is_final() {
@@ -326,11 +325,13 @@ pub(crate) fn emulator_config(scenario: &Scenario) -> EmulatorConfig {
     config
 }
 
-pub(crate) fn settings(urls: &teams_emulator::EmulatorUrls, scenario: &Scenario) -> Settings {
-    let mut settings = Settings::default();
-    let name = format!("herald_bench_{}", uuid::Uuid::new_v4().simple());
-    settings.database.url = format!("postgres://postgres:postgres@127.0.0.1:5432/{name}").into();
-    settings.broker.prefix = format!("bench-{}", uuid::Uuid::new_v4().simple());
+/// Herald's settings (`herald_testkit::own_settings`: the configured
+/// servers, a database and queues of the run's own) for a scenario.
+pub(crate) fn settings(
+    urls: &teams_emulator::EmulatorUrls,
+    scenario: &Scenario,
+) -> anyhow::Result<Settings> {
+    let mut settings = herald_testkit::own_settings("bench")?;
     settings.ops.listen = ([127, 0, 0, 1], 0).into();
     settings.web.listen = ([127, 0, 0, 1], 0).into();
     settings.prepare.graph_concurrency = 32;
@@ -340,7 +341,7 @@ pub(crate) fn settings(urls: &teams_emulator::EmulatorUrls, scenario: &Scenario)
         f64::from(scenario.global_rps)
     };
     herald_app::use_emulator(&mut settings.microsoft, urls);
-    settings
+    Ok(settings)
 }
 
 /// Graph calls and Graph 429s, from the emulator's counters.
@@ -386,7 +387,7 @@ fn graph_breakdown(stats: &Value) -> String {
         .join(", ")
 }
 
-/// `herald bench pipeline delta`: everyone twice in a 100,000-person
+/// `herald-bench pipeline delta`: everyone twice in a 100,000-person
 /// directory, 100 changes in between; counts the Graph calls each
 /// broadcast makes to learn the directory.
 pub async fn run_delta(recipients: usize) -> anyhow::Result<()> {
@@ -404,7 +405,7 @@ pub async fn run_delta(recipients: usize) -> anyhow::Result<()> {
         target: "",
     };
     let emulator = teams_emulator::start(emulator_config(&scenario)).await?;
-    let mut settings = settings(&emulator.urls, &scenario);
+    let mut settings = settings(&emulator.urls, &scenario)?;
     let roles = herald_app::Roles {
         prepare: true,
         send: false,
@@ -412,7 +413,7 @@ pub async fn run_delta(recipients: usize) -> anyhow::Result<()> {
     };
     let running = herald_app::start(&settings, roles).await?;
     let store = running.infrastructure.store.clone();
-    seed_known_conversations(&store, &emulator.urls, recipients).await?;
+    herald_testkit::seed_known_conversations(&store, &emulator.urls, recipients).await?;
     let http = reqwest::Client::new();
     let control = emulator.urls.control.clone();
     let delta_calls = async || -> anyhow::Result<u64> {
@@ -494,7 +495,7 @@ pub async fn run_delta(recipients: usize) -> anyhow::Result<()> {
             .await?;
         print_graph_figures(&stats);
         rounds.push(calls);
-        store.cancel_notification(id, "herald bench").await?;
+        store.cancel_notification(id, "herald-bench").await?;
     }
     println!(
         "   the second round made {} delta call(s) against {} for the first",
@@ -523,45 +524,6 @@ fn report_everyone(progress: &herald_store::Progress, elapsed: Duration, scenari
         send_time / elapsed.as_secs_f64().max(0.001)
     );
     println!("   (the broadcast is canceled here: the rest is the send benchmarks' job)");
-}
-
-/// Stores everyone's chat, as after an earlier broadcast, so the figures
-/// are about sending.
-pub async fn seed_known_conversations(
-    store: &Store,
-    urls: &teams_emulator::EmulatorUrls,
-    count: usize,
-) -> anyhow::Result<Vec<String>> {
-    let directory: Value = reqwest::get(format!("{}/directory", urls.control))
-        .await?
-        .json()
-        .await?;
-    let users = directory["users"]
-        .as_array()
-        .context("directory without users")?;
-    let mut people = Vec::with_capacity(count);
-    let mut ids = Vec::with_capacity(count);
-    for user in users.iter().filter(|u| u["chatId"].is_string()).take(count) {
-        let id: uuid::Uuid = user["id"].as_str().context("user id")?.parse()?;
-        ids.push(id.to_string());
-        people.push(Person {
-            id: RecipientId(id),
-            user_principal_name: user["userPrincipalName"]
-                .as_str()
-                .unwrap_or_default()
-                .to_owned(),
-            display_name: user["displayName"].as_str().unwrap_or_default().to_owned(),
-            user_type: "Member".to_owned(),
-            account_enabled: true,
-            tenant_id: urls.tenant_id.clone(),
-            conversation_id: user["chatId"].as_str().map(str::to_owned),
-            service_url: Some(urls.service_url.clone()),
-        });
-    }
-    for chunk in people.chunks(5_000) {
-        store.upsert_people(chunk).await?;
-    }
-    Ok(ids)
 }
 
 pub(crate) fn spawn_worker(herald: &std::path::Path, settings: &Settings) -> anyhow::Result<Child> {
@@ -604,7 +566,7 @@ pub(crate) async fn tear_down(
     let broker = running.infrastructure.broker.clone();
     running.stop().await;
     let _ = broker.delete_topology().await;
-    drop_database(settings).await;
+    herald_testkit::drop_database(settings).await;
     emulator.stop().await;
 }
 
@@ -635,24 +597,7 @@ fn peak_rss_kb(child: &Child) -> Option<u64> {
         .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
 }
 
-async fn drop_database(settings: &mut Settings) {
-    use sqlx::Connection;
-    let url = settings.database.url.expose_secret().to_owned();
-    let Some(name) = url.rsplit('/').next() else {
-        return;
-    };
-    if let Ok(mut admin) =
-        sqlx::PgConnection::connect("postgres://postgres:postgres@127.0.0.1:5432/postgres").await
-    {
-        let _ = sqlx::query(sqlx::AssertSqlSafe(format!(
-            "drop database if exists \"{name}\" with (force)"
-        )))
-        .execute(&mut admin)
-        .await;
-    }
-}
-
-/// `herald bench pipeline storm`: Teams' real limit below Herald's
+/// `herald-bench pipeline storm`: Teams' real limit below Herald's
 /// configured one (20/s against 50/s), then, mid-send, raised back to
 /// 50/s. Prints, for each phase, the delivery rate against the real limit,
 /// the 429 share (all of it, and once converged) and how long Herald took
@@ -677,7 +622,7 @@ pub async fn run_storm(herald: &std::path::Path, recipients: usize) -> anyhow::R
         target: "",
     };
     let emulator = teams_emulator::start(emulator_config(&scenario)).await?;
-    let mut settings = settings(&emulator.urls, &scenario);
+    let mut settings = settings(&emulator.urls, &scenario)?;
     settings.send.rate_per_second = f64::from(HIGH);
     let roles = herald_app::Roles {
         prepare: true,
@@ -686,7 +631,8 @@ pub async fn run_storm(herald: &std::path::Path, recipients: usize) -> anyhow::R
     };
     let running = herald_app::start(&settings, roles).await?;
     let store = running.infrastructure.store.clone();
-    let people = seed_known_conversations(&store, &emulator.urls, recipients).await?;
+    let people =
+        herald_testkit::seed_known_conversations(&store, &emulator.urls, recipients).await?;
     let worker = spawn_worker(herald, &settings)?;
     tokio::time::sleep(Duration::from_secs(2)).await;
     let control = emulator.urls.control.clone();

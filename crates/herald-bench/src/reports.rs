@@ -1,4 +1,4 @@
-//! `herald bench reports`: delivery reports under load, in two parts.
+//! `herald-bench reports`: delivery reports under load, in two parts.
 //!
 //! Watchers: a send at the emulator's limit (the ceiling) with people
 //! reading their cards by themselves, once with no one watching and once
@@ -29,7 +29,7 @@ use teams_emulator::ReadBehaviour;
 use tokio::sync::{Mutex, watch};
 
 use crate::pipeline::{self, Scenario};
-use crate::web::sign_in;
+use herald_testkit::web::sign_in;
 
 #[derive(Debug, Clone)]
 pub struct Options {
@@ -160,7 +160,7 @@ async fn watchers(options: &Options, herald: &std::path::Path) -> anyhow::Result
     config.behaviour.reads = reads;
     let emulator = teams_emulator::start(config).await?;
     let admin = admin_upn(&emulator)?;
-    let mut settings = pipeline::settings(&emulator.urls, &scenario);
+    let mut settings = pipeline::settings(&emulator.urls, &scenario)?;
     let roles = herald_app::Roles {
         prepare: true,
         send: false,
@@ -178,7 +178,8 @@ async fn watchers(options: &Options, herald: &std::path::Path) -> anyhow::Result
         .error_for_status()?;
     let store = running.infrastructure.store.clone();
     let monitor = monitor(&settings).await?;
-    let people = pipeline::seed_known_conversations(&store, &emulator.urls, options.people).await?;
+    let people =
+        herald_testkit::seed_known_conversations(&store, &emulator.urls, options.people).await?;
     let mut cookies = Vec::new();
     for _ in 0..SESSIONS {
         cookies.push(sign_in(&base, &admin).await?);
@@ -588,7 +589,7 @@ async fn table(options: &Options, herald: &std::path::Path) -> anyhow::Result<()
     config.directory.blocked_fraction = BLOCKED_SHARE;
     let emulator = teams_emulator::start(config).await?;
     let admin = admin_upn(&emulator)?;
-    let mut settings = pipeline::settings(&emulator.urls, &scenario);
+    let mut settings = pipeline::settings(&emulator.urls, &scenario)?;
     let roles = herald_app::Roles {
         prepare: true,
         send: false,
@@ -597,7 +598,7 @@ async fn table(options: &Options, herald: &std::path::Path) -> anyhow::Result<()
     let running = herald_app::start(&settings, roles).await?;
     let store = running.infrastructure.store.clone();
     let monitor = monitor(&settings).await?;
-    pipeline::seed_known_conversations(&store, &emulator.urls, people).await?;
+    herald_testkit::seed_known_conversations(&store, &emulator.urls, people).await?;
     let directory = directory_people(&emulator.urls.control).await?;
     // The pages and the exports are served by a `herald web` process, so
     // that its memory is Herald's alone: this process also holds the

@@ -1,4 +1,4 @@
-//! `herald bench web`: the compose page and the audience search served to
+//! `herald-bench web`: the compose page and the audience search served to
 //! a crowd of signed-in staff while a 20,000-recipient broadcast runs, and
 //! the same broadcast with no one on the pages, side by side in one run.
 //! Prints page-time quantiles (alone and during the send) and the send
@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, bail};
 use herald_domain::DeliveryStatus;
 use herald_domain::audience::Target;
-use reqwest::header::{COOKIE, LOCATION, SET_COOKIE};
+use reqwest::header::COOKIE;
 use tokio::sync::{Mutex, watch};
 
 use crate::pipeline::{self, Scenario};
@@ -58,7 +58,7 @@ pub async fn run(options: &Options, herald: &std::path::Path) -> anyhow::Result<
         .find(|a| a.roles.iter().any(|r| r == "Herald.Author"))
         .context("the emulator has no author")?
         .user_principal_name;
-    let mut settings = pipeline::settings(&emulator.urls, &scenario);
+    let mut settings = pipeline::settings(&emulator.urls, &scenario)?;
     let roles = herald_app::Roles {
         prepare: true,
         send: false,
@@ -69,13 +69,13 @@ pub async fn run(options: &Options, herald: &std::path::Path) -> anyhow::Result<
         "http://{}",
         running.web.as_ref().context("the web role runs")?.address
     );
-    let people = pipeline::seed_known_conversations(
+    let people = herald_testkit::seed_known_conversations(
         &running.infrastructure.store,
         &emulator.urls,
         scenario.recipients,
     )
     .await?;
-    let cookie = sign_in(&base, &staff_upn).await?;
+    let cookie = herald_testkit::web::sign_in(&base, &staff_upn).await?;
     let words = search_words(&emulator.urls.control).await?;
     let worker = pipeline::spawn_worker(herald, &settings)?;
     tokio::time::sleep(Duration::from_secs(2)).await;
@@ -262,35 +262,4 @@ async fn search_words(control: &str) -> anyhow::Result<Vec<String>> {
         bail!("the directory has no groups to search for");
     }
     Ok(words)
-}
-
-/// Signs in through OpenID Connect as a browser would, with the
-/// emulator's login hint standing in for the account picker; the session
-/// cookie.
-pub async fn sign_in(base: &str, upn: &str) -> anyhow::Result<String> {
-    let client = reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .build()?;
-    let next = |response: &reqwest::Response| -> anyhow::Result<String> {
-        Ok(response
-            .headers()
-            .get(LOCATION)
-            .context("sign-in did not redirect")?
-            .to_str()?
-            .to_owned())
-    };
-    let start = client.get(format!("{base}/sign-in/start")).send().await?;
-    let mut authorize = reqwest::Url::parse(&next(&start)?)?;
-    authorize.query_pairs_mut().append_pair("login_hint", upn);
-    let code = client.get(authorize).send().await?;
-    let callback = client.get(next(&code)?).send().await?;
-    let cookie = callback
-        .headers()
-        .get_all(SET_COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .find(|v| v.starts_with("herald_session="))
-        .and_then(|v| v.split(';').next())
-        .context("sign-in set no session cookie")?;
-    Ok(cookie.to_owned())
 }

@@ -15,7 +15,7 @@
 //!
 //! The constants trade the 429 share under a lower limit (one 429 or two
 //! per cycle of about ten seconds) against how fast a lifted limit is found
-//! (about fifteen seconds from 20/s to 50/s); `herald bench pipeline storm`
+//! (about fifteen seconds from 20/s to 50/s); `herald-bench pipeline storm`
 //! measures both.
 //!
 //! Pure arithmetic, unit-tested here; the store shares the state between

@@ -7,18 +7,19 @@
 pub mod images;
 pub mod web;
 
+use std::path::PathBuf;
 use std::time::Duration;
+
+use anyhow::Context;
 
 use herald_config::Settings;
 use herald_domain::audience::Target;
-use herald_domain::{Audience, Content, NotificationId, Title};
-use herald_store::{Progress, Store};
+use herald_domain::{Audience, Content, NotificationId, RecipientId, Title};
+use herald_store::{Person, Progress, Store};
+use secrecy::ExposeSecret;
 use serde_json::Value;
 use sqlx::Connection;
 use teams_emulator::{EmulatorConfig, RunningEmulator};
-
-pub const ADMIN_URL: &str = "postgres://postgres:postgres@127.0.0.1:5432/postgres";
-pub const BROKER_URL: &str = "amqp://guest:guest@127.0.0.1:5672/%2f";
 
 /// An emulator config for tests: port 0, `users` people, no flaky users
 /// unless a test asks for them.
@@ -36,14 +37,45 @@ pub fn emulator_config(users: usize) -> EmulatorConfig {
     config
 }
 
+/// Herald's settings as its binary reads them: defaults, then the file
+/// `HERALD_CONFIG` names (or ./herald.toml), then `HERALD_*` variables. So
+/// tests and benchmarks run against whichever PostgreSQL and RabbitMQ
+/// those name, as every role does.
+pub fn configured() -> anyhow::Result<Settings> {
+    let file = std::env::var_os("HERALD_CONFIG").map(PathBuf::from);
+    herald_config::load(file.as_deref(), std::env::vars()).context("loading Herald's settings")
+}
+
+/// The configured settings with a database and a queue prefix of their
+/// own (`herald_{purpose}_{uuid}`, `{purpose}-{uuid}`) on the configured
+/// servers, so runs side by side never meet.
+pub fn own_settings(purpose: &str) -> anyhow::Result<Settings> {
+    let mut settings = configured()?;
+    let unique = uuid::Uuid::new_v4().simple();
+    settings.database.url = database_url(&settings, &format!("herald_{purpose}_{unique}"))?.into();
+    settings.broker.prefix = format!("{purpose}-{unique}");
+    Ok(settings)
+}
+
+/// The configured database URL with another database named in it.
+fn database_url(settings: &Settings, database: &str) -> anyhow::Result<String> {
+    let mut url =
+        url::Url::parse(settings.database.url.expose_secret()).context("reading database.url")?;
+    url.set_path(&format!("/{database}"));
+    Ok(url.into())
+}
+
+/// The configured server's `postgres` database, where databases are made
+/// and dropped.
+pub fn admin_url(settings: &Settings) -> String {
+    database_url(settings, "postgres").expect("database.url is checked when it is loaded")
+}
+
 /// Settings for a test: its own database and queue prefix, Microsoft at
 /// the emulator, health on port 0.
 pub fn settings(urls: &teams_emulator::EmulatorUrls) -> Settings {
-    let name = format!("herald_test_{}", uuid::Uuid::new_v4().simple());
-    let mut settings = Settings::default();
-    settings.database.url = format!("postgres://postgres:postgres@127.0.0.1:5432/{name}").into();
+    let mut settings = own_settings("test").expect("Herald's settings for a test");
     settings.database.max_connections = 5;
-    settings.broker.prefix = format!("test-{}", uuid::Uuid::new_v4().simple());
     settings.ops.listen = "127.0.0.1:0".parse().unwrap();
     settings.web.listen = "127.0.0.1:0".parse().unwrap();
     herald_app::use_emulator(&mut settings.microsoft, urls);
@@ -254,19 +286,58 @@ impl TestHerald {
     }
 }
 
+/// Removes the settings' database, as the role that made it.
 pub async fn drop_database(settings: &Settings) {
-    use secrecy::ExposeSecret;
-    let url = settings.database.url.expose_secret();
-    let Some(name) = url.rsplit('/').next() else {
+    let Ok(url) = url::Url::parse(settings.database.url.expose_secret()) else {
         return;
     };
-    if let Ok(mut admin) = sqlx::PgConnection::connect(ADMIN_URL).await {
+    let name = url.path().trim_start_matches('/').replace('"', "\"\"");
+    if let Ok(mut admin) = sqlx::PgConnection::connect(&admin_url(settings)).await {
         let _ = sqlx::query(sqlx::AssertSqlSafe(format!(
             "drop database if exists \"{name}\" with (force)"
         )))
         .execute(&mut admin)
         .await;
     }
+}
+
+/// Stores everyone's chat, as after an earlier broadcast, so the figures
+/// are about sending.
+pub async fn seed_known_conversations(
+    store: &Store,
+    urls: &teams_emulator::EmulatorUrls,
+    count: usize,
+) -> anyhow::Result<Vec<String>> {
+    let directory: Value = reqwest::get(format!("{}/directory", urls.control))
+        .await?
+        .json()
+        .await?;
+    let users = directory["users"]
+        .as_array()
+        .context("directory without users")?;
+    let mut people = Vec::with_capacity(count);
+    let mut ids = Vec::with_capacity(count);
+    for user in users.iter().filter(|u| u["chatId"].is_string()).take(count) {
+        let id: uuid::Uuid = user["id"].as_str().context("user id")?.parse()?;
+        ids.push(id.to_string());
+        people.push(Person {
+            id: RecipientId(id),
+            user_principal_name: user["userPrincipalName"]
+                .as_str()
+                .unwrap_or_default()
+                .to_owned(),
+            display_name: user["displayName"].as_str().unwrap_or_default().to_owned(),
+            user_type: "Member".to_owned(),
+            account_enabled: true,
+            tenant_id: urls.tenant_id.clone(),
+            conversation_id: user["chatId"].as_str().map(str::to_owned),
+            service_url: Some(urls.service_url.clone()),
+        });
+    }
+    for chunk in people.chunks(5_000) {
+        store.upsert_people(chunk).await?;
+    }
+    Ok(ids)
 }
 
 pub fn content(title: &str) -> Content {

@@ -1,9 +1,10 @@
 //! A member of staff using Herald's web UI over plain HTTP: signed in
-//! through the real OpenID Connect flow (`herald_bench::web::sign_in`),
-//! holding the session cookie and the CSRF token its pages carry.
+//! through the real OpenID Connect flow (`sign_in`, which the benchmarks
+//! use too), holding the session cookie and the CSRF token its pages carry.
 
+use anyhow::Context;
 use reqwest::StatusCode;
-use reqwest::header::{COOKIE, LOCATION};
+use reqwest::header::{COOKIE, LOCATION, SET_COOKIE};
 
 pub struct StaffClient {
     pub base: String,
@@ -52,7 +53,7 @@ impl StaffClient {
     /// Signs `upn` in and reads a CSRF token off a page.
     pub async fn sign_in(base: &str, upn: &str) -> Self {
         let mut client = Self::signed_out(base);
-        client.cookie = herald_bench::web::sign_in(base, upn).await.unwrap();
+        client.cookie = sign_in(base, upn).await.unwrap();
         client.csrf = csrf_in(&client.page("/").await).unwrap_or_default();
         client
     }
@@ -123,4 +124,35 @@ impl StaffClient {
             .unwrap()
             .to_owned()
     }
+}
+
+/// Signs in through OpenID Connect as a browser would, with the
+/// emulator's login hint standing in for the account picker; the session
+/// cookie.
+pub async fn sign_in(base: &str, upn: &str) -> anyhow::Result<String> {
+    let client = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()?;
+    let next = |response: &reqwest::Response| -> anyhow::Result<String> {
+        Ok(response
+            .headers()
+            .get(LOCATION)
+            .context("sign-in did not redirect")?
+            .to_str()?
+            .to_owned())
+    };
+    let start = client.get(format!("{base}/sign-in/start")).send().await?;
+    let mut authorize = reqwest::Url::parse(&next(&start)?)?;
+    authorize.query_pairs_mut().append_pair("login_hint", upn);
+    let code = client.get(authorize).send().await?;
+    let callback = client.get(next(&code)?).send().await?;
+    let cookie = callback
+        .headers()
+        .get_all(SET_COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find(|v| v.starts_with("herald_session="))
+        .and_then(|v| v.split(';').next())
+        .context("sign-in set no session cookie")?;
+    Ok(cookie.to_owned())
 }

@@ -75,9 +75,6 @@ pub enum Command {
     },
     /// Run the Teams emulator: Entra ID, Graph and the Bot Connector on one port.
     Emulator(Box<EmulatorArgs>),
-    /// Run a benchmark and print what it measured.
-    #[command(subcommand)]
-    Bench(Bench),
 }
 
 #[derive(Args)]
@@ -174,76 +171,6 @@ pub struct EmulatorArgs {
     /// Share of users who already have the app, from 0 to 1.
     #[arg(long)]
     pub installed_fraction: Option<f64>,
-}
-
-#[derive(Subcommand)]
-pub enum Bench {
-    /// Activity POSTs per second the emulator takes with its limits off.
-    Emulator {
-        #[arg(long, default_value_t = 10_000)]
-        users: usize,
-        #[arg(long, default_value_t = 64)]
-        concurrency: usize,
-        #[arg(long, default_value_t = 5)]
-        seconds: u64,
-        #[arg(long, default_value_t = 3)]
-        rounds: usize,
-    },
-    /// A broadcast through the whole pipeline: ceiling, overhead, latency,
-    /// scale-out, ..., or all of them; `million` (not in `all`) sends to
-    /// everyone in a tenant of a million people and of a tenth of that.
-    Pipeline {
-        #[arg(value_parser = ["ceiling", "overhead", "latency", "scale-out", "cold", "fresh-all", "everyone", "delta", "storm", "million", "all"], default_value = "all")]
-        scenario: String,
-        /// Run with this many recipients instead of the scenario's own
-        /// (`million`: the larger tenant).
-        #[arg(long)]
-        recipients: Option<usize>,
-    },
-    /// The compose page and the audience search under load while a
-    /// broadcast runs, beside the same broadcast with no page load.
-    Web {
-        #[arg(long, default_value_t = 20_000)]
-        recipients: usize,
-        /// Staff on the pages at once.
-        #[arg(long, default_value_t = 20)]
-        staff: usize,
-        /// Pause between one person's page loads, in milliseconds.
-        #[arg(long, default_value_t = 250)]
-        think_ms: u64,
-        /// Seconds of page load with no send running, first.
-        #[arg(long, default_value_t = 15)]
-        idle_seconds: u64,
-    },
-    /// Delivery reports under load: event streams and the status page
-    /// during a send at the ceiling, beside the same send unwatched; then
-    /// the per-recipient table and the CSV export of a large send.
-    Reports {
-        #[arg(value_parser = ["watchers", "table", "all"], default_value = "all")]
-        part: String,
-        /// People in the tenant of the watched send, and its recipients.
-        #[arg(long, default_value_t = 20_000)]
-        people: usize,
-        /// Open event streams during the watched send.
-        #[arg(long, default_value_t = 200)]
-        watchers: usize,
-        /// Nobody reads their card (reads are on by default), to tell
-        /// what read receipts cost from what watching does.
-        #[arg(long)]
-        no_reads: bool,
-        /// Clients reloading the status page during the watched send.
-        #[arg(long, default_value_t = 20)]
-        page_clients: usize,
-        /// Pause between one page client's loads, in milliseconds.
-        #[arg(long, default_value_t = 250)]
-        think_ms: u64,
-        /// People in the tenant of the table-and-export part, all sent to.
-        #[arg(long, default_value_t = 100_000)]
-        table_people: usize,
-        /// Full CSV exports, one after the other.
-        #[arg(long, default_value_t = 3)]
-        exports: usize,
-    },
 }
 
 fn parse_latency(text: &str) -> Result<[u64; 2], String> {

@@ -51,13 +51,9 @@ async fn two_of_every_role_at_once() {
     .await;
     // Everyone's chat is known already, so preparing takes a moment and the
     // tenant's rate is what paces the sends.
-    let ids = herald_bench::pipeline::seed_known_conversations(
-        herald.store(),
-        &herald.emulator.urls,
-        700,
-    )
-    .await
-    .unwrap();
+    let ids = herald_testkit::seed_known_conversations(herald.store(), &herald.emulator.urls, 700)
+        .await
+        .unwrap();
     let people = &ids[3..]; // not the staff
     let (on_schedule, rest) = people.split_at(20);
     let (first, second) = rest[..580].split_at(290);

@@ -54,13 +54,10 @@ async fn a_rolling_restart_during_a_send_loses_nothing_and_repeats_nothing() {
         s.send.rate_per_second = f64::from(LIMIT);
     })
     .await;
-    let ids = herald_bench::pipeline::seed_known_conversations(
-        herald.store(),
-        &herald.emulator.urls,
-        PEOPLE + 3,
-    )
-    .await
-    .unwrap();
+    let ids =
+        herald_testkit::seed_known_conversations(herald.store(), &herald.emulator.urls, PEOPLE + 3)
+            .await
+            .unwrap();
     let people = &ids[3..];
 
     let (webs, prepares, sends) = tokio::join!(
