@@ -353,7 +353,10 @@ impl Store {
             None => table(notification, query),
         };
         let rows = sql.build().fetch_all(&self.pool).await?;
-        let mut lines = rows.iter().map(line).collect::<Result<Vec<RecipientLine>>>()?;
+        let mut lines = rows
+            .iter()
+            .map(line)
+            .collect::<Result<Vec<RecipientLine>>>()?;
         if query.before.is_some() {
             lines.reverse();
         }
