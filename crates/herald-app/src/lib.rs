@@ -29,18 +29,18 @@ pub enum AppError {
         "Microsoft credentials are not configured: set microsoft.tenant_id, microsoft.app_id and microsoft.app_secret, or run `herald up`, which starts the Teams emulator"
     )]
     NoCredentials,
-    #[error("cannot open the database: {0}")]
+    #[error("cannot open the database")]
     Database(#[from] herald_store::StoreError),
-    #[error("cannot reach RabbitMQ: {0}")]
+    #[error("cannot reach RabbitMQ")]
     Broker(#[from] herald_queue::QueueError),
-    #[error("cannot start the Teams emulator: {0}")]
+    #[error("cannot start the Teams emulator")]
     Emulator(#[from] teams_emulator::StartError),
-    #[error("cannot serve the bot endpoint on {address}: {source}")]
+    #[error("cannot serve the bot endpoint on {address}")]
     Web {
         address: SocketAddr,
         source: std::io::Error,
     },
-    #[error("cannot serve health and metrics on {address}: {source}")]
+    #[error("cannot serve health and metrics on {address}")]
     Ops {
         address: SocketAddr,
         source: std::io::Error,
@@ -252,7 +252,7 @@ pub fn readiness(infrastructure: &Infrastructure) -> ReadinessCheck {
                 .store
                 .ping()
                 .await
-                .map_err(|e| format!("database: {e}"))?;
+                .map_err(|e| format!("database: {}", herald_domain::chain(&e)))?;
             if !infrastructure.broker.is_connected().await {
                 return Err("RabbitMQ: not connected".to_owned());
             }
@@ -470,4 +470,72 @@ pub async fn up(
     }
     running.emulator = started;
     Ok(running)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::error::Error;
+
+    use herald_domain::chain;
+
+    use super::AppError;
+
+    fn disk_full() -> std::io::Error {
+        std::io::Error::other("disk full")
+    }
+
+    fn store_error() -> herald_store::StoreError {
+        sqlx::Error::Io(disk_full()).into()
+    }
+
+    fn bad_json() -> serde_json::Error {
+        serde_json::from_str::<u8>("x").unwrap_err()
+    }
+
+    /// Each boundary's error names its own step and leaves its causes to
+    /// the reporter, so the log line holds every cause exactly once.
+    #[test]
+    fn every_boundarys_error_prints_its_causes_once() {
+        let json = bad_json().to_string();
+        let address = "127.0.0.1:1".parse().unwrap();
+        let errors: Vec<(Box<dyn Error + 'static>, &str)> = vec![
+            (Box::new(store_error()), "disk full"),
+            (Box::new(AppError::Database(store_error())), "disk full"),
+            (
+                Box::new(herald_prepare::SubmitError::Store(store_error())),
+                "disk full",
+            ),
+            (Box::new(herald_queue::QueueError::from(bad_json())), &json),
+            (
+                Box::new(herald_prepare::SubmitError::Queue(bad_json().into())),
+                &json,
+            ),
+            (
+                Box::new(AppError::Web {
+                    address,
+                    source: disk_full(),
+                }),
+                "disk full",
+            ),
+            (
+                Box::new(AppError::Emulator(teams_emulator::StartError::Bind {
+                    address,
+                    source: disk_full(),
+                })),
+                "disk full",
+            ),
+            (
+                Box::new(herald_config::ConfigError::Read {
+                    path: "/etc/herald.toml".into(),
+                    source: disk_full(),
+                }),
+                "disk full",
+            ),
+        ];
+        for (error, cause) in errors {
+            let line = chain(error.as_ref()).to_string();
+            assert_eq!(line.matches(cause).count(), 1, "{line}");
+            assert!(!line.contains(": :"), "{line}");
+        }
+    }
 }

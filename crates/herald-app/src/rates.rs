@@ -59,7 +59,7 @@ impl RateSharing {
             self.once().await;
         }
         if let Err(error) = self.store.remove_worker(self.worker).await {
-            tracing::warn!(%error, role = self.role, "cannot deregister the worker");
+            tracing::warn!(error = %herald_domain::chain(&error), role = self.role, "cannot deregister the worker");
         }
     }
 
@@ -84,7 +84,7 @@ impl RateSharing {
                 }
                 Ok(false) => break,
                 Err(error) => {
-                    tracing::warn!(%error, role = self.role, "cannot tell whether the other workers counted this one");
+                    tracing::warn!(error = %herald_domain::chain(&error), role = self.role, "cannot tell whether the other workers counted this one");
                     break;
                 }
             }
@@ -101,7 +101,7 @@ impl RateSharing {
         {
             Ok(live) => live as f64,
             Err(error) => {
-                tracing::warn!(%error, "heartbeat failed");
+                tracing::warn!(error = %herald_domain::chain(&error), "heartbeat failed");
                 return;
             }
         };
@@ -109,7 +109,9 @@ impl RateSharing {
         for (limit, throttle) in self.throttles.all() {
             match self.shared(&limit, &throttle).await {
                 Ok(shared) => self.apply(&limit, &throttle, &shared, live),
-                Err(error) => tracing::warn!(%error, key = %limit.key, "cannot share a rate"),
+                Err(error) => {
+                    tracing::warn!(error = %herald_domain::chain(&error), key = %limit.key, "cannot share a rate")
+                }
             }
         }
     }

@@ -458,12 +458,12 @@ impl Default for EmulatorSettings {
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
-    #[error("cannot read the config file {path}: {source}")]
+    #[error("cannot read the config file {path}")]
     Read {
         path: PathBuf,
         source: std::io::Error,
     },
-    #[error("the config file {path} is not valid TOML: {source}")]
+    #[error("the config file {path} is not valid TOML")]
     Syntax {
         path: PathBuf,
         source: Box<toml::de::Error>,

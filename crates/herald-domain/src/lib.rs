@@ -10,6 +10,7 @@ pub mod ids;
 pub mod image;
 pub mod rate;
 pub mod reason;
+pub mod report;
 pub mod status;
 
 pub use audience::{Audience, AudienceError, UserRef};
@@ -21,4 +22,5 @@ pub use image::{
 };
 pub use rate::{RatePolicy, RateState};
 pub use reason::DeliveryReason;
+pub use report::chain;
 pub use status::{DeliveryStatus, NotificationStatus};

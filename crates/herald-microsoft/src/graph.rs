@@ -479,7 +479,7 @@ impl Graph {
                     if failures >= MAX_ATTEMPTS {
                         return Err(GraphError::Unreachable(error.to_string()));
                     }
-                    tracing::debug!(%error, url, "Graph unreachable; retrying");
+                    tracing::debug!(error = %herald_domain::chain(&error), url, "Graph unreachable; retrying");
                     tokio::time::sleep(backoff.next().unwrap_or_default()).await;
                     continue;
                 }

@@ -239,7 +239,7 @@ impl TokenCache {
         match outcome {
             Ok((token, _)) => token,
             Err(error) => {
-                tracing::warn!(%error, ?scope, "could not renew a token early; the current one is used while it lasts");
+                tracing::warn!(error = %herald_domain::chain(&error), ?scope, "could not renew a token early; the current one is used while it lasts");
                 current
             }
         }

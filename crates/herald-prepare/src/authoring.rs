@@ -125,7 +125,7 @@ pub async fn run_scheduler(
                 Ok(fired) if fired as i64 == DUE_PER_ROUND => continue,
                 Ok(_) => break,
                 Err(error) => {
-                    tracing::warn!(%error, "cannot fire scheduled notifications; trying again in a second");
+                    tracing::warn!(error = %herald_domain::chain(&error), "cannot fire scheduled notifications; trying again in a second");
                     break;
                 }
             }
@@ -218,7 +218,7 @@ async fn member_counts(graph: &Graph, groups: &[herald_microsoft::FoundGroup]) -
         match graph.group_member_count(&group.id).await {
             Ok(count) => Some(count),
             Err(error) => {
-                tracing::warn!(group = %group.id, %error, "could not count a group's members for the picker");
+                tracing::warn!(group = %group.id, error = %herald_domain::chain(&error), "could not count a group's members for the picker");
                 None
             }
         }

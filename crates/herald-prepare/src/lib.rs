@@ -7,6 +7,8 @@ mod resolve;
 mod submit;
 
 use std::sync::Arc;
+
+use anyhow::Context;
 use std::time::Duration;
 
 use futures_util::{StreamExt, stream};
@@ -75,7 +77,7 @@ impl Preparer {
         let early = self.clone();
         tokio::spawn(async move {
             if let Err(error) = early.catalog_app().await {
-                tracing::info!(%error, "the app's catalog id is not known yet");
+                tracing::info!(error = %herald_domain::chain(&error), "the app's catalog id is not known yet");
             }
         });
         while let Some(incoming) = subscription.next().await {
@@ -98,7 +100,7 @@ impl Preparer {
                     {
                         Ok(_) => incoming.ack().await,
                         Err(error) => {
-                            tracing::error!(%error, "cannot record the failure; retrying");
+                            tracing::error!(error = %herald_domain::chain(&error), "cannot record the failure; retrying");
                             tokio::time::sleep(Duration::from_secs(1)).await;
                             incoming.requeue().await;
                         }
@@ -120,7 +122,7 @@ impl Preparer {
             .store
             .notification(notification)
             .await
-            .map_err(anyhow::Error::from)?
+            .context("reading the notification")?
         else {
             tracing::warn!(%notification, "prepare message for an unknown notification; dropping it");
             return Ok(());
@@ -151,7 +153,7 @@ impl Preparer {
             .store
             .has_deliveries(notification)
             .await
-            .map_err(anyhow::Error::from)?;
+            .context("checking for deliveries of an earlier run")?;
         let (found, to_install) = mpsc::unbounded_channel();
         let (people, ()) = tokio::try_join!(
             self.queue_audience(&record, repeat, found),
@@ -162,11 +164,11 @@ impl Preparer {
         self.store
             .finish_preparing(notification)
             .await
-            .map_err(anyhow::Error::from)?;
+            .context("marking the notification prepared")?;
         self.store
             .complete_finished(&[notification])
             .await
-            .map_err(anyhow::Error::from)?;
+            .context("completing a finished notification")?;
         tracing::info!(%notification, people, "prepared");
         Ok(())
     }
@@ -193,7 +195,7 @@ impl Preparer {
         self.store
             .insert_deliveries(record.id, &audience.channels)
             .await
-            .map_err(anyhow::Error::from)?;
+            .context("writing delivery rows")?;
         for chunk in audience.people.chunks(1_000) {
             self.queue_people(record, chunk, &mut seen, &found).await?;
         }
@@ -241,7 +243,7 @@ impl Preparer {
                 self.store
                     .settle_pending(notification, &rows)
                     .await
-                    .map_err(anyhow::Error::from)?;
+                    .context("recording the chats found for pending deliveries")?;
                 self.enqueue(notification).await?;
             }
             Ok(())
@@ -261,7 +263,7 @@ impl Preparer {
                 .store
                 .pending(notification, batch)
                 .await
-                .map_err(anyhow::Error::from)?;
+                .context("reading pending deliveries")?;
             if pending.is_empty() {
                 return Ok(());
             }
@@ -271,12 +273,12 @@ impl Preparer {
             self.store
                 .mark_herald_installing(&pending)
                 .await
-                .map_err(anyhow::Error::from)?;
+                .context("noting the installs Herald is about to make")?;
             let rows = self.find_conversations(pending, &app).await?;
             self.store
                 .settle_pending(notification, &rows)
                 .await
-                .map_err(anyhow::Error::from)?;
+                .context("recording the chats found for pending deliveries")?;
             self.enqueue(notification).await?;
         }
     }
@@ -303,12 +305,12 @@ impl Preparer {
         self.store
             .insert_deliveries(record.id, &rows)
             .await
-            .map_err(anyhow::Error::from)?;
+            .context("writing delivery rows")?;
         if statistics_due(before, seen.len()) {
             self.store
                 .refresh_statistics()
                 .await
-                .map_err(anyhow::Error::from)?;
+                .context("refreshing the planner statistics")?;
         }
         self.enqueue(record.id).await?;
         let pending: Vec<RecipientId> = rows
@@ -322,7 +324,7 @@ impl Preparer {
             self.store
                 .mark_herald_installing(&pending)
                 .await
-                .map_err(anyhow::Error::from)?;
+                .context("noting the installs Herald is about to make")?;
             for person in pending {
                 // The installer stopped only if it failed, and that error
                 // is the one the prepare reports.
@@ -341,7 +343,7 @@ impl Preparer {
                 .store
                 .unenqueued(notification, self.settings.publish_batch as i64)
                 .await
-                .map_err(anyhow::Error::from)?;
+                .context("reading deliveries not yet queued")?;
             if batch.is_empty() {
                 return Ok(());
             }
@@ -356,11 +358,11 @@ impl Preparer {
             self.broker
                 .publish(Route::Send, &messages)
                 .await
-                .map_err(anyhow::Error::from)?;
+                .context("queueing deliveries for sending")?;
             self.store
                 .mark_enqueued(notification, &batch)
                 .await
-                .map_err(anyhow::Error::from)?;
+                .context("marking deliveries queued")?;
         }
     }
 }

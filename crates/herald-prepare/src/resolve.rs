@@ -3,6 +3,7 @@
 
 use std::collections::{HashMap, HashSet};
 
+use anyhow::Context;
 use futures_util::{StreamExt, stream};
 use herald_domain::audience::Target;
 use herald_domain::{DeliveryStatus, RecipientId, UserRef};
@@ -23,10 +24,6 @@ pub struct ResolvedAudience {
     pub channels: Vec<Row>,
 }
 
-fn transient(error: impl Into<anyhow::Error>) -> PrepareError {
-    PrepareError::Transient(error.into())
-}
-
 fn unknown_team(team: &str, error: GraphError) -> PrepareError {
     match error {
         GraphError::Status {
@@ -45,7 +42,7 @@ fn graph_failure(error: GraphError) -> PrepareError {
             message: auth.to_string(),
             code: "GraphCredentials",
         },
-        other => transient(other),
+        other => PrepareError::Transient(other.into()),
     }
 }
 
@@ -103,7 +100,11 @@ impl Preparer {
         found: &crate::Found,
     ) -> Result<(), PrepareError> {
         let tenant = &self.settings.tenant_id;
-        let link = self.store.delta_link(tenant).await.map_err(transient)?;
+        let link = self
+            .store
+            .delta_link(tenant)
+            .await
+            .context("reading the delta link")?;
         let mut full_sync = link.is_none();
         let page_size = self.settings.delta_page_size;
         let mut page = match self
@@ -117,7 +118,7 @@ impl Preparer {
                 self.store
                     .set_delta_link(tenant, None)
                     .await
-                    .map_err(transient)?;
+                    .context("saving the delta link")?;
                 self.graph.users_delta_page(None, page_size).await
             }
             other => other,
@@ -129,7 +130,7 @@ impl Preparer {
             self.store
                 .mark_gone(&removed, "LeftTheDirectory")
                 .await
-                .map_err(transient)?;
+                .context("marking departed people")?;
             self.queue_people(record, &page.users, seen, found).await?;
             match page.next {
                 DeltaNext::More(next) => {
@@ -143,13 +144,17 @@ impl Preparer {
                     self.store
                         .set_delta_link(tenant, Some(&delta_link))
                         .await
-                        .map_err(transient)?;
+                        .context("saving the delta link")?;
                     break;
                 }
             }
         }
         if !full_sync {
-            let cached = self.store.everyone(tenant).await.map_err(transient)?;
+            let cached = self
+                .store
+                .everyone(tenant)
+                .await
+                .context("reading the cached directory")?;
             let people: Vec<GraphUser> = cached
                 .into_iter()
                 .map(|p| GraphUser {
@@ -248,7 +253,7 @@ impl Preparer {
                 &self.settings.service_url,
             )
             .await
-            .map_err(transient)?;
+            .context("saving a channel")?;
         // Stored before the install, so that the install activity Teams
         // then sends finds the channel known and the bot does not post a
         // welcome ahead of the announcement.
@@ -359,14 +364,17 @@ impl Preparer {
             .map(|u| self.person(u))
             .collect();
         for chunk in persons.chunks(5_000) {
-            self.store.upsert_people(chunk).await.map_err(transient)?;
+            self.store
+                .upsert_people(chunk)
+                .await
+                .context("saving people")?;
         }
         let ids: Vec<RecipientId> = people.iter().map(|u| RecipientId(u.id)).collect();
         let stored: HashMap<RecipientId, herald_store::StoredPerson> = self
             .store
             .people(&ids)
             .await
-            .map_err(transient)?
+            .context("reading known people")?
             .into_iter()
             .map(|p| (p.id, p))
             .collect();
@@ -491,7 +499,7 @@ impl Preparer {
         self.store
             .set_conversations(&found, &self.settings.service_url)
             .await
-            .map_err(transient)?;
+            .context("saving conversation ids")?;
         Ok(rows)
     }
 }

@@ -15,9 +15,9 @@ pub enum SubmitError {
     Content(#[from] ContentError),
     #[error(transparent)]
     Card(#[from] CardError),
-    #[error("cannot store the notification: {0}")]
+    #[error("cannot store the notification")]
     Store(#[from] herald_store::StoreError),
-    #[error("cannot queue the notification for sending: {0}")]
+    #[error("cannot queue the notification for sending")]
     Queue(#[from] herald_queue::QueueError),
     #[error("there is no notification {0}")]
     Unknown(NotificationId),
@@ -142,11 +142,13 @@ pub(crate) async fn queue_for_preparing(
         .await
     {
         // Nothing was sent; say so on the notification rather than leave it
-        // preparing forever.
+        // preparing forever. The broker's own words go to the log, not to
+        // the author.
+        tracing::error!(notification = %id, error = %herald_domain::chain(&error), "cannot queue a notification for preparing");
         let _ = store
             .fail_notification(
                 id,
-                &format!("could not be queued for sending: {error}"),
+                "could not be queued for sending: RabbitMQ did not take it; send it again in a minute",
                 "QueueUnavailable",
             )
             .await;

@@ -23,13 +23,13 @@ use crate::topology::{Route, Topology};
 
 #[derive(Debug, thiserror::Error)]
 pub enum QueueError {
-    #[error("RabbitMQ: {0}")]
+    #[error("RabbitMQ failed")]
     Amqp(#[from] lapin::Error),
     #[error("RabbitMQ refused a message (nack)")]
     Nacked,
     #[error("RabbitMQ could not route a message to {0}")]
     Unroutable(String),
-    #[error("cannot encode a queue message: {0}")]
+    #[error("cannot encode a queue message")]
     Encode(#[from] serde_json::Error),
     #[error("RabbitMQ did not answer within {} s", CONNECT_TIMEOUT.as_secs())]
     Timeout,
@@ -116,7 +116,7 @@ impl Broker {
                 }
                 Err(error) => {
                     if self.nodes.len() > 1 {
-                        tracing::warn!(node = %node.name, %error, "cannot use this RabbitMQ node; trying the next");
+                        tracing::warn!(node = %node.name, error = %herald_domain::chain(&error), "cannot use this RabbitMQ node; trying the next");
                     }
                     failure = Some(error);
                 }
@@ -166,7 +166,7 @@ impl Broker {
                 Ok(_) => return Ok(()),
                 Err(error) if tokio::time::Instant::now() + delay > deadline => return Err(error),
                 Err(error) => {
-                    tracing::warn!(%error, "RabbitMQ not ready; retrying");
+                    tracing::warn!(error = %herald_domain::chain(&error), "RabbitMQ not ready; retrying");
                     tokio::time::sleep(delay).await;
                 }
             }
@@ -213,7 +213,7 @@ impl Broker {
             let Some(delay) = delays.next() else {
                 return Err(error);
             };
-            tracing::warn!(%error, attempt, "publishing failed; reconnecting");
+            tracing::warn!(error = %herald_domain::chain(&error), attempt, "publishing failed; reconnecting");
             *self.publisher.lock().await = None;
             tokio::time::sleep(delay).await;
             attempt += 1;
@@ -319,7 +319,7 @@ impl Broker {
                 Ok(()) if sender.is_closed() => break,
                 Ok(()) => tracing::warn!(%queue, "the broker closed the consumer; reconnecting"),
                 Err(error) => {
-                    tracing::warn!(%queue, %error, "consumer lost its connection; reconnecting")
+                    tracing::warn!(%queue, error = %herald_domain::chain(&error), "consumer lost its connection; reconnecting")
                 }
             }
             // A consumer that ran is a broker that answered: the next
@@ -416,7 +416,9 @@ async fn close(connection: &Connection) {
     let closing = connection.close(REPLY_SUCCESS, "OK".into());
     match tokio::time::timeout(CLOSE_TIMEOUT, closing).await {
         Ok(Ok(())) => {}
-        Ok(Err(error)) => tracing::debug!(%error, "closing a RabbitMQ connection failed"),
+        Ok(Err(error)) => {
+            tracing::debug!(error = %herald_domain::chain(&error), "closing a RabbitMQ connection failed")
+        }
         Err(_) => tracing::debug!("RabbitMQ did not confirm the connection close in time"),
     }
 }
@@ -506,7 +508,7 @@ impl Incoming {
     /// already requeued this message, so a failed ack is only logged.
     pub async fn ack(&self) {
         if let Err(error) = self.delivery.ack(BasicAckOptions::default()).await {
-            tracing::debug!(%error, "ack after the channel closed; the broker redelivers");
+            tracing::debug!(error = %herald_domain::chain(&error), "ack after the channel closed; the broker redelivers");
         }
     }
 
@@ -517,7 +519,7 @@ impl Incoming {
             ..Default::default()
         };
         if let Err(error) = self.delivery.nack(options).await {
-            tracing::debug!(%error, "nack after the channel closed");
+            tracing::debug!(error = %herald_domain::chain(&error), "nack after the channel closed");
         }
     }
 
@@ -525,7 +527,7 @@ impl Incoming {
     pub async fn dead_letter(&self) {
         let options = BasicRejectOptions { requeue: false };
         if let Err(error) = self.delivery.reject(options).await {
-            tracing::debug!(%error, "reject after the channel closed");
+            tracing::debug!(error = %herald_domain::chain(&error), "reject after the channel closed");
         }
     }
 }

@@ -41,7 +41,7 @@ pub async fn run_sweep(store: Store, broker: Arc<Broker>, mut stop: watch::Recei
                 Ok(taken) if taken as i64 == PER_ROUND => continue,
                 Ok(_) => break,
                 Err(error) => {
-                    tracing::warn!(error = %error, "cannot requeue stranded retries; trying again later");
+                    tracing::warn!(error = %herald_domain::chain(&error), "cannot requeue stranded retries; trying again later");
                     break;
                 }
             }

@@ -155,14 +155,14 @@ impl SendWorker {
                     .or_default()
                     .push((message, incoming)),
                 Err(error) => {
-                    tracing::error!(%error, "undecodable send message; dead-lettering it");
+                    tracing::error!(error = %herald_domain::chain(&error), "undecodable send message; dead-lettering it");
                     incoming.dead_letter().await;
                 }
             }
         }
         for (notification, messages) in groups {
             if let Err(error) = self.dispatch_group(notification, messages, settled).await {
-                tracing::warn!(%notification, %error, "cannot read deliveries; the messages come back");
+                tracing::warn!(%notification, error = %herald_domain::chain(&error), "cannot read deliveries; the messages come back");
             }
         }
     }
@@ -440,7 +440,9 @@ impl SendWorker {
                     }
                 }
             }
-            Err(error) => tracing::warn!(%error, "cannot refresh notification statuses"),
+            Err(error) => {
+                tracing::warn!(error = %herald_domain::chain(&error), "cannot refresh notification statuses")
+            }
         }
     }
 

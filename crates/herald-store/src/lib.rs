@@ -35,9 +35,9 @@ pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../../migrations"
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
-    #[error("database error: {0}")]
+    #[error("the database failed")]
     Database(#[from] sqlx::Error),
-    #[error("cannot apply the database migrations: {0}")]
+    #[error("cannot apply the database migrations")]
     Migrate(#[from] sqlx::migrate::MigrateError),
     #[error("stored data is not what Herald wrote: {0}")]
     Corrupt(String),

@@ -130,7 +130,7 @@ impl Bot {
             Ok(None) => HttpResponse::Ok().finish(),
             Err(error) => {
                 // Teams retries a failed delivery; everything here is safe to repeat.
-                tracing::error!(%error, kind = %activity.kind, "cannot handle an activity");
+                tracing::error!(error = %herald_domain::chain(&error), kind = %activity.kind, "cannot handle an activity");
                 problem(StatusCode::INTERNAL_SERVER_ERROR, "try again")
             }
         }
@@ -275,7 +275,7 @@ impl Bot {
         ) {
             Ok(card) => card,
             Err(error) => {
-                tracing::warn!(%error, "cannot build the acknowledged card");
+                tracing::warn!(error = %herald_domain::chain(&error), "cannot build the acknowledged card");
                 return;
             }
         };
@@ -287,7 +287,7 @@ impl Bot {
                 .update(&service_url, &conversation, &pressed, &card)
                 .await
             {
-                tracing::warn!(%error, %conversation, activity = %pressed, "cannot show the acknowledgement on the card");
+                tracing::warn!(error = %herald_domain::chain(&error), %conversation, activity = %pressed, "cannot show the acknowledgement on the card");
             }
         };
         tokio::spawn(update.instrument(tracing::Span::current()));
@@ -410,7 +410,7 @@ impl Bot {
             .send(&activity.service_url, &activity.conversation.id, &message)
             .await
         {
-            tracing::warn!(%error, "cannot reply to an activity");
+            tracing::warn!(error = %herald_domain::chain(&error), "cannot reply to an activity");
         }
     }
 }

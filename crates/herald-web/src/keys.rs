@@ -191,7 +191,7 @@ impl<S: KeySource> KeyCache<S> {
             }
             Err(error) => {
                 state.failures = state.failures.saturating_add(1);
-                tracing::warn!(error = %chain(&error), failures = state.failures, "cannot fetch {} signing keys", S::WHOSE);
+                tracing::warn!(error = %herald_domain::chain(&error), failures = state.failures, "cannot fetch {} signing keys", S::WHOSE);
             }
         }
         state.in_flight = false;
@@ -205,18 +205,6 @@ impl<S: KeySource + Clone> KeyCache<S> {
     pub fn with_refresh(&self, refresh: KeyRefresh) -> Self {
         Self::new(self.source.clone(), refresh)
     }
-}
-
-/// An error and its causes, on one line.
-fn chain(error: &dyn std::error::Error) -> String {
-    let mut text = error.to_string();
-    let mut cause = error.source();
-    while let Some(next) = cause {
-        text.push_str(": ");
-        text.push_str(&next.to_string());
-        cause = next.source();
-    }
-    text
 }
 
 /// A Bot Framework signing key and the channels it endorses.

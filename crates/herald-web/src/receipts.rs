@@ -65,8 +65,8 @@ async fn record_batches(store: Store, mut incoming: mpsc::Receiver<Waiting>) {
                 None
             }
             Err(error) => {
-                tracing::warn!(%error, receipts = receipts.len(), "cannot record read receipts");
-                Some(error.to_string())
+                tracing::warn!(error = %herald_domain::chain(&error), receipts = receipts.len(), "cannot record read receipts");
+                Some(herald_domain::chain(&error).to_string())
             }
         };
         for waiting in batch.drain(..) {

@@ -129,7 +129,7 @@ pub async fn serve(
         Ok(Some(stored)) if stored.kind == wanted.kind => stored,
         Ok(_) => return not_found(),
         Err(error) => {
-            tracing::error!(%error, "an image could not be read");
+            tracing::error!(error = %herald_domain::chain(&error), "an image could not be read");
             return HttpResponse::ServiceUnavailable()
                 .insert_header((header::RETRY_AFTER, "5"))
                 .content_type("text/plain; charset=utf-8")
