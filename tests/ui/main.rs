@@ -6,6 +6,7 @@
 
 mod access;
 mod drafts;
+mod errors;
 mod images;
 mod receipts;
 mod reports;

@@ -8,7 +8,7 @@ use herald_prepare::authoring;
 use serde::Deserialize;
 
 use super::Ui;
-use super::error::{UiError, json_error};
+use super::error::UiError;
 use super::session::Author;
 
 /// Searches shorter than this would match much of the directory.
@@ -20,7 +20,11 @@ pub struct Search {
     q: String,
 }
 
-pub async fn search(_author: Author, ui: web::Data<Ui>, query: web::Query<Search>) -> HttpResponse {
+pub async fn search(
+    _author: Author,
+    ui: web::Data<Ui>,
+    query: web::Query<Search>,
+) -> Result<HttpResponse, UiError> {
     let text = query.q.trim();
     let mut choices = Vec::new();
     if "everyone".starts_with(&text.to_lowercase()) && !text.is_empty() {
@@ -33,12 +37,9 @@ pub async fn search(_author: Author, ui: web::Data<Ui>, query: web::Query<Search
         });
     }
     if text.chars().count() >= MIN_SEARCH {
-        match authoring::search_audience(&ui.graph, text).await {
-            Ok(found) => choices.extend(found),
-            Err(error) => return json_error(UiError::Graph(error)),
-        }
+        choices.extend(authoring::search_audience(&ui.graph, text).await?);
     }
-    HttpResponse::Ok().json(serde_json::json!({"choices": choices}))
+    Ok(HttpResponse::Ok().json(serde_json::json!({"choices": choices})))
 }
 
 #[derive(Deserialize)]
@@ -48,11 +49,13 @@ pub struct Team {
     name: String,
 }
 
-pub async fn channels(_author: Author, ui: web::Data<Ui>, query: web::Query<Team>) -> HttpResponse {
-    match authoring::channel_choices(&ui.graph, &query.team, &query.name).await {
-        Ok(choices) => HttpResponse::Ok().json(serde_json::json!({"choices": choices})),
-        Err(error) => json_error(UiError::Graph(error)),
-    }
+pub async fn channels(
+    _author: Author,
+    ui: web::Data<Ui>,
+    query: web::Query<Team>,
+) -> Result<HttpResponse, UiError> {
+    let choices = authoring::channel_choices(&ui.graph, &query.team, &query.name).await?;
+    Ok(HttpResponse::Ok().json(serde_json::json!({"choices": choices})))
 }
 
 /// `POST /ui/audience/people` with `csv_name` and `csv`: the people of
@@ -61,7 +64,7 @@ pub async fn people(
     _author: Author,
     ui: web::Data<Ui>,
     form: web::Form<Vec<(String, String)>>,
-) -> HttpResponse {
+) -> Result<HttpResponse, UiError> {
     let field = |name: &str| {
         form.iter()
             .find(|(key, _)| key == name)
@@ -77,14 +80,12 @@ pub async fn people(
     let users = match Target::users_from_csv(&name, &field("csv")) {
         Ok(Target::Users { users, .. }) => users,
         Ok(_) => Vec::new(),
-        Err(error) => return json_error(UiError::BadForm(error.to_string())),
+        Err(error) => return Err(UiError::BadForm(error.to_string())),
     };
-    match authoring::check_people(&ui.graph, &users).await {
-        Ok(check) => HttpResponse::Ok().json(serde_json::json!({
-            "name": name,
-            "found": check.found.iter().map(ToString::to_string).collect::<Vec<_>>(),
-            "unknown": check.unknown,
-        })),
-        Err(error) => json_error(UiError::Graph(error)),
-    }
+    let check = authoring::check_people(&ui.graph, &users).await?;
+    Ok(HttpResponse::Ok().json(serde_json::json!({
+        "name": name,
+        "found": check.found.iter().map(ToString::to_string).collect::<Vec<_>>(),
+        "unknown": check.unknown,
+    })))
 }

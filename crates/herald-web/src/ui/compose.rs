@@ -12,7 +12,7 @@ use herald_domain::{
 };
 use herald_store::NotificationRecord;
 
-use super::error::{UiError, json_error};
+use super::error::UiError;
 use super::session::Author;
 
 /// Buttons the form offers.
@@ -421,16 +421,15 @@ pub async fn preview(
     _author: Author,
     ui: web::Data<super::Ui>,
     form: web::Form<Vec<(String, String)>>,
-) -> HttpResponse {
+) -> Result<HttpResponse, UiError> {
     let form = DraftForm::from_pairs(&form);
     let audience = form
         .audience()
         .unwrap_or_else(|_| Audience::draft(Vec::new(), Vec::new()));
-    match form.content(&ui.settings.public_url) {
-        Ok(content) => match card_of(&content, &audience) {
-            Ok(card) => HttpResponse::Ok().json(serde_json::json!({"card": card})),
-            Err(error) => json_error(error),
-        },
+    Ok(match form.content(&ui.settings.public_url) {
+        Ok(content) => {
+            HttpResponse::Ok().json(serde_json::json!({"card": card_of(&content, &audience)?}))
+        }
         Err(errors) => HttpResponse::Ok().json(serde_json::json!({"errors": errors.0})),
-    }
+    })
 }

@@ -2,10 +2,13 @@
 //! what happened and what to do, never a stack trace. Scripts' and
 //! programs' requests (`/ui/...`, `/api/...`) get the same message as JSON.
 
+use actix_web::body::BoxBody;
+use actix_web::dev::ServiceResponse;
 use actix_web::http::StatusCode;
-use actix_web::{HttpRequest, HttpResponse, ResponseError};
+use actix_web::{HttpMessage, HttpRequest, HttpResponse, ResponseError};
 use askama::Template;
 use herald_prepare::SubmitError;
+use tracing_actix_web::RequestId;
 
 use super::views::{Chrome, ErrorPage};
 
@@ -36,14 +39,63 @@ pub enum UiError {
     SignIn(String),
     #[error("{0}")]
     Conflict(String),
-    #[error("Microsoft Graph did not answer ({0}); try again in a moment")]
-    Graph(#[from] herald_microsoft::GraphError),
-    #[error("Herald's database is not answering; try again in a moment")]
-    Store(#[from] herald_store::StoreError),
+    /// The messages below are for the person; the cause (`#[source]`)
+    /// goes to the log only, with the request id the page shows.
+    #[error("{}", graph_advice(.0))]
+    Graph(#[source] herald_microsoft::GraphError),
+    #[error("Herald's database is not answering, so nothing was changed; try again in a minute")]
+    Store(#[source] herald_store::StoreError),
+    #[error(
+        "Herald's message queue is not answering, so nothing was sent; your announcement is kept: try again in a minute"
+    )]
+    Queue(#[source] herald_queue::QueueError),
+    #[error(
+        "Herald could not draw this page; try again, and if it keeps happening tell your Herald admin"
+    )]
+    Render(#[source] askama::Error),
+    /// Only what the author can act on: `From<SubmitError>` sends the
+    /// database and queue failures to their own variants.
     #[error("{0}")]
-    Submit(#[from] SubmitError),
+    Submit(SubmitError),
     #[error("{0}")]
     Image(#[from] herald_domain::ImageError),
+}
+
+fn graph_advice(error: &herald_microsoft::GraphError) -> &'static str {
+    match error {
+        herald_microsoft::GraphError::Auth(_) => {
+            "Microsoft refused Herald's credentials, so Herald cannot look anything up; a Herald admin must renew them (microsoft.app_secret)"
+        }
+        _ => "Microsoft Graph is not answering Herald just now; try again in a minute",
+    }
+}
+
+impl From<SubmitError> for UiError {
+    fn from(error: SubmitError) -> Self {
+        match error {
+            SubmitError::Store(error) => UiError::Store(error),
+            SubmitError::Queue(error) => UiError::Queue(error),
+            other => UiError::Submit(other),
+        }
+    }
+}
+
+impl From<herald_microsoft::GraphError> for UiError {
+    fn from(error: herald_microsoft::GraphError) -> Self {
+        UiError::Graph(error)
+    }
+}
+
+impl From<herald_store::StoreError> for UiError {
+    fn from(error: herald_store::StoreError) -> Self {
+        UiError::Store(error)
+    }
+}
+
+impl From<askama::Error> for UiError {
+    fn from(error: askama::Error) -> Self {
+        UiError::Render(error)
+    }
 }
 
 impl UiError {
@@ -55,7 +107,8 @@ impl UiError {
             UiError::BadForm(_) | UiError::SignIn(_) => StatusCode::BAD_REQUEST,
             UiError::Conflict(_) => StatusCode::CONFLICT,
             UiError::Graph(_) => StatusCode::BAD_GATEWAY,
-            UiError::Store(_) => StatusCode::SERVICE_UNAVAILABLE,
+            UiError::Store(_) | UiError::Queue(_) => StatusCode::SERVICE_UNAVAILABLE,
+            UiError::Render(_) => StatusCode::INTERNAL_SERVER_ERROR,
             UiError::Image(error) => match error {
                 herald_domain::ImageError::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
                 herald_domain::ImageError::NotAnImage { .. } => StatusCode::UNSUPPORTED_MEDIA_TYPE,
@@ -85,32 +138,77 @@ impl UiError {
                 "That did not work"
             }
             UiError::SignIn(_) => "Signing in did not work",
-            UiError::Graph(_) | UiError::Store(_) => "Herald is having trouble",
+            UiError::Graph(_) | UiError::Store(_) | UiError::Queue(_) | UiError::Render(_) => {
+                "Herald is having trouble"
+            }
         }
     }
 
     /// The answer for this request: a redirect to sign-in for a page, JSON
-    /// for a script, an error page otherwise.
+    /// for a script, an error page otherwise. A failure of Herald's own
+    /// is logged here, once, with its causes.
     pub fn into_response(self, request: &HttpRequest) -> HttpResponse {
-        if wants_json(request.path()) {
-            return json_error(self);
-        }
-        if matches!(self, UiError::SignedOut) {
-            let mut target = request.path().to_owned();
-            if !request.query_string().is_empty() {
-                target = format!("{target}?{}", request.query_string());
-            }
-            let location = if request.method() == actix_web::http::Method::GET {
-                format!("/sign-in?return_to={}", encode(&target))
-            } else {
-                "/sign-in".to_owned()
-            };
-            return HttpResponse::SeeOther()
-                .insert_header(("Location", location))
-                .finish();
-        }
-        self.error_response()
+        answer(&self, request)
     }
+}
+
+fn answer(error: &UiError, request: &HttpRequest) -> HttpResponse {
+    let status = error.status();
+    let reference = request
+        .extensions()
+        .get::<RequestId>()
+        .map(ToString::to_string)
+        .unwrap_or_default();
+    if status.is_server_error() {
+        tracing::error!(
+            request_id = %reference,
+            error = %herald_domain::chain(error),
+            "the UI could not serve a request"
+        );
+    }
+    if wants_json(request.path()) {
+        return HttpResponse::build(status).json(ErrorAnswer {
+            error: error.to_string(),
+            request_id: reference,
+        });
+    }
+    if matches!(error, UiError::SignedOut) {
+        return to_sign_in(request);
+    }
+    let body = ErrorPage {
+        chrome: Chrome::bare(error.title()),
+        title: error.title(),
+        message: &error.to_string(),
+        reference: &reference,
+    }
+    .render()
+    .unwrap_or_else(|_| error.to_string());
+    HttpResponse::build(status)
+        .content_type("text/html; charset=utf-8")
+        .body(body)
+}
+
+/// What a script or program gets when its request fails.
+#[derive(serde::Serialize)]
+struct ErrorAnswer {
+    error: String,
+    /// The id of this request in Herald's log, to quote to an admin.
+    request_id: String,
+}
+
+fn to_sign_in(request: &HttpRequest) -> HttpResponse {
+    let mut target = request.path().to_owned();
+    if !request.query_string().is_empty() {
+        target = format!("{target}?{}", request.query_string());
+    }
+    let location = if request.method() == actix_web::http::Method::GET {
+        format!("/sign-in?return_to={}", encode(&target))
+    } else {
+        "/sign-in".to_owned()
+    };
+    HttpResponse::SeeOther()
+        .insert_header(("Location", location))
+        .finish()
 }
 
 /// Paths scripts and programs call: they get JSON, never a page.
@@ -122,53 +220,31 @@ fn encode(text: &str) -> String {
     url::form_urlencoded::byte_serialize(text.as_bytes()).collect()
 }
 
-fn page(status: StatusCode, title: &str, message: &str) -> HttpResponse {
-    let body = ErrorPage {
-        chrome: Chrome::bare(title),
-        title,
-        message,
-    }
-    .render()
-    .unwrap_or_else(|_| message.to_owned());
-    HttpResponse::build(status)
-        .content_type("text/html; charset=utf-8")
-        .body(body)
-}
-
 impl ResponseError for UiError {
     fn status_code(&self) -> StatusCode {
         self.status()
     }
 
+    /// Only a fallback: the UI's guard answers every handler's error with
+    /// [`finish`], which knows the request.
     fn error_response(&self) -> HttpResponse {
-        let status = self.status();
-        if status.is_server_error() {
-            tracing::error!(error = %self, ?self, "the UI could not serve a request");
-        }
-        page(status, self.title(), &self.to_string())
+        HttpResponse::build(self.status())
+            .content_type("text/plain; charset=utf-8")
+            .body(self.to_string())
     }
 }
 
-/// A handler's error for a script or program: the same message as JSON.
-/// Errors become responses before the guard sees them, so it swaps the
-/// page for JSON on the paths that want it.
-pub fn as_json(request_path: &str, response: &HttpResponse) -> Option<HttpResponse> {
-    if !wants_json(request_path) {
-        return None;
+/// Errors become responses before the guard sees them: it swaps a
+/// handler's error for the answer this request wants (page or JSON), with
+/// the request id to quote.
+pub fn finish(response: ServiceResponse<BoxBody>) -> ServiceResponse<BoxBody> {
+    let answered = response
+        .response()
+        .error()
+        .and_then(|error| error.as_error::<UiError>())
+        .map(|error| answer(error, response.request()));
+    match answered {
+        Some(answer) => response.into_response(answer),
+        None => response,
     }
-    let error = response.error()?.as_error::<UiError>()?;
-    Some(json_for(error))
-}
-
-/// A script's request failed: the message as JSON.
-pub fn json_error(error: UiError) -> HttpResponse {
-    json_for(&error)
-}
-
-fn json_for(error: &UiError) -> HttpResponse {
-    let status = error.status();
-    if status.is_server_error() {
-        tracing::error!(%error, "the UI could not serve a script's request");
-    }
-    HttpResponse::build(status).json(serde_json::json!({"error": error.to_string()}))
 }
