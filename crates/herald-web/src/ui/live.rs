@@ -70,7 +70,9 @@ pub struct Snapshot {
     pub time_left: Option<String>,
     /// The announcement has finished sending.
     pub done: bool,
-    /// The chart, as SVG markup made by `chart::progress`.
+    /// The chart, as SVG markup made by `chart::progress`; left out when
+    /// empty (the JSON API clears it).
+    #[serde(skip_serializing_if = "String::is_empty")]
     pub chart: String,
     #[serde(skip)]
     pub timeline: Vec<TimelinePoint>,
@@ -392,7 +394,7 @@ impl Live {
                 }
                 Ok(None) => break,
                 Err(error) => {
-                    tracing::warn!(%error, notification = %id, "cannot read progress");
+                    tracing::warn!(error = %herald_domain::chain(&error), notification = %id, "cannot read progress");
                     AFTERWARDS
                 }
             };

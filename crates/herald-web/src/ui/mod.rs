@@ -4,22 +4,32 @@
 //! under `web/static`, both compiled into the binary. Handlers call the
 //! store and the prepare stage's library functions, never SQL or Graph.
 //!
+//! The code is laid out by page (`announcements`, `status`, `recipients`,
+//! `overview`, `staff`) with `api` answering the same as JSON; what they
+//! share is in `shared`, `filters` and `urls`.
+//!
 //! Every route but sign-in, the assets and uploaded images needs a session, checked by
 //! `session::guard` before any handler runs; each handler names the role
 //! it needs by the extractor it takes (`Author`, `Admin`).
 
-mod admin;
+mod announcements;
+mod api;
 mod assets;
 mod audience;
 mod chart;
 mod compose;
 mod error;
+mod filters;
 mod images;
 mod live;
-mod pages;
-mod reports;
+mod overview;
+mod recipients;
 mod session;
+mod shared;
 mod signin;
+mod staff;
+mod status;
+mod urls;
 mod viewer;
 mod views;
 
@@ -112,51 +122,57 @@ pub fn configure(config: &mut web::ServiceConfig) {
         .route("/sign-in/start", web::get().to(signin::start))
         .route("/auth/callback", web::get().to(signin::callback))
         .route("/sign-out", web::post().to(signin::sign_out))
-        .route("/", web::get().to(reports::list))
-        .route("/announcements", web::get().to(reports::to_list))
-        .route("/drafts/new", web::get().to(pages::new_draft))
-        .route("/drafts", web::post().to(pages::create_draft))
-        .route("/drafts/{id}", web::get().to(pages::edit_draft))
-        .route("/drafts/{id}", web::post().to(pages::update_draft))
-        .route("/drafts/{id}/duplicate", web::post().to(pages::duplicate))
-        .route("/drafts/{id}/delete", web::post().to(pages::delete))
-        .route("/drafts/{id}/send", web::get().to(pages::confirm_send))
-        .route("/drafts/{id}/send", web::post().to(pages::send_now))
-        .route("/drafts/{id}/schedule", web::post().to(pages::schedule))
-        .route("/announcements/{id}", web::get().to(reports::status))
-        .route("/announcements/{id}/events", web::get().to(reports::events))
+        .route("/", web::get().to(announcements::list))
+        .route("/announcements", web::get().to(announcements::to_list))
+        .route("/drafts/new", web::get().to(announcements::new_draft))
+        .route("/drafts", web::post().to(announcements::create_draft))
+        .route("/drafts/{id}", web::get().to(announcements::edit_draft))
+        .route("/drafts/{id}", web::post().to(announcements::update_draft))
+        .route(
+            "/drafts/{id}/duplicate",
+            web::post().to(announcements::duplicate),
+        )
+        .route("/drafts/{id}/delete", web::post().to(announcements::delete))
+        .route(
+            "/drafts/{id}/send",
+            web::get().to(announcements::confirm_send),
+        )
+        .route("/drafts/{id}/send", web::post().to(announcements::send_now))
+        .route(
+            "/drafts/{id}/schedule",
+            web::post().to(announcements::schedule),
+        )
+        .route("/announcements/{id}", web::get().to(status::status))
+        .route("/announcements/{id}/events", web::get().to(status::events))
         .route(
             "/announcements/{id}/recipients",
-            web::get().to(reports::recipients),
+            web::get().to(recipients::page),
         )
         .route(
             "/announcements/{id}/recipients.csv",
-            web::get().to(reports::recipients_csv),
+            web::get().to(recipients::csv),
         )
-        .route("/admin/overview", web::get().to(reports::overview))
-        .route("/api/announcements", web::get().to(reports::api_list))
-        .route(
-            "/api/announcements/{id}",
-            web::get().to(reports::api_report),
-        )
+        .route("/admin/overview", web::get().to(overview::page))
+        .route("/api/announcements", web::get().to(api::list))
+        .route("/api/announcements/{id}", web::get().to(api::report))
         .route(
             "/api/announcements/{id}/recipients",
-            web::get().to(reports::api_recipients),
+            web::get().to(api::recipients),
         )
-        .route("/api/overview", web::get().to(reports::api_overview))
-        .route("/announcements/{id}/cancel", web::post().to(pages::cancel))
+        .route("/api/overview", web::get().to(api::overview))
+        .route(
+            "/announcements/{id}/cancel",
+            web::post().to(announcements::cancel),
+        )
         .route(
             "/announcements/{id}/edit",
-            web::post().to(pages::edit_scheduled),
+            web::post().to(announcements::edit_scheduled),
         )
-        .route(
-            "/announcements/{id}/remind",
-            web::post().to(reports::remind),
-        )
-        .route("/admin/staff", web::get().to(admin::staff))
+        .route("/announcements/{id}/remind", web::post().to(status::remind))
+        .route("/admin/staff", web::get().to(staff::staff))
         .route(
             "/admin/staff/{user}/sign-out",
-            web::post().to(admin::end_sessions),
+            web::post().to(staff::end_sessions),
         )
         .route("/ui/preview", web::post().to(compose::preview))
         .route("/ui/audience/search", web::get().to(audience::search))

@@ -8,7 +8,7 @@ use actix_web::body::{BoxBody, MessageBody};
 use actix_web::dev::{Payload, ServiceRequest, ServiceResponse};
 use actix_web::http::{Method, header};
 use actix_web::middleware::Next;
-use actix_web::{FromRequest, HttpMessage, HttpRequest, HttpResponse, web};
+use actix_web::{FromRequest, HttpMessage, HttpRequest, web};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use futures_util::StreamExt;
@@ -198,11 +198,7 @@ pub async fn guard(
         .scope(next.call(request))
         .await?
         .map_into_boxed_body();
-    let response = match super::error::as_json(&path, response.response()) {
-        Some(json) => response.into_response(json),
-        None => response,
-    };
-    Ok(secure(&ui, response))
+    Ok(secure(&ui, super::error::finish(response)))
 }
 
 async fn load_staff(ui: &Ui, request: &ServiceRequest) -> Result<Option<Staff>, UiError> {
@@ -297,11 +293,4 @@ fn secure(ui: &Ui, mut response: ServiceResponse<BoxBody>) -> ServiceResponse<Bo
         );
     }
     response
-}
-
-/// A 303 to another page of Herald's.
-pub fn see_other(location: &str) -> HttpResponse {
-    HttpResponse::SeeOther()
-        .insert_header((header::LOCATION, location))
-        .finish()
 }

@@ -11,7 +11,6 @@ use std::sync::Arc;
 
 use actix_web::cookie::{Cookie, SameSite, time::Duration as CookieDuration};
 use actix_web::{HttpRequest, HttpResponse, web};
-use askama::Template;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use openidconnect::core::{CoreAuthenticationFlow, CoreClient, CoreProviderMetadata};
@@ -24,7 +23,8 @@ use secrecy::ExposeSecret;
 use serde::Deserialize;
 
 use super::error::UiError;
-use super::session::{SESSION_COOKIE, Staff, random_token, see_other, token_hash};
+use super::session::{SESSION_COOKIE, Staff, random_token, token_hash};
+use super::shared::{html, see_other};
 use super::views::{Chrome, SignInPage};
 use super::{SignInSettings, Ui};
 use crate::keys::{KeyCache, KeySource};
@@ -203,15 +203,6 @@ pub async fn page(query: web::Query<ReturnTo>) -> Result<HttpResponse, UiError> 
         signed_out: query.signed_out.is_some(),
     };
     html(&page)
-}
-
-pub fn html(page: &impl Template) -> Result<HttpResponse, UiError> {
-    let body = page
-        .render()
-        .map_err(|e| UiError::BadForm(format!("the page could not be drawn: {e}")))?;
-    Ok(HttpResponse::Ok()
-        .content_type("text/html; charset=utf-8")
-        .body(body))
 }
 
 /// `GET /sign-in/start`: off to Entra ID, with PKCE and a nonce.

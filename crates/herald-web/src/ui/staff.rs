@@ -3,13 +3,11 @@
 
 use actix_web::web;
 
-use super::Ui;
 use super::error::UiError;
-use super::session::{Admin, see_other};
-use super::signin::html;
+use super::session::Admin;
+use super::shared::{Page, html, see_other};
 use super::views::{Chrome, StaffPage, StaffRow, when};
-
-type Page = Result<actix_web::HttpResponse, UiError>;
+use super::{Ui, urls};
 
 pub async fn staff(Admin(admin): Admin, ui: web::Data<Ui>) -> Page {
     let people = ui.store.signed_in_people(ui.settings.lifetime).await?;
@@ -37,5 +35,5 @@ pub async fn end_sessions(Admin(admin): Admin, ui: web::Data<Ui>, user: web::Pat
     let user: uuid::Uuid = user.parse().map_err(|_| UiError::NotFound)?;
     let ended = ui.store.end_sessions_of(user).await?;
     tracing::info!(%user, ended, by = %admin.upn, "ended sessions");
-    Ok(see_other("/admin/staff"))
+    Ok(see_other(urls::STAFF))
 }

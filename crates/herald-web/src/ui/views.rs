@@ -9,8 +9,9 @@ use time::OffsetDateTime;
 use super::assets::ASSETS;
 use super::compose::{DraftForm, FieldErrors};
 use super::live::{Snapshot, StatusCount};
-use super::reports::RightNow;
+use super::overview::RightNow;
 use super::session::{Role, Staff};
+use super::urls;
 use super::viewer::Viewer;
 
 /// What every page's frame needs: the title, who is signed in, the CSRF
@@ -86,6 +87,8 @@ pub struct ErrorPage<'a> {
     pub chrome: Chrome,
     pub title: &'a str,
     pub message: &'a str,
+    /// The request id, which the log's entry for this failure carries.
+    pub reference: &'a str,
 }
 
 #[derive(Template)]
@@ -125,8 +128,8 @@ impl Row {
         let record = &listed.record;
         let id = record.id.to_string();
         let link = match record.status {
-            NotificationStatus::Draft => format!("/drafts/{id}"),
-            _ => format!("/announcements/{id}"),
+            NotificationStatus::Draft => urls::draft(&id),
+            _ => urls::announcement(&id),
         };
         let read = if listed.delivered > 0 {
             format!("{} %", record.read * 100 / listed.delivered)
@@ -307,7 +310,7 @@ impl TestsSent {
             } else {
                 last.created_by.clone()
             },
-            last_link: format!("/announcements/{}", last.id),
+            last_link: urls::announcement(last.id),
         })
     }
 }
@@ -315,8 +318,8 @@ impl TestsSent {
 impl ComposePage {
     pub fn action(&self) -> String {
         match &self.id {
-            Some(id) => format!("/drafts/{id}"),
-            None => "/drafts".to_owned(),
+            Some(id) => urls::draft(id),
+            None => urls::DRAFTS.to_owned(),
         }
     }
 }

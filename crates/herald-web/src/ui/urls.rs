@@ -1,0 +1,69 @@
+//! Herald's own addresses, built here only, so a page, a redirect and a
+//! program's link to the same thing agree. The routes they name are in
+//! `configure` (`ui/mod.rs`).
+
+use std::fmt::Display;
+
+pub const HOME: &str = "/";
+pub const NEW_DRAFT: &str = "/drafts/new";
+pub const DRAFTS: &str = "/drafts";
+pub const STAFF: &str = "/admin/staff";
+pub const OVERVIEW: &str = "/admin/overview";
+pub const SIGN_IN_START: &str = "/sign-in/start";
+pub const SIGN_OUT: &str = "/sign-out";
+
+pub fn draft(id: impl Display) -> String {
+    format!("/drafts/{id}")
+}
+
+/// A draft's page with a fixed notice (`saved`, `tested`, ...).
+pub fn draft_done(id: impl Display, done: &str) -> String {
+    format!("/drafts/{id}?done={done}")
+}
+
+pub fn draft_send(id: impl Display) -> String {
+    format!("/drafts/{id}/send")
+}
+
+/// `duplicate`, `delete` or `schedule`.
+pub fn draft_action(id: impl Display, action: &str) -> String {
+    format!("/drafts/{id}/{action}")
+}
+
+pub fn announcement(id: impl Display) -> String {
+    format!("/announcements/{id}")
+}
+
+/// `edit`, `cancel` or `remind`.
+pub fn announcement_action(id: impl Display, action: &str) -> String {
+    format!("/announcements/{id}/{action}")
+}
+
+/// The status page's live progress (server-sent events).
+pub fn events(id: impl Display) -> String {
+    format!("/announcements/{id}/events")
+}
+
+pub fn recipients(id: impl Display) -> String {
+    format!("/announcements/{id}/recipients")
+}
+
+pub fn recipients_csv(id: impl Display) -> String {
+    format!("/announcements/{id}/recipients.csv")
+}
+
+pub fn api_list() -> &'static str {
+    "/api/announcements"
+}
+
+pub fn api_announcement(id: impl Display) -> String {
+    format!("/api/announcements/{id}")
+}
+
+pub fn api_recipients(id: impl Display) -> String {
+    format!("/api/announcements/{id}/recipients")
+}
+
+pub fn staff_sign_out(user: impl Display) -> String {
+    format!("/admin/staff/{user}/sign-out")
+}
