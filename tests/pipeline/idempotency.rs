@@ -20,11 +20,7 @@ async fn a_redelivered_message_for_a_final_recipient_is_skipped() {
     assert_eq!(progress.count(DeliveryStatus::Delivered), 5);
 
     let recipient = users[0]["id"].as_str().unwrap().parse().unwrap();
-    let duplicate = SendMessage {
-        notification: id.0,
-        recipient,
-        attempt: 0,
-    };
+    let duplicate = SendMessage::post(id.0, recipient, 0);
     herald
         .broker()
         .publish(Route::Send, &[duplicate, duplicate])

@@ -1,8 +1,8 @@
 //! A notification's progress, for people (`herald status`) and programs
 //! (`--json`).
 
-use herald_domain::DeliveryStatus;
-use herald_store::Progress;
+use herald_domain::{ChangeStatus, DeliveryStatus};
+use herald_store::{ChangeRecord, Progress};
 use serde_json::{Value, json};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
@@ -89,4 +89,62 @@ pub fn progress_text(progress: &Progress) -> String {
         text.push_str(&format!("  error: {error}\n"));
     }
     text
+}
+
+/// The edits and recalls of an announcement, and how the latest is going.
+pub fn changes_text(changes: &[ChangeRecord], counts: &[(ChangeStatus, i64)]) -> String {
+    let mut text = String::new();
+    for change in changes {
+        text.push_str(&format!(
+            "  version {}: {} by {} at {}{}\n",
+            change.version,
+            change.kind,
+            change.by,
+            timestamp_text(Some(change.created_at)),
+            match change.completed_at {
+                Some(at) => format!(", done at {}", timestamp_text(Some(at))),
+                None => ", in progress".to_owned(),
+            }
+        ));
+    }
+    if !changes.is_empty() {
+        let counts: Vec<String> = ChangeStatus::ALL
+            .iter()
+            .map(|s| format!("{} {}", s, count_of(counts, *s)))
+            .collect();
+        text.push_str(&format!("  latest change: {}\n", counts.join(", ")));
+    }
+    text
+}
+
+pub fn changes_json(changes: &[ChangeRecord], counts: &[(ChangeStatus, i64)]) -> Value {
+    let list: Vec<Value> = changes
+        .iter()
+        .map(|c| {
+            json!({
+                "version": c.version,
+                "kind": c.kind.as_str(),
+                "by": c.by,
+                "created_at": timestamp(Some(c.created_at)),
+                "completed_at": timestamp(c.completed_at),
+            })
+        })
+        .collect();
+    let counts: serde_json::Map<String, Value> = ChangeStatus::ALL
+        .iter()
+        .map(|s| (s.as_str().to_owned(), json!(count_of(counts, *s))))
+        .collect();
+    json!({"list": list, "latest": counts})
+}
+
+fn count_of(counts: &[(ChangeStatus, i64)], status: ChangeStatus) -> i64 {
+    counts
+        .iter()
+        .find(|(s, _)| *s == status)
+        .map_or(0, |(_, n)| *n)
+}
+
+fn timestamp_text(at: Option<OffsetDateTime>) -> String {
+    at.and_then(|t| t.format(&Rfc3339).ok())
+        .unwrap_or_else(|| "-".to_owned())
 }

@@ -30,6 +30,16 @@ pub enum Acknowledgement {
     Done(String),
 }
 
+/// A time as cards write it. A card is built once for everyone, so it
+/// cannot speak each reader's zone: it says UTC.
+pub fn card_time(at: time::OffsetDateTime) -> String {
+    at.to_offset(time::UtcOffset::UTC)
+        .format(time::macros::format_description!(
+            "[day] [month repr:short] [year] [hour]:[minute] UTC"
+        ))
+        .unwrap_or_default()
+}
+
 /// The verb of the Acknowledge button (`Action.Execute`).
 pub const ACKNOWLEDGE_VERB: &str = "acknowledge";
 
@@ -39,15 +49,66 @@ pub fn build_activity(
     reason: &str,
     acknowledgement: &Acknowledgement,
 ) -> Result<String, CardError> {
-    let activity = json!({
+    build_edited_activity(content, reason, acknowledgement, None)
+}
+
+/// The activity of an edited announcement: the same card, with "Edited
+/// {when}" under the title when `edited` is given.
+pub fn build_edited_activity(
+    content: &Content,
+    reason: &str,
+    acknowledgement: &Acknowledgement,
+    edited: Option<&str>,
+) -> Result<String, CardError> {
+    let mut card = card(content, reason, acknowledgement);
+    if let Some(when) = edited
+        && let Some(body) = card["body"].as_array_mut()
+    {
+        let title = body
+            .iter()
+            .position(|b| b["style"] == "heading")
+            .unwrap_or(0);
+        body.insert(
+            title + 1,
+            json!({"type": "TextBlock", "text": format!("Edited {when}"), "isSubtle": true, "size": "Small", "wrap": true}),
+        );
+    }
+    checked(message(content.feed_line().to_owned(), card))
+}
+
+/// What replaces a withdrawn announcement's card: its title and who took
+/// it back when, nothing of what it said.
+pub fn build_withdrawn_activity(title: &str, by: &str, when: &str) -> Result<String, CardError> {
+    let text = format!(
+        "This announcement was withdrawn by {} on {when}.",
+        safe_markdown(by)
+    );
+    let card = json!({
+        "type": "AdaptiveCard",
+        "$schema": "http://adaptivecards.io/schemas/adaptive-card.json",
+        "version": "1.5",
+        "body": [
+            {"type": "TextBlock", "text": safe_markdown(title), "style": "heading", "size": "Large", "weight": "Bolder", "wrap": true, "isSubtle": true},
+            {"type": "TextBlock", "text": text, "wrap": true},
+        ],
+        "msteams": {"width": "Full"},
+    });
+    checked(message(format!("Withdrawn: {title}"), card))
+}
+
+fn message(summary: String, card: Value) -> Value {
+    json!({
         "type": "message",
-        "summary": content.feed_line(),
+        "summary": summary,
         "channelData": {"notification": {"alert": true}},
         "attachments": [{
             "contentType": "application/vnd.microsoft.card.adaptive",
-            "content": card(content, reason, acknowledgement),
+            "content": card,
         }],
-    });
+    })
+}
+
+fn checked(activity: Value) -> Result<String, CardError> {
     let text = activity.to_string();
     let units = text.encode_utf16().count();
     if units > MAX_ACTIVITY_UNITS {

@@ -14,7 +14,10 @@ pub mod report;
 pub mod status;
 
 pub use audience::{Audience, AudienceError, UserRef};
-pub use card::{ACKNOWLEDGE_VERB, Acknowledgement, CardError, build_activity};
+pub use card::{
+    ACKNOWLEDGE_VERB, Acknowledgement, CardError, build_activity, build_edited_activity,
+    build_withdrawn_activity, card_time,
+};
 pub use content::{Button, Content, ContentError, HttpsUrl, ImageUrl, Title};
 pub use ids::{NotificationId, RecipientId};
 pub use image::{
@@ -23,4 +26,4 @@ pub use image::{
 pub use rate::{RatePolicy, RateState};
 pub use reason::DeliveryReason;
 pub use report::chain;
-pub use status::{DeliveryStatus, NotificationStatus};
+pub use status::{ChangeKind, ChangeStatus, DeliveryStatus, NotificationStatus};

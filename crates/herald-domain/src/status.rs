@@ -74,6 +74,29 @@ macro_rules! string_enum {
     };
 }
 
+/// What a change of a sent announcement does to every card that went out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ChangeKind {
+    /// Each card is replaced by the new version.
+    Edit,
+    /// Each card is deleted.
+    Recall,
+    /// Each card is replaced by a short "withdrawn" notice.
+    Withdraw,
+}
+
+/// How the latest change went for one delivery: `queued` until it is
+/// applied, then `updated` (edit, withdraw), `recalled` or `failed`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ChangeStatus {
+    Queued,
+    Updated,
+    Recalled,
+    Failed,
+}
+
 string_enum!(NotificationStatus {
     Draft => "draft", Scheduled => "scheduled", Preparing => "preparing", Sending => "sending",
     Sent => "sent", Canceled => "canceled", Failed => "failed",
@@ -133,5 +156,28 @@ mod tests {
             .copied()
             .collect();
         assert_eq!(finals, DeliveryStatus::FINAL);
+    }
+}
+
+string_enum!(ChangeKind {
+    Edit => "edit", Recall => "recall", Withdraw => "withdraw",
+});
+
+string_enum!(ChangeStatus {
+    Queued => "queued", Updated => "updated", Recalled => "recalled", Failed => "failed",
+});
+
+impl ChangeKind {
+    /// What a person's card shows once the change reached them.
+    pub fn done(self) -> ChangeStatus {
+        match self {
+            ChangeKind::Recall => ChangeStatus::Recalled,
+            ChangeKind::Edit | ChangeKind::Withdraw => ChangeStatus::Updated,
+        }
+    }
+
+    /// A recall and a withdrawal take the announcement back for good.
+    pub fn takes_back(self) -> bool {
+        !matches!(self, ChangeKind::Edit)
     }
 }

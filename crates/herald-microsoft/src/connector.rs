@@ -187,6 +187,31 @@ impl BotConnector {
         activity_id: &str,
         activity: &str,
     ) -> Result<(), SendFailure> {
+        let url = Self::activity_url(service_url, conversation, activity_id)?;
+        self.request(reqwest::Method::PUT, url, activity)
+            .await
+            .map(drop)
+    }
+
+    /// Deletes a posted activity (a recall). Teams answers 404 for one
+    /// that is gone already.
+    pub async fn delete(
+        &self,
+        service_url: &str,
+        conversation: &str,
+        activity_id: &str,
+    ) -> Result<(), SendFailure> {
+        let url = Self::activity_url(service_url, conversation, activity_id)?;
+        self.request(reqwest::Method::DELETE, url, "")
+            .await
+            .map(drop)
+    }
+
+    fn activity_url(
+        service_url: &str,
+        conversation: &str,
+        activity_id: &str,
+    ) -> Result<url::Url, SendFailure> {
         let mut url = Self::activities_url(service_url, conversation)?;
         url.path_segments_mut()
             .map_err(|()| SendFailure::Permanent {
@@ -195,9 +220,7 @@ impl BotConnector {
                 message: service_url.to_owned(),
             })?
             .push(activity_id);
-        self.request(reqwest::Method::PUT, url, activity)
-            .await
-            .map(drop)
+        Ok(url)
     }
 
     /// One call with the bot's token; a 401 refreshes the token and tries
@@ -235,13 +258,19 @@ impl BotConnector {
                 tracing::trace!(operation = ?operation, %status, "bot connector answered");
             }
             if status.is_success() {
+                let bad = |message: String| SendFailure::Transient {
+                    status: Some(status.as_u16()),
+                    code: "BadResponse".to_owned(),
+                    message,
+                    retry_after: None,
+                };
+                let body = response.bytes().await.map_err(|e| bad(e.to_string()))?;
+                // A delete answers with no body.
+                if body.iter().all(u8::is_ascii_whitespace) {
+                    return Ok(String::new());
+                }
                 let body: ResourceResponse =
-                    response.json().await.map_err(|e| SendFailure::Transient {
-                        status: Some(status.as_u16()),
-                        code: "BadResponse".to_owned(),
-                        message: e.to_string(),
-                        retry_after: None,
-                    })?;
+                    serde_json::from_slice(&body).map_err(|e| bad(e.to_string()))?;
                 return Ok(body.id);
             }
             if status == StatusCode::UNAUTHORIZED && !refreshed {

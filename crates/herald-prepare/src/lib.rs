@@ -3,6 +3,7 @@
 //! Graph and never posts a message.
 
 pub mod authoring;
+mod change;
 mod resolve;
 mod submit;
 
@@ -23,6 +24,7 @@ use tokio::sync::mpsc;
 /// that installing starts with the first page of people.
 pub(crate) type Found = mpsc::UnboundedSender<RecipientId>;
 
+pub use change::change;
 pub use resolve::ResolvedAudience;
 pub use submit::{Reminder, SubmitError, remind, submit};
 
@@ -349,11 +351,7 @@ impl Preparer {
             }
             let messages: Vec<SendMessage> = batch
                 .iter()
-                .map(|r| SendMessage {
-                    notification: notification.0,
-                    recipient: r.0,
-                    attempt: 0,
-                })
+                .map(|r| SendMessage::post(notification.0, r.0, 0))
                 .collect();
             self.broker
                 .publish(Route::Send, &messages)

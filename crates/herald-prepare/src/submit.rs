@@ -31,6 +31,10 @@ pub enum SubmitError {
     NotADraft(NotificationId),
     #[error("the draft has no audience yet: pick at least one team, group, channel or list")]
     NoAudience,
+    #[error("announcement {0} has not been sent yet: edit it as a draft instead")]
+    NotSent(NotificationId),
+    #[error("announcement {0} was recalled already, so it can no longer be edited or recalled")]
+    TakenBack(NotificationId),
 }
 
 /// Checks the content (the card must fit in a Teams message), stores the

@@ -26,4 +26,32 @@ pub struct SendMessage {
     /// The delivery's attempt number when this message was published: a
     /// retry of attempt n carries n, as the delivery does once it is recorded.
     pub attempt: u32,
+    /// Set when the card already went out and is to be changed: the
+    /// announcement's version the change made (`notification_changes`).
+    /// Edits and recalls ride the send queue so that they share the
+    /// tenant's rate, its retries and its workers with sends.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub change: Option<i32>,
+}
+
+impl SendMessage {
+    /// The first post of a card.
+    pub fn post(notification: Uuid, recipient: Uuid, attempt: u32) -> Self {
+        Self {
+            notification,
+            recipient,
+            attempt,
+            change: None,
+        }
+    }
+
+    /// A change (version `version`) of a card that went out.
+    pub fn change(notification: Uuid, recipient: Uuid, version: i32) -> Self {
+        Self {
+            notification,
+            recipient,
+            attempt: 0,
+            change: Some(version),
+        }
+    }
 }

@@ -9,6 +9,7 @@
 //! window for a duplicate is a crash after Teams accepted a post and before
 //! the commit.
 
+mod change;
 mod outcome;
 mod recorder;
 mod sweep;

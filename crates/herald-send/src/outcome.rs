@@ -23,6 +23,8 @@ pub struct Attempt {
     pub recipient: RecipientId,
     /// Attempts before this one: this one is number `previous + 1`.
     pub previous: u32,
+    /// The announcement's version of the card being posted.
+    pub version: i32,
 }
 
 impl Attempt {
@@ -37,6 +39,7 @@ impl Attempt {
             error_code: None,
             error_message: None,
             activity_id: None,
+            version: self.version,
         }
     }
 
@@ -118,6 +121,7 @@ mod tests {
             notification: NotificationId::new(),
             recipient: RecipientId::new(),
             previous,
+            version: 1,
         }
     }
 

@@ -13,7 +13,7 @@ use backon::{BackoffBuilder, ExponentialBuilder};
 use herald_domain::NotificationId;
 use herald_ops::Metrics;
 use herald_queue::{Broker, Incoming, Route, SendMessage, Topology};
-use herald_store::{Outcome, Store};
+use herald_store::{ChangeOutcome, Outcome, Store};
 use tokio::sync::mpsc;
 
 use crate::metric;
@@ -26,6 +26,8 @@ pub struct Settled {
     pub retry: Option<(SendMessage, Duration)>,
     /// The whole notification must fail with this message (e.g. 413).
     pub notification_error: Option<(NotificationId, String)>,
+    /// How a change of a delivered card went.
+    pub change: Option<ChangeOutcome>,
 }
 
 impl Settled {
@@ -35,6 +37,7 @@ impl Settled {
             outcome: None,
             retry: None,
             notification_error: None,
+            change: None,
         }
     }
 
@@ -44,6 +47,22 @@ impl Settled {
             outcome: Some(outcome),
             retry: None,
             notification_error: None,
+            change: None,
+        }
+    }
+
+    /// A change applied, failed for good, or to be tried again (`retry`).
+    pub fn changed(
+        incoming: Incoming,
+        change: ChangeOutcome,
+        retry: Option<(SendMessage, Duration)>,
+    ) -> Self {
+        Self {
+            incoming,
+            outcome: None,
+            retry,
+            notification_error: None,
+            change: Some(change),
         }
     }
 }
@@ -98,15 +117,31 @@ impl Recorder {
             })
             .await;
         }
-        for item in &items {
-            item.incoming.ack().await;
-        }
+        let changes: Vec<ChangeOutcome> = items.iter().filter_map(|i| i.change.clone()).collect();
+        self.until_done("recording changes", || async {
+            self.store
+                .record_changes(&changes)
+                .await
+                .map_err(|e| e.to_string())
+        })
+        .await;
         let notifications: Vec<NotificationId> = outcomes
             .iter()
             .map(|o| o.notification)
+            .chain(changes.iter().map(|c| c.notification))
             .collect::<BTreeSet<_>>()
             .into_iter()
             .collect();
+        self.until_done("queueing late changes", || {
+            self.queue_late_changes(&notifications)
+        })
+        .await;
+        for item in &items {
+            item.incoming.ack().await;
+        }
+        if let Err(error) = self.store.complete_changes(&notifications).await {
+            tracing::warn!(error = %herald_domain::chain(&error), "cannot check for completed changes");
+        }
         if let Err(error) = self.store.complete_finished(&notifications).await {
             // The next batch for these notifications completes them.
             tracing::warn!(%error, "cannot check for completed notifications");
@@ -120,6 +155,20 @@ impl Recorder {
             self.metrics
                 .add(metric::SKIPPED_MESSAGES, &[], skipped as u64);
         }
+    }
+
+    /// Cards posted in an older version after an edit or recall began get
+    /// that change too.
+    async fn queue_late_changes(&self, notifications: &[NotificationId]) -> Result<(), String> {
+        if notifications.is_empty() {
+            return Ok(());
+        }
+        let late = self
+            .store
+            .late_changes(notifications)
+            .await
+            .map_err(|e| e.to_string())?;
+        publish_changes(&self.store, &self.broker, &late).await
     }
 
     async fn publish_retries(&self, items: &[Settled]) -> Result<(), String> {
@@ -157,4 +206,37 @@ impl Recorder {
             tokio::time::sleep(delays.next().unwrap_or(Duration::from_secs(5))).await;
         }
     }
+}
+
+/// Publishes change messages for these deliveries, then marks them
+/// published (what is not marked, the sweep publishes later).
+pub(crate) async fn publish_changes(
+    store: &Store,
+    broker: &Broker,
+    changes: &[(NotificationId, herald_domain::RecipientId, i32)],
+) -> Result<(), String> {
+    let mut by_notification: BTreeMap<NotificationId, Vec<(herald_domain::RecipientId, i32)>> =
+        BTreeMap::new();
+    for (notification, recipient, version) in changes {
+        by_notification
+            .entry(*notification)
+            .or_default()
+            .push((*recipient, *version));
+    }
+    for (notification, people) in by_notification {
+        let messages: Vec<SendMessage> = people
+            .iter()
+            .map(|(recipient, version)| SendMessage::change(notification.0, recipient.0, *version))
+            .collect();
+        broker
+            .publish(Route::Send, &messages)
+            .await
+            .map_err(|e| herald_domain::chain(&e).to_string())?;
+        let recipients: Vec<herald_domain::RecipientId> = people.iter().map(|(r, _)| *r).collect();
+        store
+            .mark_changes_enqueued(notification, &recipients)
+            .await
+            .map_err(|e| herald_domain::chain(&e).to_string())?;
+    }
+    Ok(())
 }

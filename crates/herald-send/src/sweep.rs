@@ -3,7 +3,8 @@
 //! when the retry either of them published is then taken as stale, nothing
 //! is left in the queues for that delivery. A row left `retrying` for
 //! longer than the longest retry tier (and a margin for a queue that was
-//! busy) has lost its message, and gets a new one here.
+//! busy) has lost its message, and gets a new one here. So does a change
+//! (edit, recall) committed but never published (a crash in between).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -36,6 +37,9 @@ pub async fn run_sweep(store: Store, broker: Arc<Broker>, mut stop: watch::Recei
             _ = tick.tick() => {}
             _ = stop.wait_for(|s| *s) => return,
         }
+        if let Err(error) = sweep_changes(&store, &broker).await {
+            tracing::warn!(error = %herald_domain::chain(&error), "cannot publish stranded changes; trying again later");
+        }
         loop {
             match sweep_once(&store, &broker).await {
                 Ok(taken) if taken as i64 == PER_ROUND => continue,
@@ -55,6 +59,8 @@ pub enum SweepError {
     Store(#[from] herald_store::StoreError),
     #[error("cannot publish the requeued messages")]
     Queue(#[from] herald_queue::QueueError),
+    #[error("cannot publish changes: {0}")]
+    Publish(String),
 }
 
 /// One round: the rows taken are committed before their messages are
@@ -69,10 +75,12 @@ pub async fn sweep_once(store: &Store, broker: &Broker) -> Result<usize, SweepEr
     }
     let messages: Vec<SendMessage> = stranded
         .iter()
-        .map(|(notification, recipient, attempts)| SendMessage {
-            notification: notification.0,
-            recipient: recipient.0,
-            attempt: u32::try_from(*attempts).unwrap_or(0),
+        .map(|(notification, recipient, attempts)| {
+            SendMessage::post(
+                notification.0,
+                recipient.0,
+                u32::try_from(*attempts).unwrap_or(0),
+            )
         })
         .collect();
     tracing::warn!(
@@ -81,4 +89,20 @@ pub async fn sweep_once(store: &Store, broker: &Broker) -> Result<usize, SweepEr
     );
     broker.publish(Route::Send, &messages).await?;
     Ok(messages.len())
+}
+
+/// Changes committed as `queued` but not published for half a minute.
+pub async fn sweep_changes(store: &Store, broker: &Broker) -> Result<usize, SweepError> {
+    let stranded = store.stranded_changes(30, PER_ROUND).await?;
+    if stranded.is_empty() {
+        return Ok(0);
+    }
+    tracing::warn!(
+        deliveries = stranded.len(),
+        "publishing changes that were never queued"
+    );
+    crate::recorder::publish_changes(store, broker, &stranded)
+        .await
+        .map_err(SweepError::Publish)?;
+    Ok(stranded.len())
 }

@@ -51,18 +51,21 @@ impl Default for SendSettings {
 struct Card {
     activity: Arc<str>,
     status: NotificationStatus,
+    /// The announcement's version the activity shows: an edit makes the
+    /// next, and the card is built again.
+    version: i32,
 }
 
 pub struct SendWorker {
-    store: Store,
+    pub(crate) store: Store,
     broker: Arc<Broker>,
-    connector: Arc<BotConnector>,
-    settings: SendSettings,
+    pub(crate) connector: Arc<BotConnector>,
+    pub(crate) settings: SendSettings,
     metrics: Arc<Metrics>,
     /// One per tenant, their rates shared with the other send-workers.
-    throttles: Arc<Throttles>,
+    pub(crate) throttles: Arc<Throttles>,
     cards: Mutex<HashMap<NotificationId, Card>>,
-    in_flight: Arc<Semaphore>,
+    pub(crate) in_flight: Arc<Semaphore>,
 }
 
 impl SendWorker {
@@ -89,8 +92,9 @@ impl SendWorker {
         })
     }
 
-    /// The tenant's Bot Connector limit (teams-platform.md §3).
-    fn limit(&self, tenant: &str) -> Limit {
+    /// The tenant's Bot Connector limit (teams-platform.md §3), which
+    /// posts, updates and deletes share.
+    pub(crate) fn limit(&self, tenant: &str) -> Limit {
         let limit = self.settings.tenant_rate;
         Limit {
             key: format!("send:{tenant}"),
@@ -161,7 +165,17 @@ impl SendWorker {
             }
         }
         for (notification, messages) in groups {
-            if let Err(error) = self.dispatch_group(notification, messages, settled).await {
+            let (changes, posts): (Vec<_>, Vec<_>) =
+                messages.into_iter().partition(|(m, _)| m.change.is_some());
+            if !changes.is_empty()
+                && let Err(error) = self.dispatch_changes(notification, changes, settled).await
+            {
+                tracing::warn!(%notification, error = %herald_domain::chain(&error), "cannot read the change; the messages come back");
+            }
+            if posts.is_empty() {
+                continue;
+            }
+            if let Err(error) = self.dispatch_group(notification, posts, settled).await {
                 tracing::warn!(%notification, error = %herald_domain::chain(&error), "cannot read deliveries; the messages come back");
             }
         }
@@ -201,8 +215,8 @@ impl SendWorker {
         for (message, incoming) in messages {
             let target = targets.get(&RecipientId(message.recipient));
             let item = match (card.as_ref(), target) {
-                (Some(activity), Some(target)) => {
-                    self.decide(activity.clone(), message, target, incoming, settled)
+                (Some(card), Some(target)) => {
+                    self.decide(card.clone(), message, target, incoming, settled)
                         .await
                 }
                 // The notification or its delivery row is gone: nothing to send.
@@ -220,7 +234,7 @@ impl SendWorker {
     /// Settles a message at once, or hands it to a posting task (`None`).
     async fn decide(
         self: &Arc<Self>,
-        activity: Arc<str>,
+        (activity, version): (Arc<str>, i32),
         message: SendMessage,
         target: &SendTarget,
         incoming: Incoming,
@@ -236,6 +250,7 @@ impl SendWorker {
             notification: NotificationId(message.notification),
             recipient: target.recipient,
             previous: recorded.max(message.attempt),
+            version,
         };
         if self.is_stopped(attempt.notification) {
             return Some(Settled::recorded(
@@ -330,6 +345,7 @@ impl SendWorker {
                 outcome: Some(outcome),
                 retry: None,
                 notification_error,
+                change: None,
             },
             Decision::Retry { outcome, delay } => {
                 let retry = SendMessage {
@@ -341,12 +357,13 @@ impl SendWorker {
                     outcome: Some(outcome),
                     retry: Some((retry, delay)),
                     notification_error,
+                    change: None,
                 }
             }
         }
     }
 
-    fn is_stopped(&self, notification: NotificationId) -> bool {
+    pub(crate) fn is_stopped(&self, notification: NotificationId) -> bool {
         self.cards
             .lock()
             .unwrap_or_else(|p| p.into_inner())
@@ -359,19 +376,19 @@ impl SendWorker {
             })
     }
 
-    /// The notification's activity, built once per worker; `None` when the
-    /// notification no longer exists.
+    /// The notification's activity and its version, built once per worker
+    /// and version; `None` when the notification no longer exists.
     async fn card(
         &self,
         notification: NotificationId,
-    ) -> Result<Option<Arc<str>>, herald_store::StoreError> {
+    ) -> Result<Option<(Arc<str>, i32)>, herald_store::StoreError> {
         if let Some(card) = self
             .cards
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .get(&notification)
         {
-            return Ok(Some(card.activity.clone()));
+            return Ok(Some((card.activity.clone(), card.version)));
         }
         let Some(record) = self.store.notification(notification).await? else {
             return Ok(None);
@@ -399,9 +416,10 @@ impl SendWorker {
             Card {
                 activity: activity.clone(),
                 status: record.status,
+                version: record.version,
             },
         );
-        Ok(Some(activity))
+        Ok(Some((activity, record.version)))
     }
 
     /// Picks up cancellations within a quarter second and measures the
@@ -434,8 +452,13 @@ impl SendWorker {
         match self.store.statuses(&ids).await {
             Ok(statuses) => {
                 let mut cards = self.cards.lock().unwrap_or_else(|p| p.into_inner());
-                for (id, status) in statuses {
-                    if let Some(card) = cards.get_mut(&id) {
+                for (id, status, version) in statuses {
+                    if cards.get(&id).is_some_and(|card| card.version != version) {
+                        // Edited: the next post builds the new card. One
+                        // posted meanwhile in the old version is changed
+                        // after it (`late_changes`).
+                        cards.remove(&id);
+                    } else if let Some(card) = cards.get_mut(&id) {
                         card.status = status;
                     }
                 }
@@ -460,7 +483,9 @@ impl SendWorker {
 /// Two copies for one recipient in a batch (a redelivery beside its
 /// retry, or the retries of two copies that both posted) would post at
 /// once: only the newest goes on, the others are duplicates.
-fn newest_per_recipient<T>(messages: Vec<(SendMessage, T)>) -> (Vec<(SendMessage, T)>, Vec<T>) {
+pub(crate) fn newest_per_recipient<T>(
+    messages: Vec<(SendMessage, T)>,
+) -> (Vec<(SendMessage, T)>, Vec<T>) {
     let mut newest: HashMap<uuid::Uuid, (SendMessage, T)> = HashMap::new();
     let mut duplicates = Vec::new();
     for (message, item) in messages {
@@ -480,7 +505,7 @@ fn newest_per_recipient<T>(messages: Vec<(SendMessage, T)>) -> (Vec<(SendMessage
     (newest.into_values().collect(), duplicates)
 }
 
-async fn requeue(messages: Vec<(SendMessage, Incoming)>) {
+pub(crate) async fn requeue(messages: Vec<(SendMessage, Incoming)>) {
     tokio::time::sleep(Duration::from_millis(500)).await;
     for (_, incoming) in messages {
         incoming.requeue().await;
@@ -492,11 +517,11 @@ mod tests {
     use super::*;
 
     fn message(recipient: u128, attempt: u32) -> SendMessage {
-        SendMessage {
-            notification: uuid::Uuid::from_u128(1),
-            recipient: uuid::Uuid::from_u128(recipient),
+        SendMessage::post(
+            uuid::Uuid::from_u128(1),
+            uuid::Uuid::from_u128(recipient),
             attempt,
-        }
+        )
     }
 
     #[test]

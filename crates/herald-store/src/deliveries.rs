@@ -33,6 +33,8 @@ pub struct Outcome {
     pub error_code: Option<DeliveryReason>,
     pub error_message: Option<String>,
     pub activity_id: Option<String>,
+    /// The announcement's version the card that went out showed.
+    pub version: i32,
 }
 
 impl Store {
@@ -176,6 +178,7 @@ impl Store {
         let codes = column(&|o| o.error_code.as_ref().map(ToString::to_string));
         let messages = column(&|o| o.error_message.clone());
         let activities = column(&|o| o.activity_id.clone());
+        let versions: Vec<i32> = outcomes.iter().map(|o| o.version).collect();
         let mut transaction = self.pool.begin().await?;
         lock_people(&mut transaction, &recipients).await?;
         sqlx::query(
@@ -183,6 +186,7 @@ impl Store {
                  throttles = d.throttles + u.throttled, last_http_status = coalesce(u.http, d.last_http_status), \
                  error_code = u.code, error_message = u.message, \
                  activity_id = coalesce(u.activity, d.activity_id), \
+                 version = case when u.status = 'delivered' then u.version else d.version end, \
                  delivered_at = case when u.status = 'delivered' then now() else d.delivered_at end, \
                  read_at = case when u.status = 'delivered' and p.last_read_message is not null \
                      and coalesce(u.activity, d.activity_id) ~ '^[0-9]{1,18}$' then \
@@ -191,8 +195,8 @@ impl Store {
                      else d.read_at end, \
                  updated_at = now() \
              from (select * from unnest($1::uuid[], $2::uuid[], $3::text[], $4::int[], $5::int[], $6::smallint[], \
-                       $7::text[], $8::text[], $9::text[]) \
-                   as u(n, r, status, attempt, throttled, http, code, message, activity) \
+                       $7::text[], $8::text[], $9::text[], $10::int[]) \
+                   as u(n, r, status, attempt, throttled, http, code, message, activity, version) \
                    order by n, r) u \
              join recipients p on p.id = u.r \
              where d.notification_id = u.n and d.recipient_id = u.r \
@@ -207,6 +211,7 @@ impl Store {
         .bind(&codes)
         .bind(&messages)
         .bind(&activities)
+        .bind(&versions)
         .execute(&mut *transaction)
         .await?;
         self.mark_recipients(&mut transaction, outcomes).await?;

@@ -7,6 +7,7 @@
 mod deliveries;
 #[macro_use]
 mod notifications;
+mod changes;
 mod drafts;
 mod images;
 mod rates;
@@ -19,6 +20,9 @@ use std::time::Duration;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::{ConnectOptions, PgPool};
 
+pub use changes::{
+    ChangeOutcome, ChangeRecord, ChangeRefused, ChangeTarget, NewChange, StartedChange,
+};
 pub use deliveries::{DeliveryRow, Outcome, SendTarget};
 pub use drafts::{Due, Owner, TestSend};
 pub use images::{StoredImage, Uploader};

@@ -33,6 +33,8 @@ pub struct NotificationRecord {
     pub time_zone: Option<String>,
     /// Who canceled it, as they were named when they did.
     pub canceled_by: Option<String>,
+    /// 1 as sent; each edit or recall makes the next (`notification_changes`).
+    pub version: i32,
 }
 
 impl NotificationRecord {
@@ -116,7 +118,7 @@ macro_rules! notification_columns {
         "id, title, summary, image_url, author, buttons, feed_text, critical, \
     acknowledgement_required, audience, status, prepared, created_by, created_at, send_started_at, \
     first_delivery_at, last_delivery_at, completed_at, error, reminder_of, acknowledged_count, \
-    owner_id, owner_name, updated_at, scheduled_at, time_zone, canceled_by, \
+    owner_id, owner_name, updated_at, scheduled_at, time_zone, canceled_by, version, \
     coalesce((select reads from notification_reads where notification_id = id), 0) as read_count"
     };
 }
@@ -155,6 +157,7 @@ pub(crate) struct NotificationRow {
     scheduled_at: Option<OffsetDateTime>,
     time_zone: Option<String>,
     canceled_by: Option<String>,
+    version: i32,
 }
 
 impl TryFrom<NotificationRow> for NotificationRecord {
@@ -197,6 +200,7 @@ impl TryFrom<NotificationRow> for NotificationRecord {
             scheduled_at: row.scheduled_at,
             time_zone: row.time_zone,
             canceled_by: row.canceled_by,
+            version: row.version,
         })
     }
 }
@@ -276,19 +280,19 @@ impl Store {
         }))
     }
 
-    /// The current status of each of these notifications.
+    /// The current status and version of each of these notifications.
     pub async fn statuses(
         &self,
         ids: &[NotificationId],
-    ) -> Result<Vec<(NotificationId, NotificationStatus)>> {
+    ) -> Result<Vec<(NotificationId, NotificationStatus, i32)>> {
         let ids: Vec<uuid::Uuid> = ids.iter().map(|i| i.0).collect();
-        let rows: Vec<(uuid::Uuid, String)> =
-            sqlx::query_as("select id, status from notifications where id = any($1)")
+        let rows: Vec<(uuid::Uuid, String, i32)> =
+            sqlx::query_as("select id, status, version from notifications where id = any($1)")
                 .bind(&ids)
                 .fetch_all(&self.pool)
                 .await?;
         rows.iter()
-            .map(|(id, status)| Ok((NotificationId(*id), parse(status)?)))
+            .map(|(id, status, version)| Ok((NotificationId(*id), parse(status)?, *version)))
             .collect()
     }
 

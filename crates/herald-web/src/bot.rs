@@ -262,12 +262,7 @@ impl Bot {
         let Some(pressed) = activity.reply_to_id.clone() else {
             return;
         };
-        let when = at
-            .format(time::macros::format_description!(
-                "[day] [month repr:short] [year] [hour]:[minute] UTC"
-            ))
-            .unwrap_or_default();
-        let done = herald_domain::Acknowledgement::Done(when);
+        let done = herald_domain::Acknowledgement::Done(herald_domain::card_time(at));
         let card = match herald_domain::build_activity(
             &record.content,
             &record.audience.reason(),

@@ -44,6 +44,22 @@ pub enum Command {
     },
     /// Stop a notification: nothing more is sent.
     Cancel { id: String },
+    /// Edit a sent (or still sending) announcement: every card that went
+    /// out is replaced in place, and people still queued get the new one.
+    Edit(EditArgs),
+    /// Recall a sent (or still sending) announcement: a send still running
+    /// stops, and every card that went out is deleted, or replaced by a
+    /// short "withdrawn" notice.
+    Recall {
+        id: String,
+        /// Replace each card with "This announcement was withdrawn by ...
+        /// on ..." instead of deleting it.
+        #[arg(long)]
+        replace_with_notice: bool,
+        /// The name the notice and the report give.
+        #[arg(long, default_value = "the command line")]
+        by: String,
+    },
     /// Remind the people who have not acknowledged an announcement.
     Remind {
         id: String,
@@ -95,6 +111,29 @@ pub struct WorkerArgs {
     /// Where /healthz, /readyz and /metrics are served (overrides ops.listen).
     #[arg(long)]
     pub ops_listen: Option<SocketAddr>,
+}
+
+/// What changes; what is not given stays as it was sent.
+#[derive(Args)]
+pub struct EditArgs {
+    pub id: String,
+    #[arg(long)]
+    pub title: Option<String>,
+    /// The body text; an empty one removes it.
+    #[arg(long)]
+    pub summary: Option<String>,
+    /// The "From" line; an empty one removes it.
+    #[arg(long)]
+    pub author: Option<String>,
+    /// Say "Edited" with the time under the title.
+    #[arg(long)]
+    pub mark_edited: bool,
+    /// Also tell each person in their chat that it changed.
+    #[arg(long)]
+    pub notify: bool,
+    /// The name the report gives.
+    #[arg(long, default_value = "the command line")]
+    pub by: String,
 }
 
 #[derive(Args)]

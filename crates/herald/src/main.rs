@@ -66,6 +66,12 @@ async fn main() -> anyhow::Result<()> {
         Command::Send(args) => notify::send(&settings, *args).await,
         Command::Status { id, json } => notify::status(&settings, &id, json).await,
         Command::Cancel { id } => notify::cancel(&settings, &id).await,
+        Command::Edit(args) => notify::edit(&settings, args).await,
+        Command::Recall {
+            id,
+            replace_with_notice,
+            by,
+        } => notify::recall(&settings, &id, replace_with_notice, &by).await,
         Command::Remind { id, created_by } => notify::remind(&settings, &id, &created_by).await,
     }
 }

@@ -7,10 +7,11 @@ use anyhow::{Context, bail};
 use herald_config::Settings;
 use herald_domain::audience::Target;
 use herald_domain::{
-    Audience, Button, Content, HttpsUrl, NotificationId, NotificationStatus, Title,
+    Audience, Button, ChangeKind, Content, HttpsUrl, NotificationId, NotificationStatus, Title,
 };
+use herald_store::NewChange;
 
-use crate::cli::SendArgs;
+use crate::cli::{EditArgs, SendArgs};
 
 fn content(args: &SendArgs) -> anyhow::Result<Content> {
     let mut content = Content::new(Title::parse(&args.title)?);
@@ -110,10 +111,15 @@ pub async fn status(settings: &Settings, id: &str, json: bool) -> anyhow::Result
         .progress(id)
         .await?
         .with_context(|| format!("no notification {id}"))?;
+    let changes = store.changes(id).await?;
+    let counts = store.change_counts(id).await?;
     if json {
-        println!("{}", herald_app::report::progress_json(&progress));
+        let mut report = herald_app::report::progress_json(&progress);
+        report["changes"] = herald_app::report::changes_json(&changes, &counts);
+        println!("{report}");
     } else {
         print!("{}", herald_app::report::progress_text(&progress));
+        print!("{}", herald_app::report::changes_text(&changes, &counts));
     }
     Ok(())
 }
@@ -134,6 +140,81 @@ pub async fn cancel(settings: &Settings, id: &str) -> anyhow::Result<()> {
     } else {
         bail!("{id} is not sending (it is unknown or has already ended)")
     }
+}
+
+pub async fn edit(settings: &Settings, args: EditArgs) -> anyhow::Result<()> {
+    let id = parse_id(&args.id)?;
+    let infrastructure = herald_app::infrastructure(settings).await?;
+    let record = infrastructure
+        .store
+        .notification(id)
+        .await?
+        .with_context(|| format!("no notification {id}"))?;
+    let mut content = record.content.clone();
+    if let Some(title) = &args.title {
+        content.title = Title::parse(title)?;
+    }
+    let optional = |text: &String| (!text.trim().is_empty()).then(|| text.clone());
+    if let Some(summary) = &args.summary {
+        content.summary = optional(summary);
+    }
+    if let Some(author) = &args.author {
+        content.author = optional(author);
+    }
+    if content == record.content {
+        bail!("nothing to change: give --title, --summary or --author with new text");
+    }
+    let change = NewChange {
+        kind: ChangeKind::Edit,
+        content: Some(&content),
+        mark_edited: args.mark_edited,
+        notify: args.notify,
+        by: &args.by,
+    };
+    let started =
+        herald_prepare::change(&infrastructure.store, &infrastructure.broker, id, &change).await?;
+    infrastructure.broker.close().await;
+    eprintln!(
+        "Editing {id} (version {}): {} cards are being replaced; follow it with: herald status {id}",
+        started.version,
+        started.recipients.len()
+    );
+    Ok(())
+}
+
+pub async fn recall(
+    settings: &Settings,
+    id: &str,
+    replace_with_notice: bool,
+    by: &str,
+) -> anyhow::Result<()> {
+    let id = parse_id(id)?;
+    let infrastructure = herald_app::infrastructure(settings).await?;
+    let kind = if replace_with_notice {
+        ChangeKind::Withdraw
+    } else {
+        ChangeKind::Recall
+    };
+    let change = NewChange {
+        kind,
+        content: None,
+        mark_edited: false,
+        notify: false,
+        by,
+    };
+    let started =
+        herald_prepare::change(&infrastructure.store, &infrastructure.broker, id, &change).await?;
+    infrastructure.broker.close().await;
+    let what = if replace_with_notice {
+        "replaced by a notice"
+    } else {
+        "deleted"
+    };
+    eprintln!(
+        "Recalling {id}: {} cards are being {what}; follow it with: herald status {id}",
+        started.recipients.len()
+    );
+    Ok(())
 }
 
 pub async fn remind(settings: &Settings, id: &str, created_by: &str) -> anyhow::Result<()> {

@@ -251,6 +251,7 @@ fn store_activity(emulator: &Emulator, world: &mut World, id: &str, body: Bytes)
             id: activity_id.clone(),
             body,
             updated: false,
+            version: 1,
             deleted: false,
         });
     }
@@ -403,6 +404,7 @@ async fn change_activity(
         Some(body) => {
             stored.body = body;
             stored.updated = true;
+            stored.version += 1;
         }
         None => stored.deleted = true,
     }

@@ -264,14 +264,22 @@ fn conversation_messages(world: &World, conversation: &str) -> Vec<Value> {
         .conversations
         .get(conversation)
         .map(|c| {
+            // As Teams shows them: a deleted message stays in the chat as
+            // "This message has been deleted", with nothing of what it said.
             c.activities
                 .iter()
-                .filter(|a| !a.deleted)
                 .map(|a| {
+                    let activity = if a.deleted {
+                        Value::Null
+                    } else {
+                        serde_json::from_slice::<Value>(&a.body).unwrap_or(Value::Null)
+                    };
                     json!({
                         "id": a.id,
                         "updated": a.updated,
-                        "activity": serde_json::from_slice::<Value>(&a.body).unwrap_or(Value::Null),
+                        "version": a.version,
+                        "deleted": a.deleted,
+                        "activity": activity,
                     })
                 })
                 .collect()

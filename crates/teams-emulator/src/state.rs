@@ -257,6 +257,8 @@ pub struct StoredActivity {
     pub body: Bytes,
     pub updated: bool,
     pub deleted: bool,
+    /// 1 as posted, one more for each update.
+    pub version: u32,
 }
 
 pub struct Conversation {

@@ -119,6 +119,8 @@ impl UiError {
                     StatusCode::BAD_REQUEST
                 }
                 SubmitError::NotADraft(_)
+                | SubmitError::NotSent(_)
+                | SubmitError::TakenBack(_)
                 | SubmitError::NotAcknowledged(_)
                 | SubmitError::EveryoneAcknowledged(_) => StatusCode::CONFLICT,
                 SubmitError::Unknown(_) => StatusCode::NOT_FOUND,

@@ -82,11 +82,30 @@ async fn send_update_and_delete_show_in_the_chat() {
     let (_, body) = status_and_json(missing).await;
     assert_eq!(body["error"]["code"], "ActivityNotFoundInConversation");
 
+    // Deleting what is deleted already: Teams answers 404.
+    let again = t
+        .http
+        .delete(activity_url(&second))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(again.status(), 404);
+    let (_, body) = status_and_json(again).await;
+    assert_eq!(body["error"]["code"], "ActivityNotFoundInConversation");
+
+    // Each message as the person sees it now: its version, or that it
+    // was deleted (and nothing of what it said).
     let messages = t.messages(id).await;
-    assert_eq!(messages.len(), 1);
+    assert_eq!(messages.len(), 2);
     assert_eq!(messages[0]["id"], first.as_str());
     assert_eq!(messages[0]["updated"], true);
+    assert_eq!(messages[0]["version"], 2);
+    assert_eq!(messages[0]["deleted"], false);
     assert_eq!(messages[0]["activity"]["summary"], "first, edited");
+    assert_eq!(messages[1]["id"], second.as_str());
+    assert_eq!(messages[1]["deleted"], true);
+    assert!(messages[1]["activity"].is_null());
 
     let stats = t.stats().await;
     assert_eq!(stats["activities_received"], 2);
