@@ -232,6 +232,7 @@ async fn the_first_message_out_makes_a_notification_sending() {
             error_code: None,
             error_message: None,
             activity_id: Some("1".to_owned()),
+            version: 1,
         }])
         .await
         .unwrap();

@@ -105,6 +105,7 @@ async fn two_copies_failing_at_once_record_one_attempt() {
         error_code: Some("ServiceUnavailable".to_owned().into()),
         error_message: Some("both copies failed".to_owned()),
         activity_id: None,
+        version: 1,
     };
     // Each copy's outcome commits in its own batch.
     for outcome in [failed.clone(), failed] {

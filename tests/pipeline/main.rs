@@ -7,6 +7,7 @@ mod audiences;
 mod bad_input;
 mod bot;
 mod cancel;
+mod changes;
 mod delivery;
 mod idempotency;
 mod install;

@@ -139,12 +139,15 @@ impl Recorder {
         for item in &items {
             item.incoming.ack().await;
         }
-        if let Err(error) = self.store.complete_changes(&notifications).await {
-            tracing::warn!(error = %herald_domain::chain(&error), "cannot check for completed changes");
-        }
         if let Err(error) = self.store.complete_finished(&notifications).await {
             // The next batch for these notifications completes them.
-            tracing::warn!(%error, "cannot check for completed notifications");
+            tracing::warn!(error = %herald_domain::chain(&error), "cannot check for completed notifications");
+        }
+        // After the send's own completion: a change completes only once
+        // no send posts old cards any more. (The sweep completes any this
+        // misses.)
+        if let Err(error) = self.store.complete_changes(&notifications).await {
+            tracing::warn!(error = %herald_domain::chain(&error), "cannot check for completed changes");
         }
         for outcome in &outcomes {
             self.metrics

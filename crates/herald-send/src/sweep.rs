@@ -93,6 +93,7 @@ pub async fn sweep_once(store: &Store, broker: &Broker) -> Result<usize, SweepEr
 
 /// Changes committed as `queued` but not published for half a minute.
 pub async fn sweep_changes(store: &Store, broker: &Broker) -> Result<usize, SweepError> {
+    store.complete_open_changes().await?;
     let stranded = store.stranded_changes(30, PER_ROUND).await?;
     if stranded.is_empty() {
         return Ok(0);

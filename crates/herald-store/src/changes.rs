@@ -380,17 +380,27 @@ impl Store {
     /// left to apply and no send is still posting old cards.
     pub async fn complete_changes(&self, notifications: &[NotificationId]) -> Result<()> {
         let ids: Vec<uuid::Uuid> = notifications.iter().map(|n| n.0).collect();
+        self.complete_changes_of(Some(&ids)).await
+    }
+
+    /// The same for every change still open (the sweep's check, for a
+    /// change whose last outcome came before its send ended).
+    pub async fn complete_open_changes(&self) -> Result<()> {
+        self.complete_changes_of(None).await
+    }
+
+    async fn complete_changes_of(&self, ids: Option<&[uuid::Uuid]>) -> Result<()> {
         sqlx::query(
             "update notification_changes c set completed_at = now() \
              from notifications n \
-             where c.notification_id = n.id and n.id = any($1) and c.completed_at is null \
+             where c.notification_id = n.id and ($1::uuid[] is null or n.id = any($1)) and c.completed_at is null \
                and n.status not in ('preparing', 'sending') \
                and not exists (select 1 from deliveries d where d.notification_id = n.id \
                    and (d.change_status = 'queued' \
                         or (d.status = 'delivered' and d.activity_id is not null and d.version < c.version \
                             and d.change_status is null)))",
         )
-        .bind(&ids)
+        .bind(ids)
         .execute(&self.pool)
         .await?;
         Ok(())

@@ -1,0 +1,276 @@
+//! Edits and recalls of sent announcements, checked in what each person's
+//! chat shows in the emulator, not in what Herald believes.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use futures_util::{StreamExt, stream};
+use herald_domain::{
+    ChangeKind, Content, DeliveryStatus, NotificationId, NotificationStatus, Title,
+};
+use herald_store::NewChange;
+use herald_testkit::{TestHerald, content, emulator_config, seed_known_conversations};
+use serde_json::Value;
+
+/// People Herald knows the chats of; a fast tenant, so 2,000 take seconds.
+async fn start(people: usize) -> (TestHerald, Vec<String>) {
+    let mut config = emulator_config(people + 10);
+    config.behaviour.global_rps = 400;
+    let herald = TestHerald::start(config, |s| s.send.rate_per_second = 400.0).await;
+    let users = seed_known_conversations(herald.store(), &herald.emulator.urls, people)
+        .await
+        .unwrap();
+    assert_eq!(users.len(), people);
+    (herald, users)
+}
+
+/// Every person's chat as the emulator has it.
+async fn chats(herald: &TestHerald, users: &[String]) -> HashMap<String, Vec<Value>> {
+    stream::iter(users.iter().cloned())
+        .map(|user| async move {
+            let messages = herald.messages(&user).await;
+            (user, messages)
+        })
+        .buffer_unordered(32)
+        .collect()
+        .await
+}
+
+fn title_of(message: &Value) -> String {
+    message["activity"]["attachments"][0]["content"]["body"]
+        .as_array()
+        .and_then(|body| body.iter().find(|b| b["style"] == "heading"))
+        .and_then(|b| b["text"].as_str())
+        .unwrap_or_default()
+        .to_owned()
+}
+
+async fn start_change(
+    herald: &TestHerald,
+    id: NotificationId,
+    kind: ChangeKind,
+    content: Option<&Content>,
+) -> herald_store::StartedChange {
+    let change = NewChange {
+        kind,
+        content,
+        mark_edited: true,
+        notify: false,
+        by: "Joni Vance",
+    };
+    herald_prepare::change(herald.store(), herald.broker(), id, &change)
+        .await
+        .unwrap()
+}
+
+/// Waits until the announcement's latest change is complete.
+async fn wait_for_change(herald: &TestHerald, id: NotificationId, within: Duration) {
+    let deadline = tokio::time::Instant::now() + within;
+    loop {
+        let changes = herald.store().changes(id).await.unwrap();
+        if changes.last().is_some_and(|c| c.completed_at.is_some()) {
+            return;
+        }
+        let counts = herald.store().change_counts(id).await.unwrap();
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the change did not complete: {counts:?}, {:?}",
+            herald.progress(id).await
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test]
+async fn an_edit_during_the_send_leaves_everyone_one_message_in_the_new_version() {
+    let (herald, users) = start(2_000).await;
+    let id = herald
+        .send_to(&content("Office closed on Friday"), &users)
+        .await
+        .unwrap();
+    herald
+        .wait_for(id, Duration::from_secs(60), |p| {
+            p.count(DeliveryStatus::Delivered) >= 300
+        })
+        .await;
+    let mut corrected = content("Office closed on Thursday");
+    corrected.summary = Some("Sorry: Thursday, not Friday.".to_owned());
+    let started = start_change(&herald, id, ChangeKind::Edit, Some(&corrected)).await;
+    assert_eq!(started.version, 2);
+    assert!(!started.recipients.is_empty());
+    let progress = herald.wait_until_ended(id, Duration::from_secs(120)).await;
+    assert_eq!(progress.notification.status, NotificationStatus::Sent);
+    assert_eq!(progress.count(DeliveryStatus::Delivered), 2_000);
+    wait_for_change(&herald, id, Duration::from_secs(120)).await;
+
+    let seen = chats(&herald, &users).await;
+    for (user, messages) in &seen {
+        assert_eq!(messages.len(), 1, "{user} has one message: {messages:?}");
+        let message = &messages[0];
+        assert_eq!(message["deleted"], false);
+        assert_eq!(title_of(message), "Office closed on Thursday", "{user}");
+        // A card replaced in place says it was edited; one posted after
+        // the edit is simply the new version.
+        let replaced = message["version"] == 2;
+        assert_eq!(
+            message["activity"].to_string().contains("Edited"),
+            replaced,
+            "{user}: {message}"
+        );
+    }
+    // Updated in place, or posted in the new version straight away.
+    let updated = seen.values().filter(|m| m[0]["version"] == 2).count();
+    assert!(updated >= 300, "{updated} cards were replaced");
+    let stats = herald.emulator_stats().await;
+    assert_eq!(stats["duplicate_activities"], 0);
+    let counts = herald.store().change_counts(id).await.unwrap();
+    assert!(
+        counts
+            .iter()
+            .all(|(status, _)| status.as_str() == "updated"),
+        "{counts:?}"
+    );
+    herald.stop().await;
+}
+
+#[tokio::test]
+async fn a_recall_after_the_send_deletes_every_message() {
+    let (herald, users) = start(2_000).await;
+    let id = herald
+        .send_to(&content("Wrong salary letter"), &users)
+        .await
+        .unwrap();
+    herald.wait_until_ended(id, Duration::from_secs(120)).await;
+    let started = start_change(&herald, id, ChangeKind::Recall, None).await;
+    assert_eq!(started.recipients.len(), 2_000);
+    wait_for_change(&herald, id, Duration::from_secs(120)).await;
+    let seen = chats(&herald, &users).await;
+    for (user, messages) in &seen {
+        assert_eq!(messages.len(), 1, "{user}");
+        assert_eq!(messages[0]["deleted"], true, "{user} no longer sees it");
+    }
+    let counts = herald.store().change_counts(id).await.unwrap();
+    assert_eq!(counts.len(), 1, "{counts:?}");
+    assert_eq!(counts[0].0.as_str(), "recalled");
+    assert_eq!(counts[0].1, 2_000);
+    // Taken back for good.
+    let again = herald_prepare::change(
+        herald.store(),
+        herald.broker(),
+        id,
+        &NewChange {
+            kind: ChangeKind::Edit,
+            content: Some(&content("Too late")),
+            mark_edited: false,
+            notify: false,
+            by: "tests",
+        },
+    )
+    .await;
+    assert!(matches!(
+        again,
+        Err(herald_prepare::SubmitError::TakenBack(_))
+    ));
+    herald.stop().await;
+}
+
+#[tokio::test]
+async fn a_recall_during_the_send_stops_it_and_removes_what_went_out() {
+    let (herald, users) = start(2_000).await;
+    herald
+        .configure_emulator(serde_json::json!({"global_rps": 100}))
+        .await;
+    let id = herald
+        .send_to(&content("Sent to the wrong people"), &users)
+        .await
+        .unwrap();
+    herald
+        .wait_for(id, Duration::from_secs(60), |p| {
+            p.count(DeliveryStatus::Delivered) >= 100
+        })
+        .await;
+    start_change(&herald, id, ChangeKind::Recall, None).await;
+    let progress = herald.wait_until_ended(id, Duration::from_secs(60)).await;
+    assert_eq!(progress.notification.status, NotificationStatus::Canceled);
+    assert!(progress.count(DeliveryStatus::Canceled) > 0, "{progress:?}");
+    wait_for_change(&herald, id, Duration::from_secs(120)).await;
+    let seen = chats(&herald, &users).await;
+    let reached: usize = seen.values().map(Vec::len).sum();
+    assert_eq!(
+        reached as i64,
+        herald.progress(id).await.count(DeliveryStatus::Delivered)
+    );
+    for (user, messages) in &seen {
+        assert!(messages.len() <= 1, "{user}");
+        assert!(
+            messages.iter().all(|m| m["deleted"] == true),
+            "{user} still sees it: {messages:?}"
+        );
+    }
+    herald.stop().await;
+}
+
+#[tokio::test]
+async fn a_recall_with_a_notice_replaces_every_card() {
+    let (herald, users) = start(300).await;
+    let mut original = content("Layoffs announced");
+    original.summary = Some("A draft that was never meant to go out.".to_owned());
+    let id = herald.send_to(&original, &users).await.unwrap();
+    herald.wait_until_ended(id, Duration::from_secs(60)).await;
+    start_change(&herald, id, ChangeKind::Withdraw, None).await;
+    wait_for_change(&herald, id, Duration::from_secs(60)).await;
+    let seen = chats(&herald, &users).await;
+    for (user, messages) in &seen {
+        assert_eq!(messages.len(), 1, "{user}");
+        let text = messages[0]["activity"].to_string();
+        assert!(
+            text.contains("This announcement was withdrawn by Joni Vance on"),
+            "{user}: {text}"
+        );
+        assert!(
+            !text.contains("never meant"),
+            "{user} sees none of the original"
+        );
+    }
+    herald.stop().await;
+}
+
+#[tokio::test]
+async fn a_draft_is_not_changed_this_way() {
+    let (herald, _) = start(5).await;
+    let id = NotificationId::new();
+    let mut draft = Content::new(Title::parse("Draft").unwrap());
+    draft.summary = None;
+    herald
+        .store()
+        .create_draft(
+            id,
+            &draft,
+            &herald_domain::Audience::draft(Vec::new(), Vec::new()),
+            &herald_store::Owner {
+                id: uuid::Uuid::new_v4(),
+                name: "Tests".to_owned(),
+                upn: "tests@contoso.example".to_owned(),
+            },
+        )
+        .await
+        .unwrap();
+    let refused = herald_prepare::change(
+        herald.store(),
+        herald.broker(),
+        id,
+        &NewChange {
+            kind: ChangeKind::Recall,
+            content: None,
+            mark_edited: false,
+            notify: false,
+            by: "tests",
+        },
+    )
+    .await;
+    assert!(matches!(
+        refused,
+        Err(herald_prepare::SubmitError::NotSent(_))
+    ));
+    herald.stop().await;
+}
