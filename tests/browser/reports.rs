@@ -27,8 +27,7 @@ const BIG_AUDIENCE: usize = 5_000;
 const BIG_RATE: u32 = 300;
 
 /// The CSV export's first line.
-const CSV_HEADER: &str =
-    "name,upn,kind,status,reason,error_code,attempts,delivered_at,read_at,acknowledged_at";
+const CSV_HEADER: &str = "name,upn,kind,status,reason,error_code,attempts,delivered_at,read_at,acknowledged_at,version,change,change_reason";
 
 /// The status page's progress as shown: bar value, `#percent`, `#read`.
 const SHOWN: &str = "(() => { \

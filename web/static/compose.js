@@ -148,6 +148,34 @@
     panes.ready.then(show, show);
   }
 
+  // The review of an edit: the card before and after, side by side, in
+  // the page's theme (a dark page draws them with Teams' dark config).
+  function setupComparison() {
+    var holder = document.getElementById("compare");
+    if (!holder || !window.AdaptiveCards || !window.markdownit) return;
+    var markdown = window.markdownit({ html: false, linkify: false, breaks: true });
+    window.AdaptiveCards.AdaptiveCard.onProcessMarkdown = function (text, result) {
+      result.outputHtml = markdown.render(text);
+      result.didProcess = true;
+    };
+    var theme = document.documentElement.getAttribute("data-theme") === "dark" ? "dark" : "light";
+    var draw = function (json) {
+      var config = json ? new window.AdaptiveCards.HostConfig(json) : null;
+      holder.querySelectorAll("[data-compare-card]").forEach(function (slot) {
+        var card = new window.AdaptiveCards.AdaptiveCard();
+        if (config) card.hostConfig = config;
+        card.onExecuteAction = function () {};
+        card.parse(JSON.parse(slot.getAttribute("data-compare-card")));
+        slot.classList.add(theme);
+        slot.replaceChildren(card.render() || document.createTextNode(""));
+      });
+      holder.setAttribute("data-preview", "ready");
+    };
+    fetch(holder.getAttribute("data-hostconfig-" + theme))
+      .then(function (r) { return r.json(); })
+      .then(draw, function () { draw(null); });
+  }
+
   // The preview's images. Each URL is loaded once, by an image of its own,
   // and the card is drawn with the image only once that has loaded: the
   // card is drawn again on every keystroke, and would otherwise ask the
@@ -514,6 +542,7 @@
     }
     var form = document.getElementById("compose");
     setupReviewPreview();
+    setupComparison();
     if (form) {
       setupPreview(form);
       setupPicker(form);

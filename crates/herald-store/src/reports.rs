@@ -5,7 +5,7 @@
 //! deliveries except the per-recipient pages, which walk an index.
 
 use herald_domain::{
-    DeliveryReason, DeliveryStatus, NotificationId, NotificationStatus, RecipientId,
+    ChangeStatus, DeliveryReason, DeliveryStatus, NotificationId, NotificationStatus, RecipientId,
 };
 use sqlx::Row;
 use time::OffsetDateTime;
@@ -34,6 +34,12 @@ pub struct RecipientLine {
     pub read_at: Option<OffsetDateTime>,
     #[serde(with = "time::serde::rfc3339::option")]
     pub acknowledged_at: Option<OffsetDateTime>,
+    /// The announcement's version the person's card now shows.
+    pub version: i32,
+    /// How the latest edit or recall went for them, if there was one.
+    pub change: Option<ChangeStatus>,
+    /// Why it failed, in words.
+    pub change_reason: Option<String>,
 }
 
 /// A read receipt from a person's 1:1 chat with the bot.
@@ -251,7 +257,8 @@ pub struct Overview {
 /// The per-recipient table's columns, from `d` (deliveries) and `r` (the
 /// recipient's name and UPN).
 const LINE_COLUMNS: &str = "select d.recipient_id, r.kind, r.display_name, r.user_principal_name, d.status, \
-     d.error_code, d.error_message, d.attempts, d.delivered_at, d.read_at, a.acknowledged_at ";
+     d.error_code, d.error_message, d.attempts, d.delivered_at, d.read_at, a.acknowledged_at, \
+     d.version, d.change_status, d.change_reason ";
 
 /// Acknowledgements of a reminder count for the announcement it reminds of.
 const LINE_ACKNOWLEDGEMENTS: &str = "join notifications n on n.id = d.notification_id \
@@ -647,5 +654,11 @@ fn line(row: &sqlx::postgres::PgRow) -> Result<RecipientLine> {
         delivered_at: row.try_get("delivered_at")?,
         read_at: row.try_get("read_at")?,
         acknowledged_at: row.try_get("acknowledged_at")?,
+        version: row.try_get("version")?,
+        change: row
+            .try_get::<Option<String>, _>("change_status")?
+            .map(|s| parse(&s))
+            .transpose()?,
+        change_reason: row.try_get("change_reason")?,
     })
 }

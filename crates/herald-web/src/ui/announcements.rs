@@ -110,6 +110,7 @@ fn compose_page_with_tests(
         errors,
         notice,
         tests,
+        sent: None,
     })?;
     *response.status_mut() = status;
     Ok(response)
@@ -502,12 +503,10 @@ pub async fn edit_scheduled(
 /// off; either way it ends canceled, with who did it.
 pub async fn cancel(Author(staff): Author, ui: web::Data<Ui>, id: web::Path<String>) -> Page {
     let record = visible(&ui, &staff, &id).await?;
-    let name = if staff.name.trim().is_empty() {
-        &staff.upn
-    } else {
-        &staff.name
-    };
-    let canceled = ui.store.cancel_notification(record.id, name).await?;
+    let canceled = ui
+        .store
+        .cancel_notification(record.id, staff.display_name())
+        .await?;
     ui.live.changed(record.id);
     if !canceled {
         return Err(UiError::Conflict(

@@ -4,8 +4,8 @@
 //! under `web/static`, both compiled into the binary. Handlers call the
 //! store and the prepare stage's library functions, never SQL or Graph.
 //!
-//! The code is laid out by page (`announcements`, `status`, `recipients`,
-//! `overview`, `staff`) with `api` answering the same as JSON; what they
+//! The code is laid out by page (`announcements`, `status`, `changes`
+//! (edit and recall), `recipients`, `overview`, `staff`) with `api` answering the same as JSON; what they
 //! share is in `shared`, `filters` and `urls`.
 //!
 //! Every route but sign-in, the assets and uploaded images needs a session, checked by
@@ -16,6 +16,7 @@ mod announcements;
 mod api;
 mod assets;
 mod audience;
+mod changes;
 mod chart;
 mod compose;
 mod error;
@@ -169,6 +170,19 @@ pub fn configure(config: &mut web::ServiceConfig) {
             web::post().to(announcements::edit_scheduled),
         )
         .route("/announcements/{id}/remind", web::post().to(status::remind))
+        .route("/announcements/{id}/change", web::get().to(changes::form))
+        .route(
+            "/announcements/{id}/change",
+            web::post().to(changes::review),
+        )
+        .route(
+            "/announcements/{id}/update",
+            web::post().to(changes::update),
+        )
+        .route(
+            "/announcements/{id}/recall",
+            web::post().to(changes::recall),
+        )
         .route("/admin/staff", web::get().to(staff::staff))
         .route(
             "/admin/staff/{user}/sign-out",

@@ -121,6 +121,7 @@ pub async fn page(
         previous: shown.previous.map(|link| format!("{base}?{link}")),
         next: shown.next.map(|link| format!("{base}?{link}")),
         csv: format!("{}?{}", urls::recipients_csv(record.id), filter.link(None)),
+        changed: record.version > 1,
     })
 }
 

@@ -67,6 +67,15 @@ impl Staff {
         }
     }
 
+    /// How Herald names them to others: their name, or their UPN without one.
+    pub fn display_name(&self) -> &str {
+        if self.name.trim().is_empty() {
+            &self.upn
+        } else {
+            &self.name
+        }
+    }
+
     pub fn is_admin(&self) -> bool {
         self.role == Some(Role::Admin)
     }

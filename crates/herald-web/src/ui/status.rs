@@ -24,6 +24,9 @@ pub(super) async fn progress_of(ui: &Ui, record: &NotificationRecord) -> Result<
 pub struct StatusNotice {
     #[serde(default)]
     reminded: Option<u32>,
+    /// `edit` or `recall`: one was just started.
+    #[serde(default)]
+    changed: Option<String>,
 }
 
 /// An announcement's status page; a draft opens in the editor instead.
@@ -51,7 +54,43 @@ pub async fn status(
         1 => "Reminder sent to 1 person.".to_owned(),
         people => format!("Reminder sent to {} people.", views::number(people)),
     });
+    if let Some(text) = change_notice(notice.changed.as_deref()) {
+        page.notice = Some(text.to_owned());
+    }
+    let changes = ui.store.changes(record.id).await?;
+    let counts = ui.store.change_counts(record.id).await?;
+    page.may_change = may_change(&record, page.progress.delivered, &changes);
+    page.changes = changes
+        .iter()
+        .enumerate()
+        .map(|(i, change)| views::ChangeLine::new(change, i + 1 == changes.len(), &counts))
+        .collect();
     html(&page)
+}
+
+/// Fixed words only: nothing typed into a URL is shown back.
+fn change_notice(changed: Option<&str>) -> Option<&'static str> {
+    match changed? {
+        "edit" => {
+            Some("The update is on its way to everyone it reached; the list below follows it.")
+        }
+        "recall" => Some("The recall is on its way: it is taken back from everyone it reached."),
+        _ => None,
+    }
+}
+
+/// What went out can be edited or recalled, until it is taken back.
+fn may_change(
+    record: &NotificationRecord,
+    delivered: i64,
+    changes: &[herald_store::ChangeRecord],
+) -> bool {
+    delivered > 0
+        && !matches!(
+            record.status,
+            NotificationStatus::Draft | NotificationStatus::Scheduled
+        )
+        && !changes.iter().any(|c| c.kind.takes_back())
 }
 
 /// Reminders are for announcements that ask for an acknowledgement and

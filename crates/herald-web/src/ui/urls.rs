@@ -39,6 +39,11 @@ pub fn announcement_action(id: impl Display, action: &str) -> String {
     format!("/announcements/{id}/{action}")
 }
 
+/// Editing a sent announcement: its form, then the review.
+pub fn change(id: impl Display) -> String {
+    format!("/announcements/{id}/change")
+}
+
 /// The status page's live progress (server-sent events).
 pub fn events(id: impl Display) -> String {
     format!("/announcements/{id}/events")

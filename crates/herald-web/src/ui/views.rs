@@ -45,6 +45,11 @@ impl Chrome {
         ASSETS.url(name)
     }
 
+    /// The signed-in person's name, as a recall notice gives it.
+    pub fn viewer_name(&self) -> &str {
+        self.staff.as_ref().map_or("", |s| s.display_name())
+    }
+
     pub fn csrf(&self) -> &str {
         self.staff.as_ref().map_or("", |s| s.csrf_token.as_str())
     }
@@ -285,6 +290,15 @@ pub struct ComposePage {
     pub tests: Option<TestsSent>,
     /// What became of the draft when there are errors: saved or not.
     pub errors_heading: String,
+    /// Editing an announcement that went out: its audience stays, and the
+    /// form leads to the review of the update.
+    pub sent: Option<SentFacts>,
+}
+
+/// What the form for an announcement that went out shows, not edits.
+pub struct SentFacts {
+    pub audience: Vec<String>,
+    pub acknowledgement: bool,
 }
 
 /// "Tests sent: 2, the last at 3 Dec 2026 07:40 UTC to you", on the
@@ -317,9 +331,10 @@ impl TestsSent {
 
 impl ComposePage {
     pub fn action(&self) -> String {
-        match &self.id {
-            Some(id) => urls::draft(id),
-            None => urls::DRAFTS.to_owned(),
+        match (&self.id, &self.sent) {
+            (Some(id), Some(_)) => urls::change(id),
+            (Some(id), None) => urls::draft(id),
+            (None, _) => urls::DRAFTS.to_owned(),
         }
     }
 }
@@ -368,6 +383,79 @@ pub struct StatusPage {
     pub error: Option<String>,
     pub started: Option<String>,
     pub completed: Option<String>,
+    /// It went out and was not taken back: it can be edited or recalled.
+    pub may_change: bool,
+    /// Its edits and recalls, oldest first.
+    pub changes: Vec<ChangeLine>,
+}
+
+/// An edit or recall as the status page lists it.
+pub struct ChangeLine {
+    /// "Edited by Joni Vance", "Recalled by ...".
+    pub what: String,
+    pub at: (String, String),
+    /// "1,980 updated, 20 failed" for the latest; "done" or "in progress".
+    pub outcome: String,
+}
+
+impl ChangeLine {
+    pub fn new(
+        change: &herald_store::ChangeRecord,
+        latest: bool,
+        counts: &[(herald_domain::ChangeStatus, i64)],
+    ) -> Self {
+        let verb = match change.kind {
+            herald_domain::ChangeKind::Edit => "Edited",
+            herald_domain::ChangeKind::Recall => "Recalled",
+            herald_domain::ChangeKind::Withdraw => "Withdrawn with a notice",
+        };
+        let counted: Vec<String> = counts
+            .iter()
+            .filter(|(_, n)| *n > 0)
+            .map(|(status, n)| format!("{} {}", number(*n), status.as_str()))
+            .collect();
+        let state = if change.completed_at.is_some() {
+            "done"
+        } else {
+            "in progress"
+        };
+        let outcome = if latest && !counted.is_empty() {
+            format!("{state}: {}", counted.join(", "))
+        } else {
+            state.to_owned()
+        };
+        Self {
+            what: format!("{verb} by {}", change.by),
+            at: (iso(change.created_at), when(change.created_at)),
+            outcome,
+        }
+    }
+}
+
+/// The review of an edit of an announcement that went out: before and
+/// after, what changed, and whom it reaches.
+#[derive(Template)]
+#[template(path = "change_review.html")]
+pub struct ChangeReviewPage {
+    pub chrome: Chrome,
+    pub id: String,
+    pub title: String,
+    pub changed: Vec<FieldChange>,
+    /// The cards as JSON, drawn by `compose.js`.
+    pub before: String,
+    pub after: String,
+    /// The new content, as the form posted it, carried to the update.
+    pub fields: Vec<(String, String)>,
+    /// Cards that went out and are replaced.
+    pub people: i64,
+    pub duration: String,
+}
+
+/// One field an edit changes, before and after.
+pub struct FieldChange {
+    pub label: &'static str,
+    pub before: String,
+    pub after: String,
 }
 
 impl StatusPage {
@@ -399,12 +487,14 @@ impl StatusPage {
             error: record.error.clone(),
             started: record.send_started_at.map(when),
             completed: record.completed_at.map(when),
+            may_change: false,
+            changes: Vec::new(),
         }
     }
 }
 
 /// A draft's fields as the compose form posts them, for the preview.
-fn card_fields(form: &DraftForm) -> Vec<(String, String)> {
+pub fn card_fields(form: &DraftForm) -> Vec<(String, String)> {
     let mut fields: Vec<(String, String)> = [
         ("title", &form.title),
         ("summary", &form.summary),
@@ -446,6 +536,11 @@ pub struct RecipientRow {
     pub delivered: Option<(String, String)>,
     pub read: Option<(String, String)>,
     pub acknowledged: Option<(String, String)>,
+    pub version: i32,
+    /// `updated`, `recalled`, `failed` (with why) or `queued`; empty
+    /// before any edit or recall.
+    pub change: &'static str,
+    pub change_reason: String,
 }
 
 impl RecipientRow {
@@ -460,6 +555,9 @@ impl RecipientRow {
             delivered: stamp(line.delivered_at),
             read: stamp(line.read_at),
             acknowledged: stamp(line.acknowledged_at),
+            version: line.version,
+            change: line.change.map_or("", |c| c.as_str()),
+            change_reason: line.change_reason.clone().unwrap_or_default(),
         }
     }
 }
@@ -487,6 +585,9 @@ pub struct RecipientsPage {
     pub previous: Option<String>,
     pub next: Option<String>,
     pub csv: String,
+    /// The announcement was edited or recalled: the table shows each
+    /// person's version and how the change went for them.
+    pub changed: bool,
 }
 
 impl RecipientsPage {
@@ -579,7 +680,7 @@ pub fn reason(line: &RecipientLine) -> String {
 }
 
 /// The CSV export's columns.
-pub const CSV_HEADER: [&str; 10] = [
+pub const CSV_HEADER: [&str; 13] = [
     "name",
     "upn",
     "kind",
@@ -590,6 +691,9 @@ pub const CSV_HEADER: [&str; 10] = [
     "delivered_at",
     "read_at",
     "acknowledged_at",
+    "version",
+    "change",
+    "change_reason",
 ];
 
 /// CSV records (CRLF, quoted where needed) for some lines, the header first
@@ -617,6 +721,11 @@ pub fn csv_records(lines: &[RecipientLine], header: bool) -> Vec<u8> {
             stamp(line.delivered_at),
             stamp(line.read_at),
             stamp(line.acknowledged_at),
+            line.version.to_string(),
+            line.change
+                .map(|c| c.as_str().to_owned())
+                .unwrap_or_default(),
+            line.change_reason.clone().unwrap_or_default(),
         ];
         // Writing into memory cannot fail.
         let _ = writer.write_record(cells.iter().map(|c| not_a_formula(c).into_owned()));
