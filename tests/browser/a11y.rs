@@ -159,6 +159,24 @@ async fn every_page_is_accessible_in_every_theme() {
         wait_for(&browser, "#chart path.line-delivered").await;
         check(&browser, theme, "announcement status, sent").await;
 
+        // Editing what went out: the form, the review, the page after.
+        click(&browser, "#edit-sent").await;
+        wait_for(&browser, "#sent-audience").await;
+        check(&browser, theme, "edit of a sent announcement").await;
+        type_into(&browser, "#title", "Canteen closed on Thursday").await;
+        click(&browser, "#review-update").await;
+        wait_until(
+            &browser,
+            "document.getElementById('compare') !== null && \
+             document.getElementById('compare').getAttribute('data-preview') === 'ready'",
+            "both cards drawn",
+        )
+        .await;
+        check(&browser, theme, "review of an edit").await;
+        click(&browser, "#update-everyone").await;
+        wait_for(&browser, "#change-bar").await;
+        check(&browser, theme, "announcement status, edited").await;
+
         // Its per-recipient table, by a status chip, and a filter that
         // matches no one.
         click(&browser, "#recipients-link").await;

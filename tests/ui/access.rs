@@ -105,6 +105,12 @@ async fn every_route_checks_who_is_asking() {
             ("POST", "/drafts/{id}/schedule"),
             ("GET", "/announcements/{id}"),
             ("POST", "/announcements/{id}/cancel"),
+            // Edit and recall (a schedule is sent to its own page instead;
+            // tests/ui/changes.rs changes sent ones).
+            ("GET", "/announcements/{id}/change"),
+            ("POST", "/announcements/{id}/change"),
+            ("POST", "/announcements/{id}/update"),
+            ("POST", "/announcements/{id}/recall"),
         ];
         for (method, template) in owned {
             let id = authors_draft(&herald, &owner, person).await;

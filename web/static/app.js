@@ -97,6 +97,21 @@
     body.replaceChildren.apply(body, progress.counts.map(function (count) { return countsRow(progress.id, count); }));
     var form = document.getElementById("cancel-form");
     if (form && progress.done) form.remove();
+    showChange(progress.change);
+  }
+
+  // The latest edit or recall reaching people (live.rs, ChangeProgress).
+  function showChange(change) {
+    var bar = document.getElementById("change-bar");
+    if (!change || !bar) return;
+    bar.value = change.percent;
+    bar.textContent = change.percent + " %";
+    bar.setAttribute("aria-valuetext", change.doing + ": " + change.done + " of " + change.total + " cards");
+    var line = document.getElementById("change-text");
+    var strong = document.createElement("strong");
+    strong.textContent = change.doing;
+    line.replaceChildren(strong, document.createTextNode(": " + number(change.done) + " of " + number(change.total) +
+      " cards" + (change.outcome ? " (" + change.outcome + ")" : "") + (change.complete ? ", done" : "")));
   }
 
   // The sentence the server writes for a canceled send (live.rs,

@@ -43,8 +43,14 @@ pub fn emulator_config(users: usize) -> EmulatorConfig {
 /// those name, as every role does.
 pub fn configured() -> anyhow::Result<Settings> {
     let file = std::env::var_os("HERALD_CONFIG").map(PathBuf::from);
-    herald_config::load(file.as_deref(), std::env::vars()).context("loading Herald's settings")
+    let variables =
+        std::env::vars().filter(|(name, _)| !HARNESS_VARIABLES.contains(&name.as_str()));
+    herald_config::load(file.as_deref(), variables).context("loading Herald's settings")
 }
+
+/// Variables that steer the tests, not Herald: the settings loader, which
+/// refuses unknown `HERALD_*` names to catch typos, never sees them.
+const HARNESS_VARIABLES: [&str; 1] = ["HERALD_SCREENSHOTS"];
 
 /// The configured settings with a database and a queue prefix of their
 /// own (`herald_{purpose}_{uuid}`, `{purpose}-{uuid}`) on the configured

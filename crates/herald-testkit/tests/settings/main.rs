@@ -40,6 +40,9 @@ async fn the_database_url_comes_from_herald_settings() {
         .args(["started_with_the_configured_database", "--exact"])
         .args(["--ignored", "--nocapture", "--test-threads=1"])
         .env("HERALD_DATABASE__URL", url.as_str())
+        // The browser tests' switch for screenshots steers the harness and
+        // is no setting: the settings must load with it set.
+        .env("HERALD_SCREENSHOTS", "1")
         .env(CHILD_MARK, &role)
         .output()
         .unwrap();

@@ -76,6 +76,57 @@ pub struct Snapshot {
     pub chart: String,
     #[serde(skip)]
     pub timeline: Vec<TimelinePoint>,
+    /// The latest edit or recall, as it reaches people.
+    pub change: Option<ChangeProgress>,
+}
+
+/// How far the latest edit or recall has got.
+#[derive(Debug, Clone, Serialize)]
+pub struct ChangeProgress {
+    /// "Updating", "Recalling", "Withdrawing".
+    pub doing: &'static str,
+    /// Cards changed or failed, of `total`.
+    pub done: i64,
+    pub total: i64,
+    pub percent: i64,
+    /// "38 updated, 2 failed".
+    pub outcome: String,
+    pub complete: bool,
+}
+
+impl ChangeProgress {
+    async fn read(store: &Store, record: &NotificationRecord) -> Result<Option<Self>, StoreError> {
+        if record.version == 1 {
+            return Ok(None);
+        }
+        let Some(change) = store.change(record.id, record.version).await? else {
+            return Ok(None);
+        };
+        let counts = store.change_counts(record.id).await?;
+        let total: i64 = counts.iter().map(|(_, n)| n).sum();
+        let waiting: i64 = counts
+            .iter()
+            .filter(|(s, _)| *s == herald_domain::ChangeStatus::Queued)
+            .map(|(_, n)| n)
+            .sum();
+        let outcome: Vec<String> = counts
+            .iter()
+            .filter(|(_, n)| *n > 0)
+            .map(|(status, n)| format!("{} {}", views::number(*n), status.as_str()))
+            .collect();
+        Ok(Some(Self {
+            doing: match change.kind {
+                herald_domain::ChangeKind::Edit => "Updating",
+                herald_domain::ChangeKind::Recall => "Recalling",
+                herald_domain::ChangeKind::Withdraw => "Withdrawing",
+            },
+            done: total - waiting,
+            total,
+            percent: percent(total - waiting, total),
+            outcome: outcome.join(", "),
+            complete: change.completed_at.is_some(),
+        }))
+    }
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -148,7 +199,10 @@ async fn read(
         done: record.status.is_final(),
         chart: String::new(),
         timeline,
+        change: ChangeProgress::read(store, record).await?,
     };
+    // Still changing cards: the page keeps following.
+    snapshot.done &= snapshot.change.as_ref().is_none_or(|c| c.complete);
     snapshot.write_for_reader(record);
     Ok(Some((progress.notification, snapshot)))
 }
