@@ -76,3 +76,105 @@ async fn a_killed_send_worker_loses_nothing() {
     replacement.start_kill().unwrap();
     herald.stop().await;
 }
+
+/// What each of these people's chats holds now.
+async fn chats(herald: &TestHerald, users: &[String]) -> Vec<Vec<serde_json::Value>> {
+    let mut seen = Vec::with_capacity(users.len());
+    for user in users {
+        seen.push(herald.messages(user).await);
+    }
+    seen
+}
+
+#[tokio::test]
+async fn a_send_worker_killed_during_a_recall_misses_nobody() {
+    let mut config = emulator_config(400);
+    config.behaviour.global_rps = 50;
+    let roles = herald_app::Roles {
+        prepare: true,
+        send: false,
+        web: false,
+    };
+    let herald = TestHerald::start_roles(config, roles, |s| s.send.rate_per_second = 50.0).await;
+    let users: Vec<String> = herald
+        .directory_users()
+        .await
+        .iter()
+        .take(300)
+        .map(|u| u["id"].as_str().unwrap().to_owned())
+        .collect();
+    let mut worker = send_worker(&herald);
+    let id = herald
+        .send_to(&content("Recalled through a crash"), &users)
+        .await
+        .unwrap();
+    herald.wait_until_ended(id, Duration::from_secs(60)).await;
+
+    // `herald recall`, as an operator would type it.
+    let recall = Command::new(env!("CARGO_BIN_EXE_herald"))
+        .args(["recall", &id.to_string(), "--by", "Ops on call"])
+        .envs(herald_app::worker_environment(&herald.settings))
+        .output()
+        .await
+        .unwrap();
+    assert!(
+        recall.status.success(),
+        "{}",
+        String::from_utf8_lossy(&recall.stderr)
+    );
+    assert!(String::from_utf8_lossy(&recall.stderr).contains("300 cards are being deleted"));
+    let recalled = |herald: &TestHerald| {
+        let store = herald.store().clone();
+        async move {
+            store
+                .change_counts(id)
+                .await
+                .unwrap()
+                .iter()
+                .find(|(s, _)| s.as_str() == "recalled")
+                .map_or(0, |(_, n)| *n)
+        }
+    };
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    while recalled(&herald).await < 60 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the recall did not start"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    worker.start_kill().unwrap(); // SIGKILL mid-recall
+    worker.wait().await.unwrap();
+    assert!(recalled(&herald).await < 300, "killed mid-recall");
+
+    let mut replacement = send_worker(&herald);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(120);
+    loop {
+        let changes = herald.store().changes(id).await.unwrap();
+        if changes.last().is_some_and(|c| c.completed_at.is_some()) {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the recall did not finish"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(recalled(&herald).await, 300);
+    for (user, messages) in users.iter().zip(chats(&herald, &users).await) {
+        assert_eq!(messages.len(), 1, "{user}");
+        assert_eq!(messages[0]["deleted"], true, "{user} still sees it");
+    }
+    // `herald status` lists the recall and how it went.
+    let status = Command::new(env!("CARGO_BIN_EXE_herald"))
+        .args(["status", &id.to_string()])
+        .envs(herald_app::worker_environment(&herald.settings))
+        .output()
+        .await
+        .unwrap();
+    let text = String::from_utf8_lossy(&status.stdout);
+    assert!(text.contains("version 2: recall by Ops on call"), "{text}");
+    assert!(text.contains("recalled 300"), "{text}");
+    replacement.start_kill().unwrap();
+    herald.stop().await;
+}
