@@ -42,7 +42,7 @@ enum Bench {
     /// scale-out, ..., or all of them; `million` (not in `all`) sends to
     /// everyone in a tenant of a million people and of a tenth of that.
     Pipeline {
-        #[arg(value_parser = ["ceiling", "overhead", "latency", "scale-out", "cold", "fresh-all", "everyone", "delta", "storm", "million", "all"], default_value = "all")]
+        #[arg(value_parser = ["ceiling", "overhead", "latency", "scale-out", "cold", "fresh-all", "everyone", "delta", "storm", "edit", "million", "all"], default_value = "all")]
         scenario: String,
         /// Run with this many recipients instead of the scenario's own
         /// (`million`: the larger tenant).
@@ -190,6 +190,12 @@ async fn pipeline(
     }
     if scenario == "all" {
         herald_bench::pipeline::run_delta(recipients.unwrap_or(100_000)).await?;
+    }
+    if scenario == "edit" || scenario == "all" {
+        herald_bench::changes::run(&herald, recipients.unwrap_or(5_000)).await?;
+        if scenario == "edit" {
+            return Ok(());
+        }
     }
     if scenario == "storm" || scenario == "all" {
         herald_bench::pipeline::run_storm(&herald, recipients.unwrap_or(8_000)).await?;
