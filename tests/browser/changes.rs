@@ -93,6 +93,22 @@ async fn an_author_edits_a_sent_announcement_then_withdraws_it() {
     .await;
     wait_for(&browser, "#recipients tbody tr").await;
     wait_for_text(&browser, "#recipients tbody tr", "updated").await;
+    // The CSV, saved as a person would, carries each one's version and
+    // how the edit went.
+    click(&browser, "#csv").await;
+    let (name, saved) = browser.downloaded(Duration::from_secs(30)).await;
+    assert_eq!(name, "Canteen closed on Thursday - recipients.csv");
+    let saved = String::from_utf8(saved).unwrap();
+    let mut lines = saved.trim_start_matches('\u{feff}').lines();
+    assert!(
+        lines
+            .next()
+            .unwrap()
+            .ends_with(",version,change,change_reason")
+    );
+    let rows: Vec<&str> = lines.collect();
+    assert_eq!(rows.len(), 40);
+    assert!(rows.iter().all(|r| r.ends_with(",2,updated,")), "{rows:?}");
 
     // Withdraw, slowly enough to watch it go.
     herald

@@ -274,3 +274,64 @@ async fn a_draft_is_not_changed_this_way() {
     ));
     herald.stop().await;
 }
+
+#[tokio::test]
+async fn an_edit_keeps_an_acknowledgement_and_can_say_in_the_chat_that_it_changed() {
+    let (herald, users) = start(3).await;
+    let mut asked = content("Read the travel policy");
+    asked.acknowledgement_required = true;
+    let id = herald.send_to(&asked, &users).await.unwrap();
+    herald.wait_until_ended(id, Duration::from_secs(30)).await;
+    // The first person presses Acknowledge on their card.
+    let card = herald.messages(&users[0]).await[0]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let url = format!("{}/users/{}/press", herald.emulator.urls.control, users[0]);
+    let body = serde_json::json!({"activityId": card, "verb": "acknowledge", "data": {"notificationId": id.to_string()}});
+    let pressed = herald.http.post(url).json(&body).send().await.unwrap();
+    assert_eq!(pressed.status(), 200);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while herald.progress(id).await.notification.acknowledged < 1 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the press was not recorded"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+
+    let mut corrected = content("Read the new travel policy");
+    corrected.acknowledgement_required = true;
+    let change = NewChange {
+        kind: ChangeKind::Edit,
+        content: Some(&corrected),
+        mark_edited: false,
+        notify: true,
+        by: "tests",
+    };
+    herald_prepare::change(herald.store(), herald.broker(), id, &change)
+        .await
+        .unwrap();
+    wait_for_change(&herald, id, Duration::from_secs(30)).await;
+    for (n, user) in users.iter().enumerate() {
+        let messages = herald.messages(user).await;
+        assert_eq!(messages.len(), 2, "{user}: the card and the note");
+        let card = messages[0]["activity"].to_string();
+        assert!(card.contains("Read the new travel policy"), "{card}");
+        assert!(!card.contains("Edited"), "not marked when not asked");
+        let acknowledged = card.contains("You acknowledged this on");
+        let asks = card.contains("\"verb\":\"acknowledge\"");
+        assert_eq!((acknowledged, asks), (n == 0, n != 0), "{user}: {card}");
+        let note = messages[1]["activity"]["text"].as_str().unwrap_or_default();
+        assert_eq!(
+            note,
+            "This announcement was updated: Read the new travel policy"
+        );
+    }
+    assert_eq!(
+        herald.progress(id).await.notification.acknowledged,
+        1,
+        "kept"
+    );
+    herald.stop().await;
+}

@@ -794,6 +794,9 @@ mod tests {
             delivered_at: None,
             read_at: None,
             acknowledged_at: None,
+            version: 1,
+            change: None,
+            change_reason: None,
         }
     }
 
@@ -801,12 +804,16 @@ mod tests {
     fn csv_cells_are_quoted_and_never_run_as_formulas() {
         let mut odd = line("Zoë, \"Z\"", DeliveryStatus::Skipped, Some("OptedOut"));
         odd.upn = Some("=HYPERLINK(\"x\")".to_owned());
+        odd.version = 2;
+        odd.change = Some(herald_domain::ChangeStatus::Failed);
+        odd.change_reason = Some("@their chat is gone".to_owned());
         let text = String::from_utf8(csv_records(&[odd], true)).unwrap();
         assert_eq!(
             text,
-            "name,upn,kind,status,reason,error_code,attempts,delivered_at,read_at,acknowledged_at\r\n\
+            "name,upn,kind,status,reason,error_code,attempts,delivered_at,read_at,acknowledged_at,\
+             version,change,change_reason\r\n\
              \"Zoë, \"\"Z\"\"\",\"'=HYPERLINK(\"\"x\"\")\",person,skipped,\
-             Opted out (replied stop to Herald) (OptedOut),OptedOut,1,,,\r\n"
+             Opted out (replied stop to Herald) (OptedOut),OptedOut,1,,,,2,failed,'@their chat is gone\r\n"
         );
         assert_eq!(not_a_formula("-1"), "'-1");
     }
