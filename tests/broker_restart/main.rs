@@ -80,16 +80,7 @@ async fn edit_survives_a_restart(
         .await
         .unwrap();
     assert_eq!(started.recipients.len(), 300);
-    let updated = || async {
-        herald
-            .store()
-            .change_counts(id)
-            .await
-            .unwrap()
-            .iter()
-            .find(|(s, _)| s.as_str() == "updated")
-            .map_or(0, |(_, n)| *n)
-    };
+    let updated = || herald.change_count(id, herald_domain::ChangeStatus::Updated);
     while updated().await < 50 {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
@@ -98,19 +89,7 @@ async fn edit_survives_a_restart(
     rabbitmqctl(&["start_app"]).await;
     rabbitmqctl(&["await_startup"]).await;
 
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(180);
-    loop {
-        let changes = herald.store().changes(id).await.unwrap();
-        if changes.last().is_some_and(|c| c.completed_at.is_some()) {
-            break;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "the edit did not finish: {:?}",
-            herald.store().change_counts(id).await.unwrap()
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    herald.wait_for_change(id, Duration::from_secs(180)).await;
     assert_eq!(updated().await, 300);
     let progress = herald.progress(id).await;
     let mut extra = 0;

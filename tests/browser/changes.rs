@@ -18,15 +18,9 @@ use crate::site::{
 };
 
 async fn change_done(herald: &TestHerald, id: &str) {
-    let id = notification(id);
-    for _ in 0..600 {
-        let changes = herald.store().changes(id).await.unwrap();
-        if changes.last().is_some_and(|c| c.completed_at.is_some()) {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    panic!("the change did not complete");
+    herald
+        .wait_for_change(notification(id), Duration::from_secs(60))
+        .await;
 }
 
 #[tokio::test]

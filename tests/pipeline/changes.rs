@@ -63,24 +63,6 @@ async fn start_change(
         .unwrap()
 }
 
-/// Waits until the announcement's latest change is complete.
-async fn wait_for_change(herald: &TestHerald, id: NotificationId, within: Duration) {
-    let deadline = tokio::time::Instant::now() + within;
-    loop {
-        let changes = herald.store().changes(id).await.unwrap();
-        if changes.last().is_some_and(|c| c.completed_at.is_some()) {
-            return;
-        }
-        let counts = herald.store().change_counts(id).await.unwrap();
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "the change did not complete: {counts:?}, {:?}",
-            herald.progress(id).await
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
-
 #[tokio::test]
 async fn an_edit_during_the_send_leaves_everyone_one_message_in_the_new_version() {
     let (herald, users) = start(2_000).await;
@@ -101,7 +83,7 @@ async fn an_edit_during_the_send_leaves_everyone_one_message_in_the_new_version(
     let progress = herald.wait_until_ended(id, Duration::from_secs(120)).await;
     assert_eq!(progress.notification.status, NotificationStatus::Sent);
     assert_eq!(progress.count(DeliveryStatus::Delivered), 2_000);
-    wait_for_change(&herald, id, Duration::from_secs(120)).await;
+    herald.wait_for_change(id, Duration::from_secs(120)).await;
 
     let seen = chats(&herald, &users).await;
     for (user, messages) in &seen {
@@ -143,7 +125,7 @@ async fn a_recall_after_the_send_deletes_every_message() {
     herald.wait_until_ended(id, Duration::from_secs(120)).await;
     let started = start_change(&herald, id, ChangeKind::Recall, None).await;
     assert_eq!(started.recipients.len(), 2_000);
-    wait_for_change(&herald, id, Duration::from_secs(120)).await;
+    herald.wait_for_change(id, Duration::from_secs(120)).await;
     let seen = chats(&herald, &users).await;
     for (user, messages) in &seen {
         assert_eq!(messages.len(), 1, "{user}");
@@ -193,7 +175,7 @@ async fn a_recall_during_the_send_stops_it_and_removes_what_went_out() {
     let progress = herald.wait_until_ended(id, Duration::from_secs(60)).await;
     assert_eq!(progress.notification.status, NotificationStatus::Canceled);
     assert!(progress.count(DeliveryStatus::Canceled) > 0, "{progress:?}");
-    wait_for_change(&herald, id, Duration::from_secs(120)).await;
+    herald.wait_for_change(id, Duration::from_secs(120)).await;
     let seen = chats(&herald, &users).await;
     let reached: usize = seen.values().map(Vec::len).sum();
     assert_eq!(
@@ -218,7 +200,7 @@ async fn a_recall_with_a_notice_replaces_every_card() {
     let id = herald.send_to(&original, &users).await.unwrap();
     herald.wait_until_ended(id, Duration::from_secs(60)).await;
     start_change(&herald, id, ChangeKind::Withdraw, None).await;
-    wait_for_change(&herald, id, Duration::from_secs(60)).await;
+    herald.wait_for_change(id, Duration::from_secs(60)).await;
     let seen = chats(&herald, &users).await;
     for (user, messages) in &seen {
         assert_eq!(messages.len(), 1, "{user}");
@@ -312,7 +294,7 @@ async fn an_edit_keeps_an_acknowledgement_and_can_say_in_the_chat_that_it_change
     herald_prepare::change(herald.store(), herald.broker(), id, &change)
         .await
         .unwrap();
-    wait_for_change(&herald, id, Duration::from_secs(30)).await;
+    herald.wait_for_change(id, Duration::from_secs(30)).await;
     for (n, user) in users.iter().enumerate() {
         let messages = herald.messages(user).await;
         assert_eq!(messages.len(), 2, "{user}: the card and the note");

@@ -41,14 +41,7 @@ async fn sent(
 
 async fn wait_for_change(herald: &TestHerald, id: &str) {
     let id = NotificationId(id.parse().unwrap());
-    for _ in 0..300 {
-        let changes = herald.store().changes(id).await.unwrap();
-        if changes.last().is_some_and(|c| c.completed_at.is_some()) {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    panic!("the change did not complete");
+    herald.wait_for_change(id, Duration::from_secs(30)).await;
 }
 
 #[tokio::test]

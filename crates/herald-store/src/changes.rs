@@ -323,10 +323,7 @@ impl Store {
         .bind(&ids)
         .fetch_all(&self.pool)
         .await?;
-        Ok(rows
-            .into_iter()
-            .map(|(n, r, v)| (NotificationId(n), RecipientId(r), v))
-            .collect())
+        Ok(to_change_messages(rows))
     }
 
     /// The change messages of these deliveries are published.
@@ -370,10 +367,7 @@ impl Store {
         .bind(limit)
         .fetch_all(&self.pool)
         .await?;
-        Ok(rows
-            .into_iter()
-            .map(|(n, r, v)| (NotificationId(n), RecipientId(r), v))
-            .collect())
+        Ok(to_change_messages(rows))
     }
 
     /// Marks the changes of these announcements complete where nothing is
@@ -425,4 +419,13 @@ impl Store {
             })
             .collect()
     }
+}
+
+/// Rows of (notification, recipient, version), as the caller publishes them.
+fn to_change_messages(
+    rows: Vec<(uuid::Uuid, uuid::Uuid, i32)>,
+) -> Vec<(NotificationId, RecipientId, i32)> {
+    rows.into_iter()
+        .map(|(n, r, v)| (NotificationId(n), RecipientId(r), v))
+        .collect()
 }

@@ -14,7 +14,7 @@ use anyhow::Context;
 
 use herald_config::Settings;
 use herald_domain::audience::Target;
-use herald_domain::{Audience, Content, NotificationId, RecipientId, Title};
+use herald_domain::{Audience, ChangeStatus, Content, NotificationId, RecipientId, Title};
 use herald_store::{Person, Progress, Store};
 use secrecy::ExposeSecret;
 use serde_json::Value;
@@ -218,6 +218,34 @@ impl TestHerald {
             );
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
+    }
+
+    /// Waits until the announcement's latest edit or recall is complete.
+    pub async fn wait_for_change(&self, id: NotificationId, within: Duration) {
+        let deadline = tokio::time::Instant::now() + within;
+        loop {
+            let changes = self.store().changes(id).await.unwrap();
+            if changes.last().is_some_and(|c| c.completed_at.is_some()) {
+                return;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "the change did not complete: {:?}",
+                self.store().change_counts(id).await.unwrap()
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// How many deliveries the latest change left in this state.
+    pub async fn change_count(&self, id: NotificationId, status: ChangeStatus) -> i64 {
+        self.store()
+            .change_counts(id)
+            .await
+            .unwrap()
+            .iter()
+            .find(|(s, _)| *s == status)
+            .map_or(0, |(_, n)| *n)
     }
 
     /// Waits until the notification has ended.

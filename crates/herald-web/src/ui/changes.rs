@@ -100,6 +100,25 @@ fn new_content(
     Ok(content)
 }
 
+/// An edit as posted: the announcement, the form and its new content; or
+/// the answer already (a redirect, or the form again with its errors).
+async fn posted_edit(
+    ui: &Ui,
+    staff: &Staff,
+    id: &str,
+    pairs: &[(String, String)],
+) -> Result<Result<(NotificationRecord, DraftForm, Content), actix_web::HttpResponse>, UiError> {
+    let record = match changeable(ui, staff, id).await? {
+        Ok(record) => record,
+        Err(redirect) => return Ok(Err(redirect)),
+    };
+    let form = DraftForm::from_pairs(pairs);
+    match new_content(ui, &record, &form) {
+        Ok(content) => Ok(Ok((record, form, content))),
+        Err(errors) => compose_sent(staff, &record, form, errors).map(Err),
+    }
+}
+
 /// `POST /announcements/{id}/change`: the review, before and after.
 pub async fn review(
     Author(staff): Author,
@@ -107,14 +126,9 @@ pub async fn review(
     id: web::Path<String>,
     pairs: Form,
 ) -> Page {
-    let record = match changeable(&ui, &staff, &id).await? {
-        Ok(record) => record,
-        Err(redirect) => return Ok(redirect),
-    };
-    let form = DraftForm::from_pairs(&pairs);
-    let content = match new_content(&ui, &record, &form) {
-        Ok(content) => content,
-        Err(errors) => return compose_sent(&staff, &record, form, errors),
+    let (record, form, content) = match posted_edit(&ui, &staff, &id, &pairs).await? {
+        Ok(edit) => edit,
+        Err(answer) => return Ok(answer),
     };
     let people = ui
         .store
@@ -201,14 +215,9 @@ pub async fn update(
     id: web::Path<String>,
     pairs: Form,
 ) -> Page {
-    let record = match changeable(&ui, &staff, &id).await? {
-        Ok(record) => record,
-        Err(redirect) => return Ok(redirect),
-    };
-    let form = DraftForm::from_pairs(&pairs);
-    let content = match new_content(&ui, &record, &form) {
-        Ok(content) => content,
-        Err(errors) => return compose_sent(&staff, &record, form, errors),
+    let (record, _, content) = match posted_edit(&ui, &staff, &id, &pairs).await? {
+        Ok(edit) => edit,
+        Err(answer) => return Ok(answer),
     };
     let change = NewChange {
         kind: ChangeKind::Edit,

@@ -4,7 +4,7 @@
 use std::process::Stdio;
 use std::time::Duration;
 
-use herald_domain::{DeliveryStatus, NotificationStatus};
+use herald_domain::{ChangeStatus, DeliveryStatus, NotificationStatus};
 use herald_testkit::{TestHerald, content, emulator_config};
 use tokio::process::{Child, Command};
 
@@ -20,8 +20,9 @@ fn send_worker(herald: &TestHerald) -> Child {
     command.spawn().unwrap()
 }
 
-#[tokio::test]
-async fn a_killed_send_worker_loses_nothing() {
+/// Herald at 50/s with its prepare role only: the send-workers are
+/// processes the test starts and kills.
+async fn without_a_send_worker() -> TestHerald {
     let mut config = emulator_config(400);
     config.behaviour.global_rps = 50;
     let roles = herald_app::Roles {
@@ -29,7 +30,12 @@ async fn a_killed_send_worker_loses_nothing() {
         send: false,
         web: false,
     };
-    let herald = TestHerald::start_roles(config, roles, |s| s.send.rate_per_second = 50.0).await;
+    TestHerald::start_roles(config, roles, |s| s.send.rate_per_second = 50.0).await
+}
+
+#[tokio::test]
+async fn a_killed_send_worker_loses_nothing() {
+    let herald = without_a_send_worker().await;
     let people: Vec<String> = herald
         .directory_users()
         .await
@@ -88,14 +94,7 @@ async fn chats(herald: &TestHerald, users: &[String]) -> Vec<Vec<serde_json::Val
 
 #[tokio::test]
 async fn a_send_worker_killed_during_a_recall_misses_nobody() {
-    let mut config = emulator_config(400);
-    config.behaviour.global_rps = 50;
-    let roles = herald_app::Roles {
-        prepare: true,
-        send: false,
-        web: false,
-    };
-    let herald = TestHerald::start_roles(config, roles, |s| s.send.rate_per_second = 50.0).await;
+    let herald = without_a_send_worker().await;
     let users: Vec<String> = herald
         .directory_users()
         .await
@@ -123,20 +122,9 @@ async fn a_send_worker_killed_during_a_recall_misses_nobody() {
         String::from_utf8_lossy(&recall.stderr)
     );
     assert!(String::from_utf8_lossy(&recall.stderr).contains("300 cards are being deleted"));
-    let recalled = |herald: &TestHerald| {
-        let store = herald.store().clone();
-        async move {
-            store
-                .change_counts(id)
-                .await
-                .unwrap()
-                .iter()
-                .find(|(s, _)| s.as_str() == "recalled")
-                .map_or(0, |(_, n)| *n)
-        }
-    };
+    let recalled = || herald.change_count(id, ChangeStatus::Recalled);
     let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
-    while recalled(&herald).await < 60 {
+    while recalled().await < 60 {
         assert!(
             tokio::time::Instant::now() < deadline,
             "the recall did not start"
@@ -145,22 +133,11 @@ async fn a_send_worker_killed_during_a_recall_misses_nobody() {
     }
     worker.start_kill().unwrap(); // SIGKILL mid-recall
     worker.wait().await.unwrap();
-    assert!(recalled(&herald).await < 300, "killed mid-recall");
+    assert!(recalled().await < 300, "killed mid-recall");
 
     let mut replacement = send_worker(&herald);
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(120);
-    loop {
-        let changes = herald.store().changes(id).await.unwrap();
-        if changes.last().is_some_and(|c| c.completed_at.is_some()) {
-            break;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "the recall did not finish"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    assert_eq!(recalled(&herald).await, 300);
+    herald.wait_for_change(id, Duration::from_secs(120)).await;
+    assert_eq!(recalled().await, 300);
     for (user, messages) in users.iter().zip(chats(&herald, &users).await) {
         assert_eq!(messages.len(), 1, "{user}");
         assert_eq!(messages[0]["deleted"], true, "{user} still sees it");
