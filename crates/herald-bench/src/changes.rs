@@ -13,8 +13,7 @@ use herald_store::{NewChange, Store};
 use serde_json::Value;
 
 use crate::pipeline::{
-    Scenario, delivery_rate, emulator_config, settings, spawn_worker, stop_worker, submit,
-    tear_down,
+    Scenario, Seeded, delivery_rate, start_seeded, stop_worker, submit, tear_down,
 };
 
 const LIMIT: u32 = 50;
@@ -32,20 +31,16 @@ pub async fn run(herald: &std::path::Path, each: usize) -> anyhow::Result<()> {
         global_rps: LIMIT,
         ..Scenario::unlimited("edit", each * 2)
     };
-    let emulator = teams_emulator::start(emulator_config(&scenario)).await?;
-    let mut settings = settings(&emulator.urls, &scenario)?;
-    let roles = herald_app::Roles {
-        prepare: true,
-        send: false,
-        web: false,
-    };
-    let running = herald_app::start(&settings, roles).await?;
+    let Seeded {
+        emulator,
+        mut settings,
+        running,
+        people,
+        worker,
+    } = start_seeded(herald, &scenario, |_| {}).await?;
     let infrastructure = running.infrastructure.clone();
     let store = infrastructure.store.clone();
-    let people = herald_testkit::seed_known_conversations(&store, &emulator.urls, each * 2).await?;
     let (first, others) = people.split_at(each);
-    let worker = spawn_worker(herald, &settings)?;
-    tokio::time::sleep(Duration::from_secs(2)).await;
     let control = emulator.urls.control.clone();
     let http = reqwest::Client::new();
 

@@ -526,6 +526,49 @@ fn report_everyone(progress: &herald_store::Progress, elapsed: Duration, scenari
     println!("   (the broadcast is canceled here: the rest is the send benchmarks' job)");
 }
 
+/// What the storm and edit benchmarks start from: the emulator, Herald's
+/// prepare role in this process knowing everyone's chat, and one
+/// send-worker process, given two seconds to connect.
+pub(crate) struct Seeded {
+    pub emulator: teams_emulator::RunningEmulator,
+    pub settings: Settings,
+    pub running: herald_app::Running,
+    /// The people whose chats are known, as object ids.
+    pub people: Vec<String>,
+    pub worker: Child,
+}
+
+pub(crate) async fn start_seeded(
+    herald: &std::path::Path,
+    scenario: &Scenario,
+    tweak: impl FnOnce(&mut Settings),
+) -> anyhow::Result<Seeded> {
+    let emulator = teams_emulator::start(emulator_config(scenario)).await?;
+    let mut settings = settings(&emulator.urls, scenario)?;
+    tweak(&mut settings);
+    let roles = herald_app::Roles {
+        prepare: true,
+        send: false,
+        web: false,
+    };
+    let running = herald_app::start(&settings, roles).await?;
+    let people = herald_testkit::seed_known_conversations(
+        &running.infrastructure.store,
+        &emulator.urls,
+        scenario.recipients,
+    )
+    .await?;
+    let worker = spawn_worker(herald, &settings)?;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    Ok(Seeded {
+        emulator,
+        settings,
+        running,
+        people,
+        worker,
+    })
+}
+
 pub(crate) fn spawn_worker(herald: &std::path::Path, settings: &Settings) -> anyhow::Result<Child> {
     let child = Command::new(herald)
         .args(["send-worker", "--ops-listen", "127.0.0.1:0"])
@@ -621,20 +664,17 @@ pub async fn run_storm(herald: &std::path::Path, recipients: usize) -> anyhow::R
         everyone: false,
         target: "",
     };
-    let emulator = teams_emulator::start(emulator_config(&scenario)).await?;
-    let mut settings = settings(&emulator.urls, &scenario)?;
-    settings.send.rate_per_second = f64::from(HIGH);
-    let roles = herald_app::Roles {
-        prepare: true,
-        send: false,
-        web: false,
-    };
-    let running = herald_app::start(&settings, roles).await?;
+    let Seeded {
+        emulator,
+        mut settings,
+        running,
+        people,
+        worker,
+    } = start_seeded(herald, &scenario, |s| {
+        s.send.rate_per_second = f64::from(HIGH)
+    })
+    .await?;
     let store = running.infrastructure.store.clone();
-    let people =
-        herald_testkit::seed_known_conversations(&store, &emulator.urls, recipients).await?;
-    let worker = spawn_worker(herald, &settings)?;
-    tokio::time::sleep(Duration::from_secs(2)).await;
     let control = emulator.urls.control.clone();
     let http = reqwest::Client::new();
     let target = Target::users_from_csv("storm.csv", &people.join("\n"))?;
