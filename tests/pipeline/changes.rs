@@ -317,3 +317,64 @@ async fn an_edit_keeps_an_acknowledgement_and_can_say_in_the_chat_that_it_change
     );
     herald.stop().await;
 }
+
+#[tokio::test]
+async fn a_channel_post_is_edited_and_then_recalled_in_place() {
+    let herald = TestHerald::start(emulator_config(30), |_| {}).await;
+    let directory = herald.emulator_get("/directory").await;
+    let team = directory["groups"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|g| g["team"].is_object())
+        .expect("a team")
+        .clone();
+    let (team_id, channel) = (
+        team["id"].as_str().unwrap().to_owned(),
+        team["team"]["threadId"].as_str().unwrap().to_owned(),
+    );
+    let audience = herald_domain::Audience::new(vec![herald_domain::audience::Target::Channel {
+        team: team_id,
+        channel: None,
+    }])
+    .unwrap();
+    let id = herald_prepare::submit(
+        herald.store(),
+        herald.broker(),
+        &content("All hands moved"),
+        &audience,
+        "tests",
+    )
+    .await
+    .unwrap();
+    herald.wait_until_ended(id, Duration::from_secs(30)).await;
+    let posts = || async {
+        herald
+            .emulator_get(&format!("/channels/{channel}/messages"))
+            .await["messages"]
+            .as_array()
+            .unwrap()
+            .clone()
+    };
+    assert_eq!(posts().await.len(), 1);
+
+    start_change(
+        &herald,
+        id,
+        ChangeKind::Edit,
+        Some(&content("All hands moved to 4 pm")),
+    )
+    .await;
+    herald.wait_for_change(id, Duration::from_secs(30)).await;
+    let edited = posts().await;
+    assert_eq!(edited.len(), 1, "the post is replaced, not posted again");
+    assert_eq!(edited[0]["version"], 2);
+    assert_eq!(title_of(&edited[0]), "All hands moved to 4 pm");
+
+    start_change(&herald, id, ChangeKind::Recall, None).await;
+    herald.wait_for_change(id, Duration::from_secs(30)).await;
+    let recalled = posts().await;
+    assert_eq!(recalled.len(), 1);
+    assert_eq!(recalled[0]["deleted"], true);
+    herald.stop().await;
+}
