@@ -378,3 +378,61 @@ async fn a_channel_post_is_edited_and_then_recalled_in_place() {
     assert_eq!(recalled[0]["deleted"], true);
     herald.stop().await;
 }
+
+#[tokio::test]
+async fn someone_who_removed_herald_since_is_told_apart_and_everyone_else_is_changed() {
+    let (herald, users) = start(4).await;
+    let id = herald
+        .send_to(&content("Parking closed"), &users)
+        .await
+        .unwrap();
+    herald.wait_until_ended(id, Duration::from_secs(30)).await;
+    // One person removes the app after the send.
+    let url = format!(
+        "{}/users/{}/uninstall",
+        herald.emulator.urls.control, users[0]
+    );
+    let removed = herald.http.post(url).send().await.unwrap();
+    assert!(removed.status().is_success(), "{}", removed.status());
+    start_change(
+        &herald,
+        id,
+        ChangeKind::Edit,
+        Some(&content("Parking open")),
+    )
+    .await;
+    herald.wait_for_change(id, Duration::from_secs(30)).await;
+    assert_eq!(
+        herald
+            .change_count(id, herald_domain::ChangeStatus::Updated)
+            .await,
+        3
+    );
+    assert_eq!(
+        herald
+            .change_count(id, herald_domain::ChangeStatus::Failed)
+            .await,
+        1
+    );
+    let line = herald
+        .store()
+        .recipient_page(
+            id,
+            &herald_store::RecipientQuery {
+                limit: 10,
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|l| l.recipient.to_string() == users[0])
+        .unwrap();
+    assert_eq!(line.version, 1, "their card is still the first");
+    let reason = line.change_reason.unwrap();
+    assert!(reason.contains("removed it since"), "{reason}");
+    for user in &users[1..] {
+        assert_eq!(herald.messages(user).await[0]["version"], 2);
+    }
+    herald.stop().await;
+}
