@@ -139,8 +139,10 @@ async fn an_author_edits_a_sent_announcement_then_withdraws_it() {
         assert!(card.contains("withdrawn by"), "{upn}: {card}");
         assert!(!card.contains("atrium"), "{upn}");
     }
+    wait_for_text(&browser, "#status", "Recalled").await;
     browser.refresh().await.unwrap();
     wait_for_text(&browser, "#change-list", "done").await;
+    wait_for_text(&browser, "#status", "Recalled").await;
     assert_console_clean(&browser, &herald, "editing and recalling", &[]).await;
     browser.close().await;
     herald.stop().await;

@@ -92,6 +92,8 @@ pub struct ChangeProgress {
     /// "38 updated, 2 failed".
     pub outcome: String,
     pub complete: bool,
+    /// A recall or a withdrawal: the badge says "Recalled" from then on.
+    pub taken_back: bool,
 }
 
 impl ChangeProgress {
@@ -125,6 +127,7 @@ impl ChangeProgress {
             percent: percent(total - waiting, total),
             outcome: outcome.join(", "),
             complete: change.completed_at.is_some(),
+            taken_back: change.kind.takes_back(),
         }))
     }
 }
@@ -292,7 +295,11 @@ impl Snapshot {
     /// rewrites them), the status page again for its reader.
     pub fn write_for_reader(&mut self, record: &NotificationRecord) {
         let viewer = Viewer::current();
-        self.status_label = views::status_text(record);
+        self.status_label = if self.change.as_ref().is_some_and(|c| c.taken_back) {
+            "Recalled".to_owned()
+        } else {
+            views::status_text(record)
+        };
         self.ended = self.canceled.as_ref().map(Canceled::sentence);
         self.bar_text = if self.canceled.is_some() {
             format!(

@@ -59,7 +59,18 @@ pub async fn status(
     }
     let changes = ui.store.changes(record.id).await?;
     let counts = ui.store.change_counts(record.id).await?;
-    page.may_change = may_change(&record, page.progress.delivered, &changes);
+    // The page may show the watchers' last read, up to a second old: a
+    // send that just delivered its first cards would offer no Edit yet.
+    let delivered = match page.progress.delivered {
+        0 => ui
+            .store
+            .progress(record.id)
+            .await?
+            .map_or(0, |p| p.count(herald_domain::DeliveryStatus::Delivered)),
+        delivered => delivered,
+    };
+    page.may_change = may_change(&record, delivered, &changes);
+    page.reached = delivered;
     page.changes = changes
         .iter()
         .enumerate()

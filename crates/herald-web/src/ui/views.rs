@@ -385,6 +385,8 @@ pub struct StatusPage {
     pub completed: Option<String>,
     /// It went out and was not taken back: it can be edited or recalled.
     pub may_change: bool,
+    /// Cards delivered, as a recall's confirmation names them.
+    pub reached: i64,
     /// Its edits and recalls, oldest first.
     pub changes: Vec<ChangeLine>,
 }
@@ -488,6 +490,7 @@ impl StatusPage {
             started: record.send_started_at.map(when),
             completed: record.completed_at.map(when),
             may_change: false,
+            reached: 0,
             changes: Vec::new(),
         }
     }
