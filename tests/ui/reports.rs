@@ -630,7 +630,8 @@ async fn the_csv_has_every_delivery_as_the_database_holds_it() {
     assert_eq!(&bytes[..3], b"\xEF\xBB\xBF", "Excel needs the BOM");
     let text = std::str::from_utf8(&bytes[3..]).unwrap();
     assert!(text.starts_with(
-        "name,upn,kind,status,reason,error_code,attempts,delivered_at,read_at,acknowledged_at\r\n"
+        "name,upn,kind,status,reason,error_code,attempts,delivered_at,read_at,acknowledged_at,\
+         version,change,change_reason\r\n"
     ));
     assert_eq!(text.matches("\r\n").count(), upns.len() + 1, "a line each");
     assert_eq!(
