@@ -78,10 +78,11 @@ async fn a_database_failure_says_what_to_do_and_gives_a_reference() {
         .execute(&mut database(&herald).await)
         .await
         .unwrap();
-    let answer = author.get("/api/announcements").await;
+    let answer = author.get("/api/v1/announcements").await;
     assert_eq!(answer.status(), StatusCode::SERVICE_UNAVAILABLE);
     let body: Value = answer.json().await.unwrap();
-    let error = body["error"].as_str().unwrap();
+    assert_eq!(body["type"], "urn:herald:problem:database-unavailable");
+    let error = body["detail"].as_str().unwrap();
     assert!(error.contains("database is not answering"), "{body}");
     assert_no_internals(&body.to_string());
     assert!(

@@ -199,7 +199,7 @@ async fn post_activity(herald: &TestHerald, bearer: Option<String>, activity: &V
 
 /// The progress the JSON API reports.
 async fn api_progress(client: &StaffClient, id: &str) -> Value {
-    let response = client.get(&format!("/api/announcements/{id}")).await;
+    let response = client.get(&format!("/api/v1/announcements/{id}")).await;
     assert_eq!(response.status(), StatusCode::OK);
     response.json::<Value>().await.unwrap()["progress"].clone()
 }

@@ -40,15 +40,20 @@ async fn api_error(client: &StaffClient, path: &str, status: StatusCode) -> Stri
     assert_json(&response, path);
     let body = response.text().await.unwrap();
     let json: Value = serde_json::from_str(&body).unwrap_or_else(|_| panic!("{path}: {body}"));
-    json["error"]
+    assert!(
+        json["type"].as_str().unwrap().starts_with("urn:herald:problem:"),
+        "{path}: {json}"
+    );
+    json["detail"]
         .as_str()
         .unwrap_or_else(|| panic!("{path}: {json}"))
         .to_owned()
 }
 
+/// Refusals under /api/v1 are RFC 9457 problem documents.
 fn assert_json(response: &reqwest::Response, path: &str) {
     let kind = response.headers()["content-type"].to_str().unwrap();
-    assert!(kind.starts_with("application/json"), "{path}: {kind}");
+    assert!(kind.starts_with("application/problem+json"), "{path}: {kind}");
 }
 
 /// Follows an API list's `next` links from `first`: every item, in
@@ -233,15 +238,15 @@ async fn every_report_route_checks_who_is_asking() {
         "/announcements/{id}/recipients?status=delivered&q=a",
         "/announcements/{id}/recipients.csv",
         "/announcements/{id}/recipients.csv?status=blocked",
-        "/api/announcements/{id}",
-        "/api/announcements/{id}/recipients",
-        "/api/announcements/{id}/recipients?limit=5&status=delivered",
+        "/api/v1/announcements/{id}",
+        "/api/v1/announcements/{id}/recipients",
+        "/api/v1/announcements/{id}/recipients?limit=5&status=delivered",
     ]
     .iter()
     .map(|p| p.replace("{id}", &id))
     .collect();
-    let open = ["/", "/?q=owner&status=sent", "/api/announcements"];
-    let admin_only = ["/admin/overview", "/api/overview"];
+    let open = ["/", "/?q=owner&status=sent", "/api/v1/announcements"];
+    let admin_only = ["/admin/overview", "/api/v1/overview"];
     let personas: [(&str, &StaffClient, [Want; 3]); 5] = {
         use Want::*;
         // [the lists, the owner's announcement, the overview]
@@ -341,11 +346,11 @@ async fn the_list_shows_ones_own_finds_filters_and_pages() {
 
     let mine = set(&["Budget Review 2027", "Canteen Reopens"]);
     let all = set(&["Budget Review 2027", "Canteen Reopens", "Parking Changes"]);
-    let (items, _) = all_items(author, "/api/announcements").await;
+    let (items, _) = all_items(author, "/api/v1/announcements").await;
     assert_eq!(titles(&items), mine, "an author sees their own");
     let page = author.page("/").await;
     assert!(page.contains("Canteen Reopens") && !page.contains("Parking Changes"));
-    let (items, _) = all_items(admin, "/api/announcements").await;
+    let (items, _) = all_items(admin, "/api/v1/announcements").await;
     assert_eq!(titles(&items), all, "the admin sees everyone's");
     let page = admin.page("/").await;
     assert!(page.contains("Parking Changes") && page.contains(&other_name));
@@ -370,7 +375,7 @@ async fn the_list_shows_ones_own_finds_filters_and_pages() {
         (format!("since={}", day(1)), set(&[])),
     ];
     for (query, want) in finds {
-        let (items, _) = all_items(admin, &format!("/api/announcements?{query}")).await;
+        let (items, _) = all_items(admin, &format!("/api/v1/announcements?{query}")).await;
         assert_eq!(titles(&items), want, "{query}");
         let page = admin.page(&format!("/?{query}")).await;
         let rows = table(&page, "announcements");
@@ -383,7 +388,7 @@ async fn the_list_shows_ones_own_finds_filters_and_pages() {
         }
     }
     // More than a page: every announcement once, on the pages and the API.
-    let mut ids: HashSet<String> = strings(&all_items(author, "/api/announcements").await.0, "id")
+    let mut ids: HashSet<String> = strings(&all_items(author, "/api/v1/announcements").await.0, "id")
         .into_iter()
         .collect();
     for n in 0..52 {
@@ -410,13 +415,13 @@ async fn the_list_shows_ones_own_finds_filters_and_pages() {
     }
     assert_eq!(seen.len(), 54, "50 then 4");
     assert_eq!(seen.iter().cloned().collect::<HashSet<_>>(), ids);
-    let (items, pages) = all_items(author, "/api/announcements?limit=7").await;
+    let (items, pages) = all_items(author, "/api/v1/announcements?limit=7").await;
     assert_eq!(pages, vec![7, 7, 7, 7, 7, 7, 7, 5], "each page as asked");
     assert_eq!(
         strings(&items, "id").into_iter().collect::<HashSet<_>>(),
         ids
     );
-    let (items, _) = all_items(author, "/api/announcements?q=paging%204&limit=3").await;
+    let (items, _) = all_items(author, "/api/v1/announcements?q=paging%204&limit=3").await;
     assert_eq!(
         items.len(),
         11,
@@ -459,7 +464,7 @@ async fn bad_filters_are_refused_with_a_message_naming_the_field() {
     // An unknown column is named, with the ones there are.
     let message = api_error(
         &author,
-        "/api/announcements?sort=colour",
+        "/api/v1/announcements?sort=colour",
         StatusCode::BAD_REQUEST,
     )
     .await;
@@ -538,7 +543,7 @@ async fn recipients_page_by_name_each_once_and_filter() {
         assert_eq!(renamed.status(), StatusCode::NO_CONTENT);
     }
     let id = send(&herald, &author, "Keyset pages", &upns).await;
-    let base = format!("/api/announcements/{id}/recipients");
+    let base = format!("/api/v1/announcements/{id}/recipients");
 
     let (items, pages) = all_items(&author, &format!("{base}?limit=50")).await;
     assert_eq!(pages, vec![50, 50, 30], "each page as asked");
@@ -825,7 +830,7 @@ async fn the_status_stream_follows_a_send_to_its_end() {
     // A new watcher gets the same figures as the API at once.
     let mut again = Events::open(&author, &id).await;
     let now = again.next(Duration::from_secs(3)).await;
-    let report = api(&author, &format!("/api/announcements/{id}")).await["progress"].clone();
+    let report = api(&author, &format!("/api/v1/announcements/{id}")).await["progress"].clone();
     for field in [
         "total",
         "finished",
@@ -961,7 +966,7 @@ async fn the_overview_counts_sends_and_people_who_blocked_herald() {
     }
     herald.say(&reached[1], "start").await;
 
-    let overview = api(&signed_in.admin, "/api/overview").await;
+    let overview = api(&signed_in.admin, "/api/v1/overview").await;
     let period = &overview["period"];
     assert_eq!(overview["days"], 30);
     assert_eq!(period["sends"], 1);
@@ -1016,7 +1021,7 @@ async fn the_overview_shows_the_queue_and_the_rate_during_a_send() {
         })
         .await;
 
-    let now = api(&signed_in.admin, "/api/overview").await["now"].clone();
+    let now = api(&signed_in.admin, "/api/v1/overview").await["now"].clone();
     let waiting = now["send_queue"].as_u64().unwrap();
     let rate = now["rate"].as_f64().unwrap();
     assert!((1..=60).contains(&waiting), "{now}");
@@ -1031,7 +1036,7 @@ async fn the_overview_shows_the_queue_and_the_rate_during_a_send() {
     herald
         .wait_until_ended(notification(&id), Duration::from_secs(30))
         .await;
-    let now = api(&signed_in.admin, "/api/overview").await["now"].clone();
+    let now = api(&signed_in.admin, "/api/v1/overview").await["now"].clone();
     assert_eq!(now["send_queue"], 0, "{now}");
     herald.stop().await;
 }
@@ -1124,12 +1129,12 @@ async fn tests_stay_out_of_lists_figures_and_the_api_and_show_on_their_draft() {
 
     let want = set(&["Canteen Reopens", "Quarterly results"]);
     for client in [author, admin] {
-        let (items, _) = all_items(client, "/api/announcements").await;
+        let (items, _) = all_items(client, "/api/v1/announcements").await;
         assert_eq!(titles(&items), want, "tests are not announcements");
         let page = client.page("/").await;
         assert!(!table(&page, "announcements").contains("[Test]"), "{page}");
     }
-    let overview = api(admin, "/api/overview").await;
+    let overview = api(admin, "/api/v1/overview").await;
     let period = &overview["period"];
     assert_eq!(period["sends"], 1, "{overview}");
     assert_eq!(period["targeted"], listed.len(), "{overview}");
@@ -1151,7 +1156,7 @@ async fn tests_stay_out_of_lists_figures_and_the_api_and_show_on_their_draft() {
     assert!(tests.contains(" to you"), "{tests}");
     let last = tests.split(r#"href="/announcements/"#).nth(1).unwrap();
     let last = &last[..last.find('"').unwrap()];
-    let report = api(author, &format!("/api/announcements/{last}")).await;
+    let report = api(author, &format!("/api/v1/announcements/{last}")).await;
     assert_eq!(report["title"], "[Test] Quarterly results", "{report}");
     // Someone else's draft page shows no test.
     let other = signed_in
@@ -1203,7 +1208,7 @@ async fn each_sort_pages_through_every_announcement_once_in_its_order() {
         ("status", "asc"),
         ("changed", "asc"),
     ] {
-        let first = format!("/api/announcements?sort={column}&dir={dir}&limit=4");
+        let first = format!("/api/v1/announcements?sort={column}&dir={dir}&limit=4");
         let (items, pages) = all_items(&author, &first).await;
         assert_eq!(pages, vec![4, 4, 4, 4, 2], "{first}");
         let seen: Vec<String> = strings(&items, "id");
@@ -1219,7 +1224,7 @@ async fn each_sort_pages_through_every_announcement_once_in_its_order() {
             assert_eq!(keys, sorted, "{first}");
         }
     }
-    let (items, _) = all_items(&author, "/api/announcements?sort=recipients&limit=5").await;
+    let (items, _) = all_items(&author, "/api/v1/announcements?sort=recipients&limit=5").await;
     assert_eq!(
         strings(&items[..3], "title"),
         ["Mu", "alpha", "Zeta"],

@@ -172,6 +172,7 @@ pub fn ui_settings(
             key_refresh: key_refresh(ms),
         },
         send_rate_per_second: settings.send.rate_per_second * (1.0 - settings.send.headroom),
+        api_requests_per_minute: web.api_requests_per_minute,
     })
 }
 

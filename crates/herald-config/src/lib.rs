@@ -51,6 +51,9 @@ pub struct WebSettings {
     pub access_contact: String,
     /// Origins allowed to frame the pages (CSP `frame-ancestors`): Teams.
     pub frame_ancestors: Vec<String>,
+    /// Requests each API key or Entra application may make to `/api/v1`
+    /// per minute (a burst of that many, refilled evenly); more get 429.
+    pub api_requests_per_minute: u32,
 }
 
 impl Default for WebSettings {
@@ -72,6 +75,7 @@ impl Default for WebSettings {
             ]
             .map(str::to_owned)
             .to_vec(),
+            api_requests_per_minute: 600,
         }
     }
 }
@@ -87,6 +91,12 @@ impl WebSettings {
                     "web.public_url {url:?} must be an http or https address with a host"
                 ));
             }
+        }
+        if self.api_requests_per_minute == 0 {
+            return Err(
+                "web.api_requests_per_minute must be at least 1 (600 lets a program make 10 requests a second)"
+                    .to_owned(),
+            );
         }
         if self.session_idle_minutes == 0 || self.session_hours == 0 {
             return Err(

@@ -4,6 +4,7 @@
 //! kept by triggers in the database (see the migration), so every path that
 //! changes a status moves the counts with it.
 
+mod api;
 mod deliveries;
 #[macro_use]
 mod notifications;
@@ -20,6 +21,7 @@ use std::time::Duration;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::{ConnectOptions, PgPool};
 
+pub use api::{ApiKey, Claim, NewApiKey, StoredAnswer};
 pub use changes::{
     ChangeOutcome, ChangeRecord, ChangeRefused, ChangeTarget, NewChange, StartedChange,
 };

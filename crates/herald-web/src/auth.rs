@@ -12,7 +12,7 @@ use std::sync::Arc;
 use jsonwebtoken::{Algorithm, Validation};
 use serde::Deserialize;
 
-use crate::keys::{BotFrameworkKeys, Key, KeyCache, KeyRefresh};
+use crate::keys::{Key, KeyCache, KeyRefresh, OpenIdKeys};
 
 /// The Bot Framework's issuer in Microsoft's public cloud.
 pub const PUBLIC_CLOUD_ISSUER: &str = "https://api.botframework.com";
@@ -63,7 +63,7 @@ impl VerifiedToken {
 pub struct BotAuthenticator {
     app_id: String,
     issuer: String,
-    keys: Arc<KeyCache<BotFrameworkKeys>>,
+    keys: Arc<KeyCache<OpenIdKeys>>,
 }
 
 impl BotAuthenticator {
@@ -79,7 +79,11 @@ impl BotAuthenticator {
             app_id,
             issuer,
             keys: Arc::new(KeyCache::new(
-                BotFrameworkKeys { http, metadata_url },
+                OpenIdKeys {
+                    http,
+                    metadata_url,
+                    whose: "the Bot Framework's",
+                },
                 KeyRefresh::default(),
             )),
         }

@@ -68,7 +68,7 @@ pub trait KeySource: Send + Sync + 'static {
     type Set: Send + Sync + 'static;
     type Error: std::error::Error + Send + 'static;
     /// Whose keys they are, for the logs.
-    const WHOSE: &'static str;
+    fn whose(&self) -> &'static str;
 
     fn fetch(&self) -> impl Future<Output = Result<Self::Set, Self::Error>> + Send;
 
@@ -184,14 +184,14 @@ impl<S: KeySource> KeyCache<S> {
         let now = Instant::now();
         match outcome {
             Ok(set) => {
-                tracing::info!("fetched {} signing keys", S::WHOSE);
+                tracing::info!("fetched {} signing keys", self.source.whose());
                 state.set = Some(Arc::new(set));
                 state.fetched_at = Some(now);
                 state.failures = 0;
             }
             Err(error) => {
                 state.failures = state.failures.saturating_add(1);
-                tracing::warn!(error = %herald_domain::chain(&error), failures = state.failures, "cannot fetch {} signing keys", S::WHOSE);
+                tracing::warn!(error = %herald_domain::chain(&error), failures = state.failures, "cannot fetch {} signing keys", self.source.whose());
             }
         }
         state.in_flight = false;
@@ -223,17 +223,24 @@ pub enum BotKeysError {
     },
 }
 
-/// The Bot Framework's keys: its OpenID metadata names the `jwks_uri`.
+/// Signing keys found through OpenID metadata, which names the
+/// `jwks_uri`: the Bot Framework's, and Entra ID's for the access tokens
+/// programs bring to the API.
 #[derive(Clone)]
-pub struct BotFrameworkKeys {
+pub struct OpenIdKeys {
     pub http: reqwest::Client,
     pub metadata_url: String,
+    /// Whose keys they are, for the logs: "the Bot Framework's".
+    pub whose: &'static str,
 }
 
-impl KeySource for BotFrameworkKeys {
+impl KeySource for OpenIdKeys {
     type Set = HashMap<String, Arc<Key>>;
     type Error = BotKeysError;
-    const WHOSE: &'static str = "the Bot Framework's";
+
+    fn whose(&self) -> &'static str {
+        self.whose
+    }
 
     async fn fetch(&self) -> Result<Self::Set, BotKeysError> {
         let metadata: Metadata = self.get(&self.metadata_url).await?;
@@ -261,7 +268,7 @@ impl KeySource for BotFrameworkKeys {
     }
 }
 
-impl BotFrameworkKeys {
+impl OpenIdKeys {
     async fn get<T: serde::de::DeserializeOwned>(&self, url: &str) -> Result<T, BotKeysError> {
         let http = |source| BotKeysError::Http {
             url: url.to_owned(),

@@ -157,7 +157,7 @@ pub async fn edit_draft(
 /// The content and audience of a form, every field checked, and the
 /// people of a list looked up: rows that match nobody are an error on
 /// the list, before anything is stored or sent.
-async fn checked(ui: &Ui, form: &DraftForm) -> Result<(Content, Audience), FieldErrors> {
+pub(super) async fn checked(ui: &Ui, form: &DraftForm) -> Result<(Content, Audience), FieldErrors> {
     let content = form.content(&ui.settings.public_url);
     let audience = form.audience();
     let (content, audience) = match (content, audience) {
@@ -193,7 +193,7 @@ async fn checked(ui: &Ui, form: &DraftForm) -> Result<(Content, Audience), Field
     Ok((content, audience))
 }
 
-fn owner(staff: &Staff) -> Owner {
+pub(super) fn owner(staff: &Staff) -> Owner {
     Owner {
         id: staff.id,
         name: staff.name.clone(),
@@ -399,10 +399,20 @@ fn missing_audience() -> FieldErrors {
 
 pub async fn send_now(Author(staff): Author, ui: web::Data<Ui>, id: web::Path<String>) -> Page {
     let record = visible(&ui, &staff, &id).await?;
+    send(&ui, &staff, &record).await?;
+    Ok(see_other(&urls::announcement(record.id)))
+}
+
+/// Sends a draft now: the UI's and the API's one way to.
+pub(super) async fn send(
+    ui: &Ui,
+    staff: &Staff,
+    record: &NotificationRecord,
+) -> Result<(), UiError> {
     authoring::send_draft(&ui.store, &ui.broker, record.id).await?;
     ui.live.changed(record.id);
-    tracing::info!(notification = %record.id, by = %staff.upn, "sent from the web UI");
-    Ok(see_other(&urls::announcement(record.id)))
+    tracing::info!(notification = %record.id, by = %staff.upn, "sent");
+    Ok(())
 }
 
 #[derive(Deserialize)]
@@ -434,7 +444,12 @@ fn scheduled_instant(form: &ScheduleForm) -> Result<OffsetDateTime, String> {
     let minutes = form.offset_minutes.unwrap_or(0);
     let offset = UtcOffset::from_whole_seconds(-minutes * 60)
         .map_err(|_| "the browser sent a time zone offset that does not exist".to_owned())?;
-    let at = local.assume_offset(offset).to_offset(UtcOffset::UTC);
+    schedulable(local.assume_offset(offset))
+}
+
+/// A time a schedule may be set for: in the future, within a year.
+pub(super) fn schedulable(at: OffsetDateTime) -> Result<OffsetDateTime, String> {
+    let at = at.to_offset(UtcOffset::UTC);
     let now = OffsetDateTime::now_utc();
     if at <= now {
         return Err("that time has passed: pick a time in the future".to_owned());
@@ -466,7 +481,23 @@ pub async fn schedule(
             return confirm_page(&ui, &staff, &record, Some(problem), form.at.clone(), zone).await;
         }
     };
-    let scheduled = ui.store.schedule(record.id, at, &zone).await?;
+    schedule_at(&ui, &staff, &record, at, &zone).await?;
+    Ok(see_other(&urls::announcement(record.id)))
+}
+
+/// Puts a draft on the schedule for `at` (checked by [`schedulable`]),
+/// shown back in `zone`.
+pub(super) async fn schedule_at(
+    ui: &Ui,
+    staff: &Staff,
+    record: &NotificationRecord,
+    at: OffsetDateTime,
+    zone: &str,
+) -> Result<(), UiError> {
+    if record.audience.targets.is_empty() {
+        return Err(UiError::Submit(herald_prepare::SubmitError::NoAudience));
+    }
+    let scheduled = ui.store.schedule(record.id, at, zone).await?;
     ui.live.changed(record.id);
     if !scheduled {
         return Err(UiError::Conflict(
@@ -474,7 +505,7 @@ pub async fn schedule(
         ));
     }
     tracing::info!(notification = %record.id, at = %views::iso(at), by = %staff.upn, "scheduled");
-    Ok(see_other(&urls::announcement(record.id)))
+    Ok(())
 }
 
 /// `POST /announcements/{id}/edit`: a scheduled announcement comes off
@@ -503,6 +534,16 @@ pub async fn edit_scheduled(
 /// off; either way it ends canceled, with who did it.
 pub async fn cancel(Author(staff): Author, ui: web::Data<Ui>, id: web::Path<String>) -> Page {
     let record = visible(&ui, &staff, &id).await?;
+    cancel_record(&ui, &staff, &record).await?;
+    Ok(see_other(&urls::announcement(record.id)))
+}
+
+/// Stops a send or calls off a schedule, recording who did.
+pub(super) async fn cancel_record(
+    ui: &Ui,
+    staff: &Staff,
+    record: &NotificationRecord,
+) -> Result<(), UiError> {
     let canceled = ui
         .store
         .cancel_notification(record.id, staff.display_name())
@@ -513,8 +554,8 @@ pub async fn cancel(Author(staff): Author, ui: web::Data<Ui>, id: web::Path<Stri
             "this announcement has already finished, so there is nothing to cancel".to_owned(),
         ));
     }
-    tracing::info!(notification = %record.id, by = %staff.upn, "canceled from the web UI");
-    Ok(see_other(&urls::announcement(record.id)))
+    tracing::info!(notification = %record.id, by = %staff.upn, "canceled");
+    Ok(())
 }
 
 pub async fn list(

@@ -20,7 +20,7 @@ type Form = web::Form<Vec<(String, String)>>;
 
 /// The announcement, if it went out and was not taken back; a draft or a
 /// schedule is edited as a draft instead (`Ok(Err(redirect))`).
-async fn changeable(
+pub(super) async fn changeable(
     ui: &Ui,
     staff: &Staff,
     id: &str,
@@ -82,7 +82,7 @@ pub async fn form(Author(staff): Author, ui: web::Data<Ui>, id: web::Path<String
 
 /// The new content as posted; its audience and acknowledgement stay as
 /// they went out.
-fn new_content(
+pub(super) fn new_content(
     ui: &Ui,
     record: &NotificationRecord,
     form: &DraftForm,
@@ -226,8 +226,7 @@ pub async fn update(
         notify: checked(&pairs, "notify"),
         by: staff.display_name(),
     };
-    herald_prepare::change(&ui.store, &ui.broker, record.id, &change).await?;
-    ui.live.changed(record.id);
+    start(&ui, &record, &change).await?;
     Ok(see_other(&format!(
         "{}?changed=edit",
         urls::announcement(record.id)
@@ -245,15 +244,7 @@ pub async fn recall(
         .iter()
         .find(|(key, _)| key == "how")
         .map_or("delete", |(_, value)| value.as_str());
-    let kind = match how {
-        "delete" => ChangeKind::Recall,
-        "notice" => ChangeKind::Withdraw,
-        other => {
-            return Err(UiError::BadForm(format!(
-                "{other:?} is not a way to recall: pick delete or notice"
-            )));
-        }
-    };
+    let kind = recall_kind(how)?;
     let record = match changeable(&ui, &staff, &id).await? {
         Ok(record) => record,
         Err(redirect) => return Ok(redirect),
@@ -265,10 +256,32 @@ pub async fn recall(
         notify: false,
         by: staff.display_name(),
     };
-    herald_prepare::change(&ui.store, &ui.broker, record.id, &change).await?;
-    ui.live.changed(record.id);
+    start(&ui, &record, &change).await?;
     Ok(see_other(&format!(
         "{}?changed=recall",
         urls::announcement(record.id)
     )))
+}
+
+/// `delete` (the card disappears) or `notice` (it says it was withdrawn).
+pub(super) fn recall_kind(how: &str) -> Result<ChangeKind, UiError> {
+    match how {
+        "delete" => Ok(ChangeKind::Recall),
+        "notice" => Ok(ChangeKind::Withdraw),
+        other => Err(UiError::BadForm(format!(
+            "{other:?} is not a way to recall: pick delete or notice"
+        ))),
+    }
+}
+
+/// Starts an edit or a recall: the UI's and the API's one way to.
+pub(super) async fn start(
+    ui: &Ui,
+    record: &NotificationRecord,
+    change: &NewChange<'_>,
+) -> Result<(), UiError> {
+    herald_prepare::change(&ui.store, &ui.broker, record.id, change).await?;
+    ui.live.changed(record.id);
+    tracing::info!(notification = %record.id, kind = ?change.kind, by = change.by, "change started");
+    Ok(())
 }

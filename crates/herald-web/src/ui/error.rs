@@ -99,7 +99,7 @@ impl From<askama::Error> for UiError {
 }
 
 impl UiError {
-    fn status(&self) -> StatusCode {
+    pub fn status(&self) -> StatusCode {
         match self {
             UiError::SignedOut => StatusCode::UNAUTHORIZED,
             UiError::NoRole { .. } | UiError::AdminsOnly | UiError::Csrf => StatusCode::FORBIDDEN,
@@ -129,6 +129,35 @@ impl UiError {
         }
     }
 
+    /// The error's stable name in the API's problem documents.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            UiError::SignedOut => "unauthenticated",
+            UiError::NoRole { .. } | UiError::AdminsOnly => "forbidden",
+            UiError::NotFound => "not-found",
+            UiError::Csrf => "csrf",
+            UiError::BadForm(_) | UiError::SignIn(_) => "bad-request",
+            UiError::Conflict(_) => "conflict",
+            UiError::Graph(_) => "graph-unavailable",
+            UiError::Store(_) => "database-unavailable",
+            UiError::Queue(_) => "queue-unavailable",
+            UiError::Render(_) => "internal",
+            UiError::Image(_) => "bad-image",
+            UiError::Submit(error) => match error {
+                SubmitError::Content(_) | SubmitError::Card(_) => "invalid-announcement",
+                SubmitError::NoAudience => "no-audience",
+                SubmitError::Unknown(_) => "not-found",
+                SubmitError::NotADraft(_) => "not-a-draft",
+                SubmitError::NotSent(_) => "not-sent",
+                SubmitError::TakenBack(_) => "recalled",
+                SubmitError::NotAcknowledged(_) | SubmitError::EveryoneAcknowledged(_) => {
+                    "conflict"
+                }
+                _ => "unavailable",
+            },
+        }
+    }
+
     fn title(&self) -> &'static str {
         match self {
             UiError::SignedOut => "Sign in",
@@ -149,8 +178,8 @@ impl UiError {
     /// The answer for this request: a redirect to sign-in for a page, JSON
     /// for a script, an error page otherwise. A failure of Herald's own
     /// is logged here, once, with its causes.
-    pub fn into_response(self, request: &HttpRequest) -> HttpResponse {
-        answer(&self, request)
+    pub fn into_response(&self, request: &HttpRequest) -> HttpResponse {
+        answer(self, request)
     }
 }
 
@@ -167,6 +196,9 @@ fn answer(error: &UiError, request: &HttpRequest) -> HttpResponse {
             error = %herald_domain::chain(error),
             "the UI could not serve a request"
         );
+    }
+    if super::v1::is_api(request.path()) {
+        return super::v1::problem::answer(request, status, error.kind(), &error.to_string(), None);
     }
     if wants_json(request.path()) {
         return HttpResponse::build(status).json(ErrorAnswer {
@@ -240,11 +272,27 @@ impl ResponseError for UiError {
 /// handler's error for the answer this request wants (page or JSON), with
 /// the request id to quote.
 pub fn finish(response: ServiceResponse<BoxBody>) -> ServiceResponse<BoxBody> {
-    let answered = response
-        .response()
-        .error()
-        .and_then(|error| error.as_error::<UiError>())
-        .map(|error| answer(error, response.request()));
+    let error = response.response().error();
+    let answered = match error.and_then(|e| e.as_error::<UiError>()) {
+        Some(error) => Some(answer(error, response.request())),
+        None => match error.and_then(|e| e.as_error::<super::v1::ApiError>()) {
+            Some(error) => Some(error.respond(response.request())),
+            // actix's own refusals (a body too large, say) are problem
+            // documents under /api/v1 too.
+            None => error
+                .filter(|_| super::v1::is_api(response.request().path()))
+                .map(|e| {
+                    let status = e.as_response_error().status_code();
+                    super::v1::problem::answer(
+                        response.request(),
+                        status,
+                        "bad-request",
+                        &format!("the request could not be read: {e}"),
+                        None,
+                    )
+                }),
+        },
+    };
     match answered {
         Some(answer) => response.into_response(answer),
         None => response,

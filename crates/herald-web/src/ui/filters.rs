@@ -115,7 +115,7 @@ impl ListFilter {
             NotificationStatus::ALL.iter().map(|s| s.as_str()),
         )?;
         Ok(ListQuery {
-            owner: (!staff.is_admin()).then_some(staff.id),
+            owner: (!staff.sees_all()).then_some(staff.id),
             search: search_text(&self.q)?,
             status,
             since: date(&self.since, "since")?,

@@ -1,19 +1,20 @@
 //! The staff web UI: sign-in, drafts, the audience picker, sending and
 //! scheduling, image uploads, and delivery reports (live status, per-recipient table,
-//! CSV, overview, and the same as JSON under `/api/`). Pages are askama templates under `web/templates`, assets
+//! CSV, overview), API keys, and the API for programs under `/api/v1` (`v1`). Pages are askama templates under `web/templates`, assets
 //! under `web/static`, both compiled into the binary. Handlers call the
 //! store and the prepare stage's library functions, never SQL or Graph.
 //!
 //! The code is laid out by page (`announcements`, `status`, `changes`
-//! (edit and recall), `recipients`, `overview`, `staff`) with `api` answering the same as JSON; what they
-//! share is in `shared`, `filters` and `urls`.
+//! (edit and recall), `recipients`, `overview`, `staff`, `api_keys`), with
+//! `v1` answering the same as JSON for programs; what they share is in
+//! `shared`, `filters` and `urls`.
 //!
 //! Every route but sign-in, the assets and uploaded images needs a session, checked by
 //! `session::guard` before any handler runs; each handler names the role
 //! it needs by the extractor it takes (`Author`, `Admin`).
 
 mod announcements;
-mod api;
+mod api_keys;
 mod assets;
 mod audience;
 mod changes;
@@ -31,6 +32,7 @@ mod signin;
 mod staff;
 mod status;
 mod urls;
+pub mod v1;
 mod viewer;
 mod views;
 
@@ -60,6 +62,8 @@ pub struct UiSettings {
     pub sign_in: SignInSettings,
     /// The tenant's send rate, for estimates of how long a send takes.
     pub send_rate_per_second: f64,
+    /// Requests a program may make to `/api/v1` per minute.
+    pub api_requests_per_minute: u32,
 }
 
 impl UiSettings {
@@ -88,6 +92,7 @@ pub struct Ui {
     sign_in: signin::SignIn,
     live: Arc<live::Live>,
     images: images::ImageStorage,
+    programs: v1::Programs,
 }
 
 impl Ui {
@@ -96,6 +101,7 @@ impl Ui {
             sign_in: signin::SignIn::new(settings.sign_in.clone()),
             live: live::Live::new(store.clone(), settings.send_rate_per_second),
             images: images::ImageStorage::Database(store.clone()),
+            programs: v1::Programs::new(&settings),
             store,
             broker,
             graph,
@@ -154,13 +160,14 @@ pub fn configure(config: &mut web::ServiceConfig) {
             web::get().to(recipients::csv),
         )
         .route("/admin/overview", web::get().to(overview::page))
-        .route("/api/announcements", web::get().to(api::list))
-        .route("/api/announcements/{id}", web::get().to(api::report))
+        .service(web::scope(urls::API).configure(v1::routes))
+        .route("/api/{rest:.*}", web::route().to(v1::moved))
+        .route(urls::API_KEYS, web::get().to(api_keys::page))
+        .route(urls::API_KEYS, web::post().to(api_keys::create))
         .route(
-            "/api/announcements/{id}/recipients",
-            web::get().to(api::recipients),
+            "/admin/api-keys/{id}/revoke",
+            web::post().to(api_keys::revoke),
         )
-        .route("/api/overview", web::get().to(api::overview))
         .route(
             "/announcements/{id}/cancel",
             web::post().to(announcements::cancel),

@@ -44,7 +44,36 @@ impl Role {
     }
 }
 
-/// The signed-in person, as their session says.
+/// What a program calling the API may do (`/api/v1` only).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scope {
+    /// Read every announcement's report; send nothing.
+    Read,
+    /// Create, send and change its own announcements, and read them.
+    Send,
+}
+
+impl Scope {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Scope::Read => "read",
+            Scope::Send => "send",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Self> {
+        match text {
+            "read" => Some(Scope::Read),
+            "send" => Some(Scope::Send),
+            _ => None,
+        }
+    }
+}
+
+/// Who is asking: the signed-in person, as their session says, or a
+/// program with an API key or an Entra ID token. A program is never a
+/// person: `program` holds its scope, it has no session and no CSRF
+/// token, and the guard lets it reach `/api/v1` only.
 #[derive(Debug, Clone)]
 pub struct Staff {
     pub id: uuid::Uuid,
@@ -53,6 +82,7 @@ pub struct Staff {
     /// The highest role they hold; `None`: signed in, but may do nothing.
     pub role: Option<Role>,
     pub csrf_token: String,
+    pub program: Option<Scope>,
 }
 
 impl Staff {
@@ -64,6 +94,7 @@ impl Staff {
             upn: session.user_principal_name,
             role,
             csrf_token: session.csrf_token,
+            program: None,
         }
     }
 
@@ -80,9 +111,22 @@ impl Staff {
         self.role == Some(Role::Admin)
     }
 
-    /// Admins see everything; authors what they composed.
+    /// Admins and reading programs see every announcement; authors and
+    /// sending programs the ones they composed.
+    pub fn sees_all(&self) -> bool {
+        self.is_admin() || self.program == Some(Scope::Read)
+    }
+
     pub fn may_see(&self, record: &NotificationRecord) -> bool {
-        self.is_admin() || record.owner.as_ref().is_some_and(|(id, _)| *id == self.id)
+        self.sees_all() || record.owner.as_ref().is_some_and(|(id, _)| *id == self.id)
+    }
+
+    /// Whether they may create, send and change announcements.
+    pub fn may_send(&self) -> bool {
+        match self.program {
+            Some(scope) => scope == Scope::Send,
+            None => self.role.is_some(),
+        }
     }
 }
 
@@ -181,7 +225,23 @@ pub async fn guard(
         return Ok(next.call(request).await?.map_into_boxed_body());
     };
     let path = request.path().to_owned();
-    if !super::is_public(&path) {
+    let bearer = request
+        .headers()
+        .get(header::AUTHORIZATION)
+        .filter(|_| super::v1::is_api(&path))
+        .map(|value| value.to_str().unwrap_or_default().to_owned());
+    if let Some(authorization) = bearer {
+        // A program: no session, no cookie, so no CSRF to check.
+        match super::v1::programs::authenticate(&ui, &authorization).await {
+            Ok(program) => {
+                request.extensions_mut().insert(program);
+            }
+            Err(error) => {
+                let response = error.respond(request.request());
+                return Ok(secure(&ui, request.into_response(response)));
+            }
+        }
+    } else if !super::is_public(&path) {
         match load_staff(&ui, &request).await {
             Ok(Some(staff)) => {
                 if is_state_change(request.method())

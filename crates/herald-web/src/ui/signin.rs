@@ -69,7 +69,10 @@ pub struct EntraProvider {
 impl KeySource for EntraProvider {
     type Set = Provider;
     type Error = ProviderError;
-    const WHOSE: &'static str = "Entra ID's";
+
+    fn whose(&self) -> &'static str {
+        "Entra ID's"
+    }
 
     async fn fetch(&self) -> Result<Provider, ProviderError> {
         let issuer = IssuerUrl::new(self.issuer.clone())
@@ -371,6 +374,7 @@ fn staff_of(ui: &Ui, claims: EntraClaims) -> Result<Staff, UiError> {
         upn,
         role,
         csrf_token: String::new(),
+        program: None,
     })
 }
 

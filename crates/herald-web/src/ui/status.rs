@@ -120,19 +120,29 @@ fn may_remind(record: &NotificationRecord) -> bool {
 /// acknowledged it get a reminder (what `herald remind` does).
 pub async fn remind(Author(staff): Author, ui: web::Data<Ui>, id: web::Path<String>) -> Page {
     let record = visible(&ui, &staff, &id).await?;
-    if !may_remind(&record) {
+    let reminder = remind_record(&ui, &staff, &record).await?;
+    Ok(see_other(&format!(
+        "{}?reminded={}",
+        urls::announcement(record.id),
+        reminder.people
+    )))
+}
+
+/// Reminds the people `record` reached who have not acknowledged it.
+pub(super) async fn remind_record(
+    ui: &Ui,
+    staff: &Staff,
+    record: &NotificationRecord,
+) -> Result<herald_prepare::Reminder, UiError> {
+    if !may_remind(record) {
         return Err(UiError::Conflict(
             "only an announcement that asks for acknowledgements and has been sent can be reminded of"
                 .to_owned(),
         ));
     }
     let reminder = herald_prepare::remind(&ui.store, &ui.broker, record.id, &staff.upn).await?;
-    tracing::info!(notification = %record.id, reminder = %reminder.id, people = reminder.people, by = %staff.upn, "reminded from the web UI");
-    Ok(see_other(&format!(
-        "{}?reminded={}",
-        urls::announcement(record.id),
-        reminder.people
-    )))
+    tracing::info!(notification = %record.id, reminder = %reminder.id, people = reminder.people, by = %staff.upn, "reminded");
+    Ok(reminder)
 }
 
 /// The announcement and its progress. The page shows what its event

@@ -57,16 +57,28 @@ pub fn recipients_csv(id: impl Display) -> String {
     format!("/announcements/{id}/recipients.csv")
 }
 
+pub const API: &str = "/api/v1";
+pub const API_KEYS: &str = "/admin/api-keys";
+pub const API_REFERENCE: &str = "/admin/api";
+
 pub fn api_list() -> &'static str {
-    "/api/announcements"
+    "/api/v1/announcements"
 }
 
 pub fn api_announcement(id: impl Display) -> String {
-    format!("/api/announcements/{id}")
+    format!("/api/v1/announcements/{id}")
 }
 
 pub fn api_recipients(id: impl Display) -> String {
-    format!("/api/announcements/{id}/recipients")
+    format!("/api/v1/announcements/{id}/recipients")
+}
+
+pub fn api_recipients_csv(id: impl Display) -> String {
+    format!("/api/v1/announcements/{id}/recipients.csv")
+}
+
+pub fn api_key_revoke(id: impl Display) -> String {
+    format!("/admin/api-keys/{id}/revoke")
 }
 
 pub fn staff_sign_out(user: impl Display) -> String {

@@ -1,6 +1,6 @@
-//! The reports as JSON for programs, under `/api/`: what the pages show,
-//! with the same filters and the same rule that authors see their own
-//! announcements only.
+//! The reports as JSON, under `/api/v1`: what the pages show, with the
+//! same filters and the same rule that authors (and sending programs)
+//! see their own announcements only.
 
 use actix_web::{HttpResponse, web};
 use herald_store::{
@@ -8,20 +8,21 @@ use herald_store::{
 };
 use serde::Serialize;
 
-use super::filters::{ListFilter, PAGE_ROWS, RecipientFilter, rows_wanted, split_page};
-use super::live::Snapshot;
-use super::overview::{OVERVIEW_DAYS, RightNow, right_now};
-use super::recipients::recipients_shown;
-use super::session::{Admin, Author};
-use super::shared::{Page, visible};
-use super::status::progress_of;
-use super::views::iso;
-use super::{Ui, urls};
+use super::Overseer;
+use crate::ui::filters::{ListFilter, PAGE_ROWS, RecipientFilter, rows_wanted, split_page};
+use crate::ui::live::Snapshot;
+use crate::ui::overview::{OVERVIEW_DAYS, RightNow, right_now};
+use crate::ui::recipients::recipients_shown;
+use crate::ui::session::Author;
+use crate::ui::shared::{Page, visible};
+use crate::ui::status::progress_of;
+use crate::ui::views::iso;
+use crate::ui::{Ui, urls};
 
 /// An announcement as every answer names it.
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
-struct Summary<'a> {
+pub struct Summary<'a> {
     id: String,
     title: &'a str,
     status: &'static str,
@@ -37,7 +38,7 @@ struct Summary<'a> {
 
 /// Where the same announcement is for people and for programs.
 #[derive(Serialize)]
-struct Links {
+pub struct Links {
     page: String,
     report: String,
     recipients: String,
@@ -45,7 +46,7 @@ struct Links {
 }
 
 impl<'a> Summary<'a> {
-    fn of(record: &'a NotificationRecord) -> Self {
+    pub fn of(record: &'a NotificationRecord) -> Self {
         let id = record.id;
         Self {
             id: id.to_string(),
@@ -65,7 +66,7 @@ impl<'a> Summary<'a> {
                 page: urls::announcement(id),
                 report: urls::api_announcement(id),
                 recipients: urls::api_recipients(id),
-                csv: urls::recipients_csv(id),
+                csv: urls::api_recipients_csv(id),
             },
         }
     }
@@ -106,7 +107,7 @@ impl<'a> ListItem<'a> {
     }
 }
 
-/// `GET /api/announcements`: the list, a page at a time.
+/// `GET /api/v1/announcements`: the list, a page at a time.
 pub async fn list(
     Author(staff): Author,
     ui: web::Data<Ui>,
@@ -133,14 +134,20 @@ struct Report<'a> {
     timeline: &'a [TimelinePoint],
 }
 
-/// `GET /api/announcements/{id}`: one announcement and its progress.
+/// `GET /api/v1/announcements/{id}`: one announcement and its progress.
 pub async fn report(Author(staff): Author, ui: web::Data<Ui>, id: web::Path<String>) -> Page {
     let record = visible(&ui, &staff, &id).await?;
-    let mut progress = progress_of(&ui, &record).await?;
+    report_of(&ui, &record).await
+}
+
+/// The answer `GET /api/v1/announcements/{id}` gives, which creating,
+/// sending and changing give too.
+pub async fn report_of(ui: &Ui, record: &NotificationRecord) -> Page {
+    let mut progress = progress_of(ui, record).await?;
     // Programs draw their own charts; the SVG is the page's.
     progress.chart.clear();
     Ok(HttpResponse::Ok().json(Report {
-        summary: Summary::of(&record),
+        summary: Summary::of(record),
         progress: &progress,
         timeline: &progress.timeline,
     }))
@@ -153,7 +160,7 @@ struct Recipients<'a> {
     previous: Option<String>,
 }
 
-/// `GET /api/announcements/{id}/recipients`: who got it, a page at a time.
+/// `GET /api/v1/announcements/{id}/recipients`: who got it, a page at a time.
 pub async fn recipients(
     Author(staff): Author,
     ui: web::Data<Ui>,
@@ -178,8 +185,8 @@ struct OverviewAnswer {
     now: RightNow,
 }
 
-/// `GET /api/overview`: the admin overview's figures.
-pub async fn overview(Admin(_): Admin, ui: web::Data<Ui>) -> Page {
+/// `GET /api/v1/overview`: the admin overview's figures.
+pub async fn overview(Overseer(_): Overseer, ui: web::Data<Ui>) -> Page {
     let period = ui.store.overview(OVERVIEW_DAYS).await?;
     let now = right_now(&ui).await?;
     Ok(HttpResponse::Ok().json(OverviewAnswer {
