@@ -71,6 +71,18 @@ fn print_emulator(urls: &teams_emulator::EmulatorUrls) {
     println!("  Bot Connector serviceUrl:  {}", urls.service_url);
     println!("  Bot Framework OpenID:      {}", urls.bot_openid);
     println!("  Inspection and control:    {}/", urls.control);
+    println!("Applications of the tenant that may call Herald's API (client credentials):");
+    for app in &urls.client_apps {
+        let roles = if app.roles.is_empty() {
+            "no Herald role".to_owned()
+        } else {
+            app.roles.join(", ")
+        };
+        println!(
+            "  {:<18} client id {}  secret {}  ({roles})",
+            app.name, app.app_id, app.secret
+        );
+    }
 }
 
 pub async fn emulator(settings: &Settings, args: EmulatorArgs) -> anyhow::Result<()> {
@@ -121,6 +133,7 @@ pub async fn up(settings: Settings, args: UpArgs) -> anyhow::Result<()> {
             .unwrap_or_else(|| format!("http://{}", web.address));
         println!("  Web UI:        {public}/   <- open this in a browser");
         println!("  Bot endpoint:  {public}/api/messages");
+        println!("  API:           {public}/api/v1  (keys: {public}/admin/api-keys)");
     }
     println!(
         "  Health:   http://{}/healthz  (ready: /readyz)",

@@ -108,6 +108,12 @@ fn issue_token(
         );
     };
     if client_id != emulator.app_id() {
+        if let Some(app) = crate::apps::client_apps(emulator.app_id())
+            .into_iter()
+            .find(|app| app.app_id == client_id)
+        {
+            return client_app_token(emulator, tenant, form, &app, client_secret.as_deref());
+        }
         return oauth_error(
             400,
             "unauthorized_client",
@@ -193,6 +199,64 @@ fn client_credentials_grant(
         Vec::new(),
         None,
     );
+    let lifetime = claims.exp - claims.iat;
+    let token = emulator.keys.entra_sign(&claims);
+    HttpResponse::Ok().json(json!({
+        "token_type": "Bearer",
+        "expires_in": lifetime,
+        "ext_expires_in": lifetime,
+        "access_token": token,
+    }))
+}
+
+/// A token another application of the tenant asks for, to call Herald's
+/// API: audience Herald's app id, with the app roles it was granted.
+fn client_app_token(
+    emulator: &Emulator,
+    tenant: &str,
+    form: &HashMap<String, String>,
+    app: &crate::apps::ClientApp,
+    secret: Option<&str>,
+) -> HttpResponse {
+    if secret != Some(app.secret.as_str()) {
+        return oauth_error(
+            401,
+            "invalid_client",
+            7000215,
+            "Invalid client secret provided. Ensure the secret being sent in the request is the client secret value, not the client secret ID.",
+        );
+    }
+    if form.get("grant_type").map(String::as_str) != Some("client_credentials") {
+        return oauth_error(
+            400,
+            "unsupported_grant_type",
+            70003,
+            "The app requested an unsupported grant type; this application may use client_credentials only.",
+        );
+    }
+    let herald = emulator.app_id();
+    let scope = form.get("scope").map(String::as_str).unwrap_or_default();
+    let known = [format!("api://{herald}/.default"), format!("{herald}/.default")];
+    if tenant == BOT_TENANT || !known.iter().any(|k| k == scope) {
+        return oauth_error(
+            400,
+            "invalid_scope",
+            1002012,
+            &format!(
+                "The provided value for scope {scope} is not valid. Client credential flows must have a scope value with /.default suffixed to the resource identifier (application ID URI)."
+            ),
+        );
+    }
+    let mut claims = access_claims(
+        emulator,
+        tenant,
+        herald,
+        &app.service_principal_id,
+        app.roles.clone(),
+        None,
+    );
+    claims.appid = app.app_id.clone();
+    claims.azp = app.app_id.clone();
     let lifetime = claims.exp - claims.iat;
     let token = emulator.keys.entra_sign(&claims);
     HttpResponse::Ok().json(json!({

@@ -5,6 +5,7 @@
 //! It must never depend on a Herald crate: Herald talks to it exactly as it
 //! talks to Microsoft, over HTTP, so nothing in Herald may know it is here.
 
+pub mod apps;
 mod botframework;
 mod connector;
 mod control;
@@ -84,6 +85,8 @@ pub struct EmulatorUrls {
     pub app_id: String,
     pub app_secret: String,
     pub manifest_id: String,
+    /// Other applications of the tenant, which call Herald's API.
+    pub client_apps: Vec<apps::ClientApp>,
 }
 
 impl EmulatorUrls {
@@ -103,6 +106,7 @@ impl EmulatorUrls {
             app_id: config.app_id.clone(),
             app_secret: config.app_secret.clone(),
             manifest_id: config.manifest_id.clone(),
+            client_apps: apps::client_apps(&config.app_id),
         }
     }
 }
