@@ -41,7 +41,10 @@ async fn api_error(client: &StaffClient, path: &str, status: StatusCode) -> Stri
     let body = response.text().await.unwrap();
     let json: Value = serde_json::from_str(&body).unwrap_or_else(|_| panic!("{path}: {body}"));
     assert!(
-        json["type"].as_str().unwrap().starts_with("urn:herald:problem:"),
+        json["type"]
+            .as_str()
+            .unwrap()
+            .starts_with("urn:herald:problem:"),
         "{path}: {json}"
     );
     json["detail"]
@@ -53,7 +56,10 @@ async fn api_error(client: &StaffClient, path: &str, status: StatusCode) -> Stri
 /// Refusals under /api/v1 are RFC 9457 problem documents.
 fn assert_json(response: &reqwest::Response, path: &str) {
     let kind = response.headers()["content-type"].to_str().unwrap();
-    assert!(kind.starts_with("application/problem+json"), "{path}: {kind}");
+    assert!(
+        kind.starts_with("application/problem+json"),
+        "{path}: {kind}"
+    );
 }
 
 /// Follows an API list's `next` links from `first`: every item, in
@@ -388,9 +394,10 @@ async fn the_list_shows_ones_own_finds_filters_and_pages() {
         }
     }
     // More than a page: every announcement once, on the pages and the API.
-    let mut ids: HashSet<String> = strings(&all_items(author, "/api/v1/announcements").await.0, "id")
-        .into_iter()
-        .collect();
+    let mut ids: HashSet<String> =
+        strings(&all_items(author, "/api/v1/announcements").await.0, "id")
+            .into_iter()
+            .collect();
     for n in 0..52 {
         ids.insert(
             author

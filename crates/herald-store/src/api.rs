@@ -71,6 +71,15 @@ macro_rules! select_keys {
     };
 }
 
+/// An `idempotency_keys` row as a claim reads it.
+#[derive(sqlx::FromRow)]
+struct KeyRow {
+    request_hash: Vec<u8>,
+    status: Option<i16>,
+    body: Option<Vec<u8>>,
+    location: Option<String>,
+}
+
 /// A claim not answered in this time is taken to be from a process that
 /// died while serving it, and may be taken over.
 const ABANDONED_SECONDS: i64 = 120;
@@ -162,7 +171,7 @@ impl Store {
         if inserted.rows_affected() == 1 {
             return Ok(Claim::New);
         }
-        let row: Option<(Vec<u8>, Option<i16>, Option<Vec<u8>>, Option<String>)> = sqlx::query_as(
+        let row: Option<KeyRow> = sqlx::query_as(
             "select request_hash, status, body, location from idempotency_keys \
              where caller = $1 and key = $2",
         )
@@ -173,13 +182,18 @@ impl Store {
         Ok(match row {
             // Forgotten between the insert and the read: try again.
             None => Claim::Pending,
-            Some((hash, _, _, _)) if hash != request_hash => Claim::OtherRequest,
-            Some((_, Some(status), body, location)) => Claim::Answered(StoredAnswer {
+            Some(row) if row.request_hash != request_hash => Claim::OtherRequest,
+            Some(KeyRow {
+                status: Some(status),
+                body,
+                location,
+                ..
+            }) => Claim::Answered(StoredAnswer {
                 status: status as u16,
                 body: body.unwrap_or_default(),
                 location,
             }),
-            Some((_, None, _, _)) => Claim::Pending,
+            Some(_) => Claim::Pending,
         })
     }
 

@@ -4,6 +4,7 @@
 //! condition with a deadline, never a fixed sleep.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+pub mod api;
 pub mod images;
 pub mod web;
 

@@ -236,7 +236,10 @@ fn client_app_token(
     }
     let herald = emulator.app_id();
     let scope = form.get("scope").map(String::as_str).unwrap_or_default();
-    let known = [format!("api://{herald}/.default"), format!("{herald}/.default")];
+    let known = [
+        format!("api://{herald}/.default"),
+        format!("{herald}/.default"),
+    ];
     if tenant == BOT_TENANT || !known.iter().any(|k| k == scope) {
         return oauth_error(
             400,

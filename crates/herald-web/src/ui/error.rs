@@ -178,7 +178,7 @@ impl UiError {
     /// The answer for this request: a redirect to sign-in for a page, JSON
     /// for a script, an error page otherwise. A failure of Herald's own
     /// is logged here, once, with its causes.
-    pub fn into_response(&self, request: &HttpRequest) -> HttpResponse {
+    pub fn respond(&self, request: &HttpRequest) -> HttpResponse {
         answer(self, request)
     }
 }

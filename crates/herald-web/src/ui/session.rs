@@ -247,17 +247,17 @@ pub async fn guard(
                 if is_state_change(request.method())
                     && let Err(refusal) = check_csrf(&mut request, &staff).await
                 {
-                    let response = refusal.into_response(request.request());
+                    let response = refusal.respond(request.request());
                     return Ok(secure(&ui, request.into_response(response)));
                 }
                 request.extensions_mut().insert(staff);
             }
             Ok(None) => {
-                let response = UiError::SignedOut.into_response(request.request());
+                let response = UiError::SignedOut.respond(request.request());
                 return Ok(secure(&ui, request.into_response(response)));
             }
             Err(error) => {
-                let response = error.into_response(request.request());
+                let response = error.respond(request.request());
                 return Ok(secure(&ui, request.into_response(response)));
             }
         }

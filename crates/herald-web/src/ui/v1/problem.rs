@@ -85,7 +85,7 @@ impl ApiError {
 
     pub fn respond(&self, request: &HttpRequest) -> HttpResponse {
         if let ApiError::Ui(error) = self {
-            return error.into_response(request);
+            return error.respond(request);
         }
         let errors = match self {
             ApiError::Invalid(errors) => Some(api_fields(errors)),
