@@ -445,7 +445,7 @@ async fn bad_filters_are_refused_with_a_message_naming_the_field() {
     let recipients = format!("/announcements/{id}/recipients");
     let list = "/announcements".to_owned();
     // (the page, the query, what the message names); the API has the
-    // same path under /api.
+    // same path under /api/v1.
     let cases = [
         ("/", "status=sentt", "status"),
         ("/", "since=2026-13-01", "since"),
@@ -460,7 +460,7 @@ async fn bad_filters_are_refused_with_a_message_naming_the_field() {
         (&recipients, "after=not-a-cursor", "page link"),
     ];
     for (page, query, field) in cases {
-        let api_path = format!("/api{}?{query}", if page == "/" { &list } else { page });
+        let api_path = format!("/api/v1{}?{query}", if page == "/" { &list } else { page });
         let message = api_error(&author, &api_path, StatusCode::BAD_REQUEST).await;
         assert!(message.contains(field), "{api_path}: {message}");
         let response = author.get(&format!("{page}?{query}")).await;
@@ -481,7 +481,7 @@ async fn bad_filters_are_refused_with_a_message_naming_the_field() {
     );
     // Programs may ask for 1 to 1000 rows, in digits.
     for limit in ["0", "5000", "-1", "many"] {
-        let path = format!("/api{recipients}?limit={limit}");
+        let path = format!("/api/v1{recipients}?limit={limit}");
         let message = api_error(&author, &path, StatusCode::BAD_REQUEST).await;
         assert!(message.contains("limit"), "{path}: {message}");
     }

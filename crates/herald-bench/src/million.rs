@@ -238,7 +238,7 @@ async fn pages_after(
             "recipients, q=part of a UPN",
             format!("{base}/announcements/{id}/recipients?q=langer12"),
         ),
-        ("JSON report", format!("{base}/api/announcements/{id}")),
+        ("JSON report", format!("{base}/api/v1/announcements/{id}")),
     ];
     let mut timings = Vec::new();
     for (kind, url) in kinds {

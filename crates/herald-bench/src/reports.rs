@@ -785,7 +785,7 @@ async fn pages(
     let mut order: Vec<String> = Vec::new();
     // Rows of each API page but the last, which may be short.
     let mut sizes: Vec<usize> = Vec::new();
-    let mut next = Some(format!("/api/announcements/{id}/recipients?limit=1000"));
+    let mut next = Some(format!("/api/v1/announcements/{id}/recipients?limit=1000"));
     while let Some(path) = next.take() {
         let outcome = fetch(client, &format!("{base}{path}"), cookie).await;
         timings.record("API ?limit=1000, whole table by next links", &outcome);
