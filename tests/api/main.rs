@@ -9,6 +9,7 @@ mod bad_input;
 mod idempotency;
 mod keys;
 mod limits;
+mod openapi;
 mod tokens;
 
 use herald_testkit::api::{Program, make_key};

@@ -18,7 +18,19 @@ pub enum NotificationStatus {
 }
 
 /// A delivery moves `pending -> queued <-> retrying ->` one final status.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    PartialOrd,
+    Ord,
+    Serialize,
+    Deserialize,
+    utoipa::ToSchema,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum DeliveryStatus {
     /// Waiting for a conversation (install, chat id).
@@ -88,7 +100,7 @@ pub enum ChangeKind {
 
 /// How the latest change went for one delivery: `queued` until it is
 /// applied, then `updated` (edit, withdraw), `recalled` or `failed`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum ChangeStatus {
     Queued,

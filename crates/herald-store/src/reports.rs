@@ -17,7 +17,7 @@ use crate::{NotificationRecord, Result, Store, StoreError, parse};
 /// One line of the per-recipient table.
 /// Read by hand (`line`): sqlx's `FromRow` cannot turn a nullable text
 /// column into `Option<DeliveryReason>` without the domain depending on sqlx.
-#[derive(Debug, Clone, serde::Serialize)]
+#[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
 pub struct RecipientLine {
     pub recipient: Uuid,
     /// `person` or `channel`.
@@ -25,6 +25,8 @@ pub struct RecipientLine {
     pub name: Option<String>,
     pub upn: Option<String>,
     pub status: DeliveryStatus,
+    /// Why it was not delivered, as a code (`blocked`, `user_gone`...).
+    #[schema(value_type = Option<String>)]
     pub error_code: Option<DeliveryReason>,
     pub error_message: Option<String>,
     pub attempts: i32,
@@ -77,7 +79,7 @@ impl RecipientQuery {
 }
 
 /// Deliveries, reads and acknowledgements in one interval of the chart.
-#[derive(Debug, Clone, Copy, serde::Serialize, sqlx::FromRow)]
+#[derive(Debug, Clone, Copy, serde::Serialize, sqlx::FromRow, utoipa::ToSchema)]
 pub struct TimelinePoint {
     #[serde(with = "time::serde::rfc3339")]
     pub at: OffsetDateTime,
@@ -235,7 +237,7 @@ const LIST_COUNTS: &str = "cross join lateral (select coalesce(sum(k.count), 0):
      from notification_counts k where k.notification_id = n.id) c ";
 
 /// The admin overview's figures for a period.
-#[derive(Debug, Clone, Default, serde::Serialize, sqlx::FromRow)]
+#[derive(Debug, Clone, Default, serde::Serialize, sqlx::FromRow, utoipa::ToSchema)]
 pub struct Overview {
     pub sends: i64,
     pub targeted: i64,
@@ -251,6 +253,7 @@ pub struct Overview {
     pub blocked: i64,
     /// Deliveries per day, oldest first, days without any included.
     #[sqlx(skip)]
+    #[schema(value_type = Vec<Vec<serde_json::Value>>)]
     pub per_day: Vec<(time::Date, i64)>,
 }
 

@@ -38,7 +38,7 @@ const STREAM_LIFETIME: Duration = Duration::from_secs(600);
 
 /// An announcement's progress, as the status page, its events and the
 /// JSON API show it.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Snapshot {
     pub id: String,
     pub status: &'static str,
@@ -73,6 +73,7 @@ pub struct Snapshot {
     /// The chart, as SVG markup made by `chart::progress`; left out when
     /// empty (the JSON API clears it).
     #[serde(skip_serializing_if = "String::is_empty")]
+    #[schema(required = false)]
     pub chart: String,
     #[serde(skip)]
     pub timeline: Vec<TimelinePoint>,
@@ -81,7 +82,7 @@ pub struct Snapshot {
 }
 
 /// How far the latest edit or recall has got.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct ChangeProgress {
     /// "Updating", "Recalling", "Withdrawing".
     pub doing: &'static str,
@@ -132,7 +133,7 @@ impl ChangeProgress {
     }
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct StatusCount {
     pub status: &'static str,
     pub count: i64,
@@ -246,7 +247,7 @@ fn seconds_left(unfinished: i64, measured: Option<f64>, tenant_rate: f64) -> Opt
 }
 
 /// How a canceled announcement ended: when, by whom, who got it.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Canceled {
     #[serde(with = "time::serde::rfc3339::option")]
     pub at: Option<OffsetDateTime>,

@@ -204,11 +204,14 @@ pub fn configure(config: &mut web::ServiceConfig) {
         .route("/images/{name}", web::head().to(images::serve));
 }
 
-/// Paths anyone may open: signing in, what the sign-in page needs, and
-/// uploaded images, which Teams fetches for the cards without a session.
+/// Paths anyone may open: signing in, what the sign-in page needs,
+/// uploaded images, which Teams fetches for the cards without a session,
+/// and the API's description, which holds no data.
 pub(crate) fn is_public(path: &str) -> bool {
-    matches!(path, "/sign-in" | "/sign-in/start" | "/auth/callback")
-        || path.starts_with("/static/")
+    matches!(
+        path,
+        "/sign-in" | "/sign-in/start" | "/auth/callback" | "/api/v1/openapi.json"
+    ) || path.starts_with("/static/")
         || path.starts_with(herald_domain::image::HOSTED_IMAGES_PATH)
         || path == "/api/messages"
 }

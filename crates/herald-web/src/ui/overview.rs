@@ -24,7 +24,7 @@ pub async fn page(Admin(staff): Admin, ui: web::Data<Ui>) -> Page {
 }
 
 /// The queues and the send rate this moment, as `/metrics` reports them.
-#[derive(Debug, Clone, serde::Serialize)]
+#[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
 pub struct RightNow {
     /// `None` when the broker does not answer.
     pub send_queue: Option<u32>,

@@ -125,7 +125,23 @@ pub async fn page(
     })
 }
 
-/// The whole table (as filtered) as CSV, read and sent in batches.
+/// The whole table (as filtered) as CSV, read and sent in batches: UTF-8
+/// with a byte order mark, times in ISO 8601 with their offset.
+#[utoipa::path(
+    get,
+    path = "/api/v1/announcements/{id}/recipients.csv",
+    tag = "reports",
+    params(
+        ("id" = String, Path, description = "The announcement's id"),
+        ("status" = Option<String>, Query, description = "delivered, failed, blocked, gone, pending..."),
+        ("q" = Option<String>, Query, description = "Part of a name or UPN"),
+    ),
+    responses(
+        (status = 200, description = "The recipients as CSV", content_type = "text/csv", body = String),
+        (status = 404, description = "No such announcement, or not the caller's", content_type = "application/problem+json", body = super::v1::problem::Problem),
+    ),
+    security(("bearer" = []), ("session" = [])),
+)]
 pub async fn csv(
     Author(staff): Author,
     ui: web::Data<Ui>,

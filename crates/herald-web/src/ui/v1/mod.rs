@@ -9,6 +9,7 @@
 //! (`openapi`).
 
 pub mod idempotency;
+pub mod openapi;
 pub mod problem;
 pub mod programs;
 mod reads;
@@ -116,6 +117,7 @@ pub fn routes(config: &mut web::ServiceConfig) {
             web::get().to(recipients::csv),
         )
         .route("/overview", web::get().to(reads::overview))
+        .route("/openapi.json", web::get().to(openapi::serve))
         .default_service(web::to(unknown));
 }
 

@@ -132,8 +132,9 @@ impl ResponseError for ApiError {
 }
 
 /// An RFC 9457 problem document.
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct Problem<'a> {
+    /// `urn:herald:problem:` and the error's stable name.
     #[serde(rename = "type")]
     pub kind: String,
     pub title: &'a str,

@@ -9,6 +9,7 @@ use herald_store::{
 use serde::Serialize;
 
 use super::Overseer;
+use super::problem::Problem;
 use crate::ui::filters::{ListFilter, PAGE_ROWS, RecipientFilter, rows_wanted, split_page};
 use crate::ui::live::Snapshot;
 use crate::ui::overview::{OVERVIEW_DAYS, RightNow, right_now};
@@ -20,7 +21,7 @@ use crate::ui::views::iso;
 use crate::ui::{Ui, urls};
 
 /// An announcement as every answer names it.
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Summary<'a> {
     id: String,
@@ -37,7 +38,7 @@ pub struct Summary<'a> {
 }
 
 /// Where the same announcement is for people and for programs.
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct Links {
     page: String,
     report: String,
@@ -72,21 +73,21 @@ impl<'a> Summary<'a> {
     }
 }
 
-#[derive(Serialize)]
-struct Listed<'a> {
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct Listed<'a> {
     items: Vec<ListItem<'a>>,
     next: Option<String>,
 }
 
-#[derive(Serialize)]
-struct ListItem<'a> {
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct ListItem<'a> {
     #[serde(flatten)]
     summary: Summary<'a>,
     counts: Counts,
 }
 
-#[derive(Serialize)]
-struct Counts {
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct Counts {
     recipients: i64,
     delivered: i64,
     failed: i64,
@@ -107,7 +108,28 @@ impl<'a> ListItem<'a> {
     }
 }
 
-/// `GET /api/v1/announcements`: the list, a page at a time.
+/// The announcements, newest first, a page at a time: an author's (or a
+/// sending program's) own, everyone's for admins and reading programs.
+#[utoipa::path(
+    get,
+    path = "/api/v1/announcements",
+    tag = "reports",
+    params(
+        ("q" = Option<String>, Query, description = "Part of the title or the author's name"),
+        ("status" = Option<String>, Query, description = "draft, scheduled, preparing, sending, sent, canceled or failed"),
+        ("since" = Option<String>, Query, description = "Changed on or after this day (YYYY-MM-DD)"),
+        ("until" = Option<String>, Query, description = "Changed on or before this day (YYYY-MM-DD)"),
+        ("sort" = Option<String>, Query, description = "A column: title, status, sent, recipients, delivered, failed, read"),
+        ("dir" = Option<String>, Query, description = "asc or desc"),
+        ("limit" = Option<u32>, Query, description = "Items per page, 1 to 500 (default 50)"),
+        ("after" = Option<String>, Query, description = "Where the page starts: the `next` link gives it"),
+    ),
+    responses(
+        (status = 200, description = "A page of announcements", body = Listed),
+        (status = 400, description = "A filter is not valid", content_type = "application/problem+json", body = Problem),
+    ),
+    security(("bearer" = []), ("session" = [])),
+)]
 pub async fn list(
     Author(staff): Author,
     ui: web::Data<Ui>,
@@ -125,8 +147,8 @@ pub async fn list(
     }))
 }
 
-#[derive(Serialize)]
-struct Report<'a> {
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct Report<'a> {
     #[serde(flatten)]
     summary: Summary<'a>,
     /// As the status page shows it, without its chart.
@@ -134,7 +156,18 @@ struct Report<'a> {
     timeline: &'a [TimelinePoint],
 }
 
-/// `GET /api/v1/announcements/{id}`: one announcement and its progress.
+/// One announcement and its progress, as its status page shows it.
+#[utoipa::path(
+    get,
+    path = "/api/v1/announcements/{id}",
+    tag = "reports",
+    params(("id" = String, Path, description = "The announcement's id")),
+    responses(
+        (status = 200, description = "The announcement and its progress", body = Report),
+        (status = 404, description = "No such announcement, or not the caller's", content_type = "application/problem+json", body = Problem),
+    ),
+    security(("bearer" = []), ("session" = [])),
+)]
 pub async fn report(Author(staff): Author, ui: web::Data<Ui>, id: web::Path<String>) -> Page {
     let record = visible(&ui, &staff, &id).await?;
     report_of(&ui, &record).await
@@ -153,14 +186,32 @@ pub async fn report_of(ui: &Ui, record: &NotificationRecord) -> Page {
     }))
 }
 
-#[derive(Serialize)]
-struct Recipients<'a> {
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct Recipients<'a> {
     items: &'a [RecipientLine],
     next: Option<String>,
     previous: Option<String>,
 }
 
-/// `GET /api/v1/announcements/{id}/recipients`: who got it, a page at a time.
+/// Who got it: one line per recipient, filtered, in keyset pages.
+#[utoipa::path(
+    get,
+    path = "/api/v1/announcements/{id}/recipients",
+    tag = "reports",
+    params(
+        ("id" = String, Path, description = "The announcement's id"),
+        ("status" = Option<String>, Query, description = "delivered, failed, blocked, gone, pending..."),
+        ("q" = Option<String>, Query, description = "Part of a name or UPN"),
+        ("limit" = Option<u32>, Query, description = "Lines per page, 1 to 500 (default 100)"),
+        ("after" = Option<String>, Query, description = "The `next` link gives it"),
+        ("before" = Option<String>, Query, description = "The `previous` link gives it"),
+    ),
+    responses(
+        (status = 200, description = "A page of recipients", body = Recipients),
+        (status = 404, description = "No such announcement, or not the caller's", content_type = "application/problem+json", body = Problem),
+    ),
+    security(("bearer" = []), ("session" = [])),
+)]
 pub async fn recipients(
     Author(staff): Author,
     ui: web::Data<Ui>,
@@ -178,14 +229,24 @@ pub async fn recipients(
     }))
 }
 
-#[derive(Serialize)]
-struct OverviewAnswer {
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct OverviewAnswer {
     days: i64,
     period: Overview,
     now: RightNow,
 }
 
-/// `GET /api/v1/overview`: the admin overview's figures.
+/// The admin overview's figures: the last 30 days, and right now.
+#[utoipa::path(
+    get,
+    path = "/api/v1/overview",
+    tag = "reports",
+    responses(
+        (status = 200, description = "The overview", body = OverviewAnswer),
+        (status = 403, description = "Admins and reading programs only", content_type = "application/problem+json", body = Problem),
+    ),
+    security(("bearer" = []), ("session" = [])),
+)]
 pub async fn overview(Overseer(_): Overseer, ui: web::Data<Ui>) -> Page {
     let period = ui.store.overview(OVERVIEW_DAYS).await?;
     let now = right_now(&ui).await?;

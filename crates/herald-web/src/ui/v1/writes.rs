@@ -16,7 +16,8 @@ use time::format_description::well_known::Rfc3339;
 use super::Sender;
 use super::idempotency;
 use super::problem::ApiError;
-use super::reads::report_of;
+use super::problem::Problem;
+use super::reads::{Report, report_of};
 use crate::ui::compose::{BUTTONS, DraftForm, FieldErrors, Pick};
 use crate::ui::error::UiError;
 use crate::ui::session::Staff;
@@ -26,7 +27,7 @@ use crate::ui::{Ui, announcements, changes, urls};
 type Answer = Result<HttpResponse, ApiError>;
 
 /// An announcement's content and audience, as programs write it.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct AnnouncementBody {
     #[serde(default)]
@@ -59,7 +60,7 @@ pub struct AnnouncementBody {
     pub people_list_name: Option<String>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ButtonBody {
     #[serde(default)]
@@ -70,7 +71,7 @@ pub struct ButtonBody {
 
 /// `POST /api/v1/announcements`: a draft, or with `send` / `scheduleAt`
 /// an announcement sent now or at a time.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct CreateBody {
     #[serde(flatten)]
@@ -210,6 +211,21 @@ fn zone_of(zone: &Option<String>) -> Result<String, FieldErrors> {
     Ok(zone.to_owned())
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/v1/announcements",
+    tag = "announcements",
+    request_body = CreateBody,
+    responses(
+        (status = 201, description = "Created (and sent or scheduled when asked); Location names it", body = Report),
+        (status = 400, description = "The body is not JSON of this shape", content_type = "application/problem+json", body = Problem),
+        (status = 404, description = "No such announcement, or not the caller's", content_type = "application/problem+json", body = Problem),
+        (status = 409, description = "Not possible in the announcement's state", content_type = "application/problem+json", body = Problem),
+        (status = 422, description = "Not valid: `errors` says why, by field", content_type = "application/problem+json", body = Problem),
+        (status = 429, description = "Over the caller's rate: see Retry-After", content_type = "application/problem+json", body = Problem),
+    ),
+    security(("bearer" = []), ("session" = [])),
+)]
 pub async fn create(
     Sender(staff): Sender,
     ui: web::Data<Ui>,
@@ -254,6 +270,21 @@ pub async fn create(
 
 /// `PUT /api/v1/announcements/{id}`: a draft's content and audience,
 /// replaced whole.
+#[utoipa::path(
+    put,
+    path = "/api/v1/announcements/{id}",
+    tag = "announcements",
+    params(("id" = String, Path, description = "The announcement's id")),
+    request_body = AnnouncementBody,
+    responses(
+        (status = 200, description = "The draft, changed", body = Report),
+        (status = 400, description = "The body is not JSON of this shape", content_type = "application/problem+json", body = Problem),
+        (status = 404, description = "No such announcement, or not the caller's", content_type = "application/problem+json", body = Problem),
+        (status = 409, description = "Not possible in the announcement's state", content_type = "application/problem+json", body = Problem),
+        (status = 422, description = "Not valid: `errors` says why, by field", content_type = "application/problem+json", body = Problem),
+    ),
+    security(("bearer" = []), ("session" = [])),
+)]
 pub async fn update(
     Sender(staff): Sender,
     ui: web::Data<Ui>,
@@ -278,6 +309,20 @@ pub async fn update(
 }
 
 /// `DELETE /api/v1/announcements/{id}`: a draft, gone.
+#[utoipa::path(
+    delete,
+    path = "/api/v1/announcements/{id}",
+    tag = "announcements",
+    params(("id" = String, Path, description = "The announcement's id")),
+    responses(
+        (status = 204, description = "The draft is deleted"),
+        (status = 400, description = "The body is not JSON of this shape", content_type = "application/problem+json", body = Problem),
+        (status = 404, description = "No such announcement, or not the caller's", content_type = "application/problem+json", body = Problem),
+        (status = 409, description = "Not possible in the announcement's state", content_type = "application/problem+json", body = Problem),
+        (status = 422, description = "Not valid: `errors` says why, by field", content_type = "application/problem+json", body = Problem),
+    ),
+    security(("bearer" = []), ("session" = [])),
+)]
 pub async fn delete(Sender(staff): Sender, ui: web::Data<Ui>, id: web::Path<String>) -> Answer {
     let record = visible(&ui, &staff, &id).await?;
     if !ui.store.delete_draft(record.id).await? {
@@ -312,6 +357,22 @@ where
 }
 
 /// `POST /api/v1/announcements/{id}/send`.
+#[utoipa::path(
+    post,
+    path = "/api/v1/announcements/{id}/send",
+    tag = "announcements",
+    params(("id" = String, Path, description = "The announcement's id")),
+    request_body = Empty,
+    responses(
+        (status = 200, description = "Sending", body = Report),
+        (status = 400, description = "The body is not JSON of this shape", content_type = "application/problem+json", body = Problem),
+        (status = 404, description = "No such announcement, or not the caller's", content_type = "application/problem+json", body = Problem),
+        (status = 409, description = "Not possible in the announcement's state", content_type = "application/problem+json", body = Problem),
+        (status = 422, description = "Not valid: `errors` says why, by field", content_type = "application/problem+json", body = Problem),
+        (status = 429, description = "Over the caller's rate: see Retry-After", content_type = "application/problem+json", body = Problem),
+    ),
+    security(("bearer" = []), ("session" = [])),
+)]
 pub async fn send(
     Sender(staff): Sender,
     ui: web::Data<Ui>,
@@ -328,13 +389,13 @@ pub async fn send(
     .await
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
-struct Empty {}
+pub struct Empty {}
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
-struct ScheduleBody {
+pub struct ScheduleBody {
     #[serde(default)]
     at: String,
     #[serde(default)]
@@ -342,6 +403,22 @@ struct ScheduleBody {
 }
 
 /// `POST /api/v1/announcements/{id}/schedule` with `{"at": ...}`.
+#[utoipa::path(
+    post,
+    path = "/api/v1/announcements/{id}/schedule",
+    tag = "announcements",
+    params(("id" = String, Path, description = "The announcement's id")),
+    request_body = ScheduleBody,
+    responses(
+        (status = 200, description = "Scheduled", body = Report),
+        (status = 400, description = "The body is not JSON of this shape", content_type = "application/problem+json", body = Problem),
+        (status = 404, description = "No such announcement, or not the caller's", content_type = "application/problem+json", body = Problem),
+        (status = 409, description = "Not possible in the announcement's state", content_type = "application/problem+json", body = Problem),
+        (status = 422, description = "Not valid: `errors` says why, by field", content_type = "application/problem+json", body = Problem),
+        (status = 429, description = "Over the caller's rate: see Retry-After", content_type = "application/problem+json", body = Problem),
+    ),
+    security(("bearer" = []), ("session" = [])),
+)]
 pub async fn schedule(
     Sender(staff): Sender,
     ui: web::Data<Ui>,
@@ -369,6 +446,22 @@ fn renamed(errors: FieldErrors, from: &str, to: &str) -> FieldErrors {
 }
 
 /// `POST /api/v1/announcements/{id}/unschedule`: back to a draft.
+#[utoipa::path(
+    post,
+    path = "/api/v1/announcements/{id}/unschedule",
+    tag = "announcements",
+    params(("id" = String, Path, description = "The announcement's id")),
+    request_body = Empty,
+    responses(
+        (status = 200, description = "A draft again", body = Report),
+        (status = 400, description = "The body is not JSON of this shape", content_type = "application/problem+json", body = Problem),
+        (status = 404, description = "No such announcement, or not the caller's", content_type = "application/problem+json", body = Problem),
+        (status = 409, description = "Not possible in the announcement's state", content_type = "application/problem+json", body = Problem),
+        (status = 422, description = "Not valid: `errors` says why, by field", content_type = "application/problem+json", body = Problem),
+        (status = 429, description = "Over the caller's rate: see Retry-After", content_type = "application/problem+json", body = Problem),
+    ),
+    security(("bearer" = []), ("session" = [])),
+)]
 pub async fn unschedule(
     Sender(staff): Sender,
     ui: web::Data<Ui>,
@@ -392,6 +485,22 @@ pub async fn unschedule(
 }
 
 /// `POST /api/v1/announcements/{id}/cancel`.
+#[utoipa::path(
+    post,
+    path = "/api/v1/announcements/{id}/cancel",
+    tag = "announcements",
+    params(("id" = String, Path, description = "The announcement's id")),
+    request_body = Empty,
+    responses(
+        (status = 200, description = "Canceled", body = Report),
+        (status = 400, description = "The body is not JSON of this shape", content_type = "application/problem+json", body = Problem),
+        (status = 404, description = "No such announcement, or not the caller's", content_type = "application/problem+json", body = Problem),
+        (status = 409, description = "Not possible in the announcement's state", content_type = "application/problem+json", body = Problem),
+        (status = 422, description = "Not valid: `errors` says why, by field", content_type = "application/problem+json", body = Problem),
+        (status = 429, description = "Over the caller's rate: see Retry-After", content_type = "application/problem+json", body = Problem),
+    ),
+    security(("bearer" = []), ("session" = [])),
+)]
 pub async fn cancel(
     Sender(staff): Sender,
     ui: web::Data<Ui>,
@@ -408,9 +517,9 @@ pub async fn cancel(
     .await
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
-struct TestBody {
+pub struct TestBody {
     /// Who gets the test (UPN or object id); a person gets it themselves
     /// when not given.
     #[serde(default)]
@@ -419,6 +528,22 @@ struct TestBody {
 
 /// `POST /api/v1/announcements/{id}/test`: the card to one person, marked
 /// as a test.
+#[utoipa::path(
+    post,
+    path = "/api/v1/announcements/{id}/test",
+    tag = "announcements",
+    params(("id" = String, Path, description = "The announcement's id")),
+    request_body = TestBody,
+    responses(
+        (status = 200, description = "The test is on its way", body = Report),
+        (status = 400, description = "The body is not JSON of this shape", content_type = "application/problem+json", body = Problem),
+        (status = 404, description = "No such announcement, or not the caller's", content_type = "application/problem+json", body = Problem),
+        (status = 409, description = "Not possible in the announcement's state", content_type = "application/problem+json", body = Problem),
+        (status = 422, description = "Not valid: `errors` says why, by field", content_type = "application/problem+json", body = Problem),
+        (status = 429, description = "Over the caller's rate: see Retry-After", content_type = "application/problem+json", body = Problem),
+    ),
+    security(("bearer" = []), ("session" = [])),
+)]
 pub async fn test(
     Sender(staff): Sender,
     ui: web::Data<Ui>,
@@ -469,6 +594,22 @@ async fn tester(ui: &Ui, staff: &Staff, to: Option<&str>) -> Result<authoring::T
 
 /// `POST /api/v1/announcements/{id}/remind`: the people it reached who
 /// have not acknowledged get a reminder.
+#[utoipa::path(
+    post,
+    path = "/api/v1/announcements/{id}/remind",
+    tag = "announcements",
+    params(("id" = String, Path, description = "The announcement's id")),
+    request_body = Empty,
+    responses(
+        (status = 200, description = "The reminder is on its way", body = Report),
+        (status = 400, description = "The body is not JSON of this shape", content_type = "application/problem+json", body = Problem),
+        (status = 404, description = "No such announcement, or not the caller's", content_type = "application/problem+json", body = Problem),
+        (status = 409, description = "Not possible in the announcement's state", content_type = "application/problem+json", body = Problem),
+        (status = 422, description = "Not valid: `errors` says why, by field", content_type = "application/problem+json", body = Problem),
+        (status = 429, description = "Over the caller's rate: see Retry-After", content_type = "application/problem+json", body = Problem),
+    ),
+    security(("bearer" = []), ("session" = [])),
+)]
 pub async fn remind(
     Sender(staff): Sender,
     ui: web::Data<Ui>,
@@ -487,9 +628,9 @@ pub async fn remind(
 
 /// `POST /api/v1/announcements/{id}/edit`: every card that went out is
 /// replaced with the new content (the audience stays).
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
-struct EditBody {
+pub struct EditBody {
     #[serde(flatten)]
     announcement: AnnouncementBody,
     /// Show "Edited" on the card.
@@ -504,6 +645,22 @@ fn yes() -> bool {
     true
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/v1/announcements/{id}/edit",
+    tag = "announcements",
+    params(("id" = String, Path, description = "The announcement's id")),
+    request_body = EditBody,
+    responses(
+        (status = 200, description = "Every card is being updated", body = Report),
+        (status = 400, description = "The body is not JSON of this shape", content_type = "application/problem+json", body = Problem),
+        (status = 404, description = "No such announcement, or not the caller's", content_type = "application/problem+json", body = Problem),
+        (status = 409, description = "Not possible in the announcement's state", content_type = "application/problem+json", body = Problem),
+        (status = 422, description = "Not valid: `errors` says why, by field", content_type = "application/problem+json", body = Problem),
+        (status = 429, description = "Over the caller's rate: see Retry-After", content_type = "application/problem+json", body = Problem),
+    ),
+    security(("bearer" = []), ("session" = [])),
+)]
 pub async fn edit(
     Sender(staff): Sender,
     ui: web::Data<Ui>,
@@ -538,15 +695,31 @@ pub async fn edit(
     .await
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
-struct RecallBody {
+pub struct RecallBody {
     /// `delete` (default) or `notice`.
     #[serde(default)]
     how: Option<String>,
 }
 
 /// `POST /api/v1/announcements/{id}/recall`.
+#[utoipa::path(
+    post,
+    path = "/api/v1/announcements/{id}/recall",
+    tag = "announcements",
+    params(("id" = String, Path, description = "The announcement's id")),
+    request_body = RecallBody,
+    responses(
+        (status = 200, description = "Every card is being recalled", body = Report),
+        (status = 400, description = "The body is not JSON of this shape", content_type = "application/problem+json", body = Problem),
+        (status = 404, description = "No such announcement, or not the caller's", content_type = "application/problem+json", body = Problem),
+        (status = 409, description = "Not possible in the announcement's state", content_type = "application/problem+json", body = Problem),
+        (status = 422, description = "Not valid: `errors` says why, by field", content_type = "application/problem+json", body = Problem),
+        (status = 429, description = "Over the caller's rate: see Retry-After", content_type = "application/problem+json", body = Problem),
+    ),
+    security(("bearer" = []), ("session" = [])),
+)]
 pub async fn recall(
     Sender(staff): Sender,
     ui: web::Data<Ui>,
