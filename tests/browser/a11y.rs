@@ -21,7 +21,7 @@ use crate::site::{
 /// The page shown, drawn in `theme`, has no serious accessibility problem
 /// at a desktop's width, nor at a phone's (as Teams mobile shows a tab),
 /// where nothing may make it scroll sideways either.
-async fn check(browser: &Browser, theme: &str, page: &str) {
+pub async fn check(browser: &Browser, theme: &str, page: &str) {
     assert_theme(browser, theme).await;
     assert_accessible(browser, &format!("{page} ({theme} theme)")).await;
     browser.set_window_size(390, 844).await.unwrap();

@@ -11,6 +11,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod a11y;
+mod api_pages;
 mod changes;
 mod flows;
 mod harness;

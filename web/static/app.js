@@ -244,5 +244,22 @@
         if (!window.confirm(form.getAttribute("data-confirm"))) event.preventDefault();
       });
     });
+    copyButtons();
   });
+
+  // Buttons that copy a block's text (the API reference's curl examples);
+  // without a clipboard the text is still there to select.
+  function copyButtons() {
+    document.querySelectorAll("button[data-copy]").forEach(function (button) {
+      var source = document.getElementById(button.getAttribute("data-copy"));
+      if (!source || !navigator.clipboard) return;
+      button.hidden = false;
+      button.addEventListener("click", function () {
+        navigator.clipboard.writeText(source.textContent).then(function () {
+          button.textContent = "Copied";
+          setTimeout(function () { button.textContent = "Copy"; }, 2000);
+        });
+      });
+    });
+  }
 })();

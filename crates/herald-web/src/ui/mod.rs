@@ -15,6 +15,7 @@
 
 mod announcements;
 mod api_keys;
+mod api_reference;
 mod assets;
 mod audience;
 mod changes;
@@ -162,6 +163,7 @@ pub fn configure(config: &mut web::ServiceConfig) {
         .route("/admin/overview", web::get().to(overview::page))
         .service(web::scope(urls::API).configure(v1::routes))
         .route("/api/{rest:.*}", web::route().to(v1::moved))
+        .route(urls::API_REFERENCE, web::get().to(api_reference::page))
         .route(urls::API_KEYS, web::get().to(api_keys::page))
         .route(urls::API_KEYS, web::post().to(api_keys::create))
         .route(

@@ -211,6 +211,8 @@ fn zone_of(zone: &Option<String>) -> Result<String, FieldErrors> {
     Ok(zone.to_owned())
 }
 
+/// A new announcement: a draft, or sent at once (`send: true`), or
+/// scheduled (`scheduleAt`). Checked as the compose page checks it.
 #[utoipa::path(
     post,
     path = "/api/v1/announcements",
@@ -268,8 +270,7 @@ pub async fn create(
     .await
 }
 
-/// `PUT /api/v1/announcements/{id}`: a draft's content and audience,
-/// replaced whole.
+/// A draft's content and audience, replaced whole.
 #[utoipa::path(
     put,
     path = "/api/v1/announcements/{id}",
@@ -308,7 +309,7 @@ pub async fn update(
     Ok(report_of(&ui, &reread(&ui, &record).await?).await?)
 }
 
-/// `DELETE /api/v1/announcements/{id}`: a draft, gone.
+/// Deletes a draft (only drafts can be deleted).
 #[utoipa::path(
     delete,
     path = "/api/v1/announcements/{id}",
@@ -356,7 +357,7 @@ where
     .await
 }
 
-/// `POST /api/v1/announcements/{id}/send`.
+/// Sends a draft now.
 #[utoipa::path(
     post,
     path = "/api/v1/announcements/{id}/send",
@@ -402,7 +403,8 @@ pub struct ScheduleBody {
     time_zone: Option<String>,
 }
 
-/// `POST /api/v1/announcements/{id}/schedule` with `{"at": ...}`.
+/// Schedules a draft for a time (RFC 3339, with its offset), within a
+/// year.
 #[utoipa::path(
     post,
     path = "/api/v1/announcements/{id}/schedule",
@@ -445,7 +447,7 @@ fn renamed(errors: FieldErrors, from: &str, to: &str) -> FieldErrors {
     out
 }
 
-/// `POST /api/v1/announcements/{id}/unschedule`: back to a draft.
+/// Takes a scheduled announcement off the schedule: a draft again.
 #[utoipa::path(
     post,
     path = "/api/v1/announcements/{id}/unschedule",
@@ -484,7 +486,7 @@ pub async fn unschedule(
     .await
 }
 
-/// `POST /api/v1/announcements/{id}/cancel`.
+/// Stops a send under way, or calls off a schedule.
 #[utoipa::path(
     post,
     path = "/api/v1/announcements/{id}/cancel",
@@ -526,8 +528,8 @@ pub struct TestBody {
     to: Option<String>,
 }
 
-/// `POST /api/v1/announcements/{id}/test`: the card to one person, marked
-/// as a test.
+/// Sends the card to one person (`to`), marked as a test; a person in a
+/// browser gets it themselves when `to` is left out.
 #[utoipa::path(
     post,
     path = "/api/v1/announcements/{id}/test",
@@ -592,8 +594,7 @@ async fn tester(ui: &Ui, staff: &Staff, to: Option<&str>) -> Result<authoring::T
     })
 }
 
-/// `POST /api/v1/announcements/{id}/remind`: the people it reached who
-/// have not acknowledged get a reminder.
+/// Reminds the people it reached who have not acknowledged it yet.
 #[utoipa::path(
     post,
     path = "/api/v1/announcements/{id}/remind",
@@ -626,8 +627,7 @@ pub async fn remind(
     .await
 }
 
-/// `POST /api/v1/announcements/{id}/edit`: every card that went out is
-/// replaced with the new content (the audience stays).
+/// New content for what went out; the audience stays.
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct EditBody {
@@ -645,6 +645,8 @@ fn yes() -> bool {
     true
 }
 
+/// Replaces every card that went out with the new content (the audience
+/// stays), marked "Edited" unless `markEdited` is false.
 #[utoipa::path(
     post,
     path = "/api/v1/announcements/{id}/edit",
@@ -703,7 +705,8 @@ pub struct RecallBody {
     how: Option<String>,
 }
 
-/// `POST /api/v1/announcements/{id}/recall`.
+/// Recalls every card that went out: `delete` removes them, `notice`
+/// replaces them with a note that the announcement was withdrawn.
 #[utoipa::path(
     post,
     path = "/api/v1/announcements/{id}/recall",
