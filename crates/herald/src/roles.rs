@@ -66,6 +66,8 @@ pub fn emulator_config(settings: &Settings, args: EmulatorArgs) -> teams_emulato
 
 fn print_emulator(urls: &teams_emulator::EmulatorUrls) {
     println!("  Entra ID login URL:        {}", urls.login);
+    println!("  Tenant id:                 {}", urls.tenant_id);
+    println!("  Herald's app id:           {}", urls.app_id);
     println!("  Tenant OpenID metadata:    {}", urls.tenant_openid);
     println!("  Microsoft Graph:           {}/v1.0", urls.graph);
     println!("  Bot Connector serviceUrl:  {}", urls.service_url);

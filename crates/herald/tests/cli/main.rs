@@ -2,6 +2,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod crash;
+mod readme;
 mod shutdown;
 
 use std::process::Stdio;
