@@ -123,6 +123,8 @@ async fn the_api_reference_shows_every_route_with_an_example() {
         check(&browser, theme, "API reference").await;
         open(&browser, &herald, "/admin/api-keys").await;
         check(&browser, theme, "API keys").await;
+        open(&browser, &herald, "/admin/teams-app").await;
+        check(&browser, theme, "Teams app").await;
         open(&browser, &herald, "/admin/api").await;
     }
     assert_console_clean(&browser, &herald, "the API reference", &[]).await;

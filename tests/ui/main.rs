@@ -12,6 +12,7 @@ mod images;
 mod receipts;
 mod reports;
 mod sending;
+mod teams_app;
 
 use herald_testkit::web::StaffClient;
 use herald_testkit::{TestHerald, emulator_config};

@@ -173,6 +173,7 @@ pub fn ui_settings(
         },
         send_rate_per_second: settings.send.rate_per_second * (1.0 - settings.send.headroom),
         api_requests_per_minute: web.api_requests_per_minute,
+        teams_manifest_id: ms.manifest_id.clone().unwrap_or_else(|| app_id.clone()),
     })
 }
 

@@ -15,7 +15,7 @@ pub use graph::{
     GraphLimits, GraphPacing, GraphUser, GroupSearch, TeamMember,
 };
 pub use pace::{Limit, Throttle, Throttles};
-pub use teams_app::{MANIFEST_VERSION, TeamsApp};
+pub use teams_app::{MANIFEST_VERSION, TeamsApp, TeamsAppError};
 pub use tokens::{AuthError, Credentials, Scope, TokenCache};
 
 use std::time::Duration;

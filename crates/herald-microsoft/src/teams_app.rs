@@ -2,10 +2,30 @@
 //! personal tab, single sign-on for the tab, and the resource-specific
 //! permission without which Teams sends no read receipts (§8).
 
+use std::io::Write;
+
 use serde_json::{Value, json};
 
 /// The manifest schema Herald writes.
 pub const MANIFEST_VERSION: &str = "1.25";
+
+const COLOR_ICON: &[u8] = include_bytes!("../../../web/teams/color.png");
+const OUTLINE_ICON: &[u8] = include_bytes!("../../../web/teams/outline.png");
+
+/// Why an installation cannot have a Teams app package yet.
+#[derive(Debug, thiserror::Error)]
+pub enum TeamsAppError {
+    #[error(
+        "web.public_url {0:?} is not https: Teams shows tabs only from https addresses; set web.public_url (HERALD_WEB__PUBLIC_URL) to the https address Teams reaches Herald at"
+    )]
+    NotHttps(String),
+    #[error(
+        "the app's version {0:?} must be major.minor.patch, e.g. 1.0.0 (raise it for every upload)"
+    )]
+    Version(String),
+    #[error("cannot write the package's zip")]
+    Zip(#[source] std::io::Error),
+}
 
 /// What the manifest needs to know of an installation.
 #[derive(Debug, Clone)]
@@ -23,6 +43,39 @@ pub struct TeamsApp {
 }
 
 impl TeamsApp {
+    /// What Teams would refuse in this app, said so that an admin can fix it.
+    pub fn check(&self) -> Result<(), TeamsAppError> {
+        if self.public_url.scheme() != "https" {
+            return Err(TeamsAppError::NotHttps(self.public_url.to_string()));
+        }
+        let parts: Vec<&str> = self.version.split('.').collect();
+        if parts.len() != 3 || parts.iter().any(|p| p.parse::<u32>().is_err()) {
+            return Err(TeamsAppError::Version(self.version.clone()));
+        }
+        Ok(())
+    }
+
+    /// The package to upload in the Teams admin center: a zip of the
+    /// manifest and its two icons, with no folder inside.
+    pub fn package(&self) -> Result<Vec<u8>, TeamsAppError> {
+        self.check()?;
+        let manifest = serde_json::to_vec_pretty(&self.manifest()).unwrap_or_default();
+        let mut zip = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+        let options = zip::write::SimpleFileOptions::default()
+            .compression_method(zip::CompressionMethod::Deflated);
+        for (name, bytes) in [
+            ("manifest.json", manifest.as_slice()),
+            ("color.png", COLOR_ICON),
+            ("outline.png", OUTLINE_ICON),
+        ] {
+            zip.start_file(name, options)
+                .map_err(|e| TeamsAppError::Zip(e.into()))?;
+            zip.write_all(bytes).map_err(TeamsAppError::Zip)?;
+        }
+        let cursor = zip.finish().map_err(|e| TeamsAppError::Zip(e.into()))?;
+        Ok(cursor.into_inner())
+    }
+
     pub fn manifest(&self) -> Value {
         let base = self.public_url.as_str().trim_end_matches('/');
         let host = self.public_url.host_str().unwrap_or_default();

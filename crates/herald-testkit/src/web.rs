@@ -145,7 +145,14 @@ pub async fn sign_in(base: &str, upn: &str) -> anyhow::Result<String> {
     let mut authorize = reqwest::Url::parse(&next(&start)?)?;
     authorize.query_pairs_mut().append_pair("login_hint", upn);
     let code = client.get(authorize).send().await?;
-    let callback = client.get(next(&code)?).send().await?;
+    // Entra sends the browser back to web.public_url, which a test may set
+    // to a name that only stands for `base` (as a proxy would).
+    let mut back = reqwest::Url::parse(&next(&code)?)?;
+    let base_url = reqwest::Url::parse(base)?;
+    back.set_scheme(base_url.scheme()).ok();
+    back.set_host(base_url.host_str()).ok();
+    back.set_port(base_url.port()).ok();
+    let callback = client.get(back).send().await?;
     let cookie = callback
         .headers()
         .get_all(SET_COOKIE)

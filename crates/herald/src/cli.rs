@@ -66,11 +66,11 @@ pub enum Command {
         #[arg(long, default_value = "herald-cli")]
         created_by: String,
     },
-    /// Write the Teams app package's files (manifest with the bot, the tab
-    /// and the read-receipt permission, and the icons) for this install.
+    /// Write the Teams app package (manifest with the bot, the tab and the
+    /// read-receipt permission, and the icons) for this install.
     TeamsApp {
-        /// The folder to write them to.
-        #[arg(long, default_value = "teams-app")]
+        /// The zip to write (`.zip`), or a folder for the three files.
+        #[arg(long, default_value = "herald-teams-app.zip")]
         out: std::path::PathBuf,
         /// The app's version; raise it for every upload.
         #[arg(long, default_value = "1.0.0")]

@@ -32,6 +32,7 @@ mod shared;
 mod signin;
 mod staff;
 mod status;
+mod teams_app;
 mod urls;
 pub mod v1;
 mod viewer;
@@ -65,6 +66,8 @@ pub struct UiSettings {
     pub send_rate_per_second: f64,
     /// Requests a program may make to `/api/v1` per minute.
     pub api_requests_per_minute: u32,
+    /// The Teams app manifest's id (`microsoft.manifest_id`, else the app id).
+    pub teams_manifest_id: String,
 }
 
 impl UiSettings {
@@ -164,6 +167,8 @@ pub fn configure(config: &mut web::ServiceConfig) {
         .service(web::scope(urls::API).configure(v1::routes))
         .route("/api/{rest:.*}", web::route().to(v1::moved))
         .route(urls::API_REFERENCE, web::get().to(api_reference::page))
+        .route(urls::TEAMS_APP, web::get().to(teams_app::page))
+        .route(urls::TEAMS_APP_ZIP, web::get().to(teams_app::download))
         .route(urls::API_KEYS, web::get().to(api_keys::page))
         .route(urls::API_KEYS, web::post().to(api_keys::create))
         .route(

@@ -60,6 +60,8 @@ pub fn recipients_csv(id: impl Display) -> String {
 pub const API: &str = "/api/v1";
 pub const API_KEYS: &str = "/admin/api-keys";
 pub const API_REFERENCE: &str = "/admin/api";
+pub const TEAMS_APP: &str = "/admin/teams-app";
+pub const TEAMS_APP_ZIP: &str = "/admin/teams-app.zip";
 
 pub fn api_list() -> &'static str {
     "/api/v1/announcements"

@@ -278,3 +278,55 @@ async fn healthcheck_passes_on_2xx_and_fails_otherwise() {
         .unwrap();
     assert!(!output.status.success());
 }
+
+/// A complete set of Microsoft credentials (made up: nothing is called).
+const MICROSOFT: [(&str, &str); 3] = [
+    (
+        "HERALD_MICROSOFT__TENANT_ID",
+        "9f3c1b6e-2a47-4d8e-b5f0-7e21c4a9d001",
+    ),
+    (
+        "HERALD_MICROSOFT__APP_ID",
+        "3b8e5d7a-6c41-4f2e-9a1d-2c7f4b8e6a01",
+    ),
+    ("HERALD_MICROSOFT__APP_SECRET", "not-a-secret"),
+];
+
+#[tokio::test]
+async fn teams_app_writes_the_zip_to_upload() {
+    let folder = std::env::temp_dir().join(format!("herald-teams-app-{}", uuid::Uuid::new_v4()));
+    std::fs::create_dir_all(&folder).unwrap();
+    let zip = folder.join("herald-teams-app.zip");
+    let output = herald()
+        .args(["teams-app", "--version", "1.2.3", "--out"])
+        .arg(&zip)
+        .envs(MICROSOFT)
+        .env("HERALD_WEB__PUBLIC_URL", "https://herald.contoso.example")
+        .output()
+        .await
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let archive = zip::ZipArchive::new(std::fs::File::open(&zip).unwrap()).unwrap();
+    let mut names: Vec<String> = archive
+        .file_names()
+        .map(|name| name.unwrap().to_string())
+        .collect();
+    names.sort_unstable();
+    assert_eq!(names, ["color.png", "manifest.json", "outline.png"]);
+
+    let refused = herald()
+        .args(["teams-app", "--out"])
+        .arg(&zip)
+        .envs(MICROSOFT)
+        .env("HERALD_WEB__PUBLIC_URL", "http://herald.contoso.example")
+        .output()
+        .await
+        .unwrap();
+    assert!(!refused.status.success());
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("https"));
+    let _ = std::fs::remove_dir_all(&folder);
+}
