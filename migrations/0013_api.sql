@@ -40,3 +40,66 @@ create table idempotency_keys (
 );
 
 create index idempotency_keys_created_at on idempotency_keys (created_at);
+
+-- Webhooks: an https URL per API key that hears when an announcement the
+-- key created finishes sending, is canceled or fails. The secret signs
+-- each POST (HMAC-SHA256), so it is kept as it is, not hashed.
+create table webhooks (
+    id uuid primary key,
+    api_key_id uuid not null references api_keys (id),
+    url text not null check (url ~ '^https?://'),
+    secret text not null,
+    created_by text not null,
+    created_at timestamptz not null default now(),
+    revoked_at timestamptz
+);
+
+create unique index webhooks_one_live_per_key on webhooks (api_key_id) where revoked_at is null;
+
+-- One row per event and webhook, written by the trigger below in the same
+-- transaction as the status change, so no event is lost or told twice;
+-- the dispatcher posts it, retrying with backoff for a day.
+create table webhook_deliveries (
+    id bigserial primary key,
+    webhook_id uuid not null references webhooks (id),
+    notification_id uuid not null references notifications (id) on delete cascade,
+    event text not null check (event in ('announcement.sent', 'announcement.canceled', 'announcement.failed')),
+    created_at timestamptz not null default now(),
+    attempts integer not null default 0,
+    next_attempt_at timestamptz not null default now(),
+    last_attempt_at timestamptz,
+    last_status smallint,
+    last_error text,
+    delivered_at timestamptz,
+    gave_up_at timestamptz,
+    unique (webhook_id, notification_id, event)
+);
+
+create index webhook_deliveries_due on webhook_deliveries (next_attempt_at)
+    where delivered_at is null and gave_up_at is null;
+
+-- Every attempt, for the admin page: when, and what the receiver said.
+create table webhook_attempts (
+    delivery_id bigint not null references webhook_deliveries (id) on delete cascade,
+    at timestamptz not null default now(),
+    status smallint,
+    error text
+);
+
+create index webhook_attempts_delivery on webhook_attempts (delivery_id, at);
+
+create function queue_webhook_deliveries() returns trigger language plpgsql as $$
+begin
+    if new.status is distinct from old.status and new.status in ('sent', 'canceled', 'failed') then
+        insert into webhook_deliveries (webhook_id, notification_id, event)
+        select w.id, new.id, 'announcement.' || new.status
+        from webhooks w
+        where w.api_key_id = new.owner_id and w.revoked_at is null
+        on conflict do nothing;
+    end if;
+    return new;
+end;
+$$;
+
+create trigger notifications_webhooks after update of status on notifications
+    for each row execute function queue_webhook_deliveries();

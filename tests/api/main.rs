@@ -11,6 +11,7 @@ mod keys;
 mod limits;
 mod openapi;
 mod tokens;
+mod webhooks;
 
 use herald_testkit::api::{Program, make_key};
 use herald_testkit::web::StaffClient;

@@ -423,6 +423,13 @@ pub async fn start(settings: &Settings, roles: Roles) -> Result<Running, AppErro
             ui_settings(settings, address)?,
         ));
         let server = herald_web::serve(listener, bot, Some(ui)).map_err(web_error)?;
+        tasks.push(tokio::spawn(herald_web::webhooks::run(
+            infrastructure.store.clone(),
+            herald_web::webhooks::WebhookSettings {
+                first_retry: Duration::from_secs(u64::from(settings.web.webhook_retry_seconds)),
+            },
+            stop.clone(),
+        )));
         Some(server)
     } else {
         None

@@ -54,6 +54,9 @@ pub struct WebSettings {
     /// Requests each API key or Entra application may make to `/api/v1`
     /// per minute (a burst of that many, refilled evenly); more get 429.
     pub api_requests_per_minute: u32,
+    /// Seconds before a failed webhook is tried again; the wait doubles
+    /// after each failure (at most an hour), for a day.
+    pub webhook_retry_seconds: u32,
 }
 
 impl Default for WebSettings {
@@ -76,6 +79,7 @@ impl Default for WebSettings {
             .map(str::to_owned)
             .to_vec(),
             api_requests_per_minute: 600,
+            webhook_retry_seconds: 10,
         }
     }
 }
@@ -91,6 +95,11 @@ impl WebSettings {
                     "web.public_url {url:?} must be an http or https address with a host"
                 ));
             }
+        }
+        if self.webhook_retry_seconds == 0 {
+            return Err(
+                "web.webhook_retry_seconds must be at least 1 (10 is the default)".to_owned(),
+            );
         }
         if self.api_requests_per_minute == 0 {
             return Err(

@@ -15,6 +15,7 @@ mod rates;
 mod recipients;
 mod reports;
 mod sessions;
+mod webhooks;
 
 use std::time::Duration;
 
@@ -36,6 +37,7 @@ pub use reports::{
     RecipientQuery, TimelinePoint,
 };
 pub use sessions::{PendingSignIn, SessionLifetime, SignedInPerson, StaffSession};
+pub use webhooks::{Attempt, DeliveryAttempts, DueDelivery, Webhook};
 
 pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../../migrations");
 

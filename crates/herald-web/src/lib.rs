@@ -10,6 +10,7 @@ mod bot;
 mod keys;
 mod receipts;
 pub mod ui;
+pub mod webhooks;
 
 use std::net::SocketAddr;
 use std::sync::Arc;

@@ -175,6 +175,11 @@ pub fn configure(config: &mut web::ServiceConfig) {
             "/admin/api-keys/{id}/revoke",
             web::post().to(api_keys::revoke),
         )
+        .route(urls::WEBHOOKS, web::post().to(api_keys::create_hook))
+        .route(
+            "/admin/webhooks/{id}/revoke",
+            web::post().to(api_keys::revoke_hook),
+        )
         .route(
             "/announcements/{id}/cancel",
             web::post().to(announcements::cancel),

@@ -79,6 +79,12 @@ pub fn api_recipients_csv(id: impl Display) -> String {
     format!("/api/v1/announcements/{id}/recipients.csv")
 }
 
+pub const WEBHOOKS: &str = "/admin/webhooks";
+
+pub fn webhook_revoke(id: impl Display) -> String {
+    format!("/admin/webhooks/{id}/revoke")
+}
+
 pub fn api_key_revoke(id: impl Display) -> String {
     format!("/admin/api-keys/{id}/revoke")
 }
