@@ -2,6 +2,7 @@
 //! this machine, drives it, and prints figures; none asserts a time, since a
 //! timing test on a shared 2-core machine would fail by chance.
 
+pub mod api;
 pub mod changes;
 pub mod emulator;
 pub mod million;

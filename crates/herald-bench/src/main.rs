@@ -27,6 +27,15 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Bench {
+    /// The API for programs per request: a report read with an API key and
+    /// with a session, drafts created without and with Idempotency-Key,
+    /// replays, and many programs at once.
+    Api {
+        #[arg(long, default_value_t = 400)]
+        requests: usize,
+        #[arg(long, default_value_t = 16)]
+        concurrency: usize,
+    },
     /// Activity POSTs per second the emulator takes with its limits off.
     Emulator {
         #[arg(long, default_value_t = 10_000)]
@@ -116,6 +125,16 @@ fn herald_binary(asked: Option<PathBuf>) -> anyhow::Result<PathBuf> {
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     match cli.bench {
+        Bench::Api {
+            requests,
+            concurrency,
+        } => {
+            let options = herald_bench::api::Options {
+                requests,
+                concurrency,
+            };
+            herald_bench::api::run(&options).await
+        }
         Bench::Emulator {
             users,
             concurrency,
