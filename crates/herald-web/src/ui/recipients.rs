@@ -138,7 +138,6 @@ pub async fn page(
     ),
     responses(
         (status = 200, description = "The recipients as CSV", content_type = "text/csv", body = String),
-        (status = 404, description = "No such announcement, or not the caller's", content_type = "application/problem+json", body = super::v1::problem::Problem),
     ),
     security(("bearer" = []), ("session" = [])),
 )]

@@ -4,9 +4,12 @@
 //! reference page is drawn from it too.
 
 use actix_web::HttpResponse;
+use utoipa::openapi::path::Operation;
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::openapi::{ContentBuilder, Ref, ResponseBuilder};
 use utoipa::{Modify, OpenApi};
 
+use super::problem::Problem;
 use super::{reads, writes};
 use crate::ui::recipients;
 
@@ -35,7 +38,8 @@ use crate::ui::recipients;
         recipients::csv,
         reads::overview,
     ),
-    modifiers(&Security),
+    components(schemas(Problem)),
+    modifiers(&Security, &Problems),
     tags(
         (name = "announcements", description = "Create, send and change announcements"),
         (name = "reports", description = "How announcements went, recipient by recipient"),
@@ -80,4 +84,80 @@ pub async fn serve() -> HttpResponse {
         .content_type("application/json")
         .insert_header(("Cache-Control", "public, max-age=300"))
         .body(document())
+}
+
+/// The problem documents every route may answer, added to each operation
+/// here rather than repeated in every handler's annotation.
+struct Problems;
+
+/// (status, when, for which methods: `None` every one).
+const PROBLEMS: [(&str, &str, Option<&[&str]>); 8] = [
+    (
+        "400",
+        "The request is not valid: a filter, the JSON body or a header",
+        None,
+    ),
+    ("401", "No valid API key, Entra ID token or session", None),
+    (
+        "403",
+        "The caller may not do this (its scope or app role, or not an admin)",
+        None,
+    ),
+    ("404", "No such announcement, or not the caller's", None),
+    (
+        "409",
+        "Not possible in the announcement's state",
+        Some(&["post", "put", "delete"]),
+    ),
+    (
+        "413",
+        "The body is larger than 2 MB",
+        Some(&["post", "put"]),
+    ),
+    (
+        "422",
+        "Not valid: `errors` says why, by field",
+        Some(&["post", "put"]),
+    ),
+    ("429", "Over the caller's rate: wait for Retry-After", None),
+];
+
+impl Modify for Problems {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        for item in openapi.paths.paths.values_mut() {
+            let operations = [
+                ("get", &mut item.get),
+                ("post", &mut item.post),
+                ("put", &mut item.put),
+                ("delete", &mut item.delete),
+            ];
+            for (method, operation) in operations {
+                if let Some(operation) = operation {
+                    add_problems(method, operation);
+                }
+            }
+        }
+    }
+}
+
+fn add_problems(method: &str, operation: &mut Operation) {
+    for (status, when, methods) in PROBLEMS {
+        if methods.is_some_and(|methods| !methods.contains(&method)) {
+            continue;
+        }
+        let response = ResponseBuilder::new()
+            .description(when)
+            .content(
+                "application/problem+json",
+                ContentBuilder::new()
+                    .schema(Some(Ref::from_schema_name("Problem")))
+                    .build(),
+            )
+            .build();
+        operation
+            .responses
+            .responses
+            .entry(status.to_owned())
+            .or_insert(response.into());
+    }
 }

@@ -9,7 +9,6 @@ use herald_store::{
 use serde::Serialize;
 
 use super::Overseer;
-use super::problem::Problem;
 use crate::ui::filters::{ListFilter, PAGE_ROWS, RecipientFilter, rows_wanted, split_page};
 use crate::ui::live::Snapshot;
 use crate::ui::overview::{OVERVIEW_DAYS, RightNow, right_now};
@@ -126,7 +125,6 @@ impl<'a> ListItem<'a> {
     ),
     responses(
         (status = 200, description = "A page of announcements", body = Listed),
-        (status = 400, description = "A filter is not valid", content_type = "application/problem+json", body = Problem),
     ),
     security(("bearer" = []), ("session" = [])),
 )]
@@ -164,7 +162,6 @@ pub struct Report<'a> {
     params(("id" = String, Path, description = "The announcement's id")),
     responses(
         (status = 200, description = "The announcement and its progress", body = Report),
-        (status = 404, description = "No such announcement, or not the caller's", content_type = "application/problem+json", body = Problem),
     ),
     security(("bearer" = []), ("session" = [])),
 )]
@@ -208,7 +205,6 @@ pub struct Recipients<'a> {
     ),
     responses(
         (status = 200, description = "A page of recipients", body = Recipients),
-        (status = 404, description = "No such announcement, or not the caller's", content_type = "application/problem+json", body = Problem),
     ),
     security(("bearer" = []), ("session" = [])),
 )]
@@ -243,7 +239,6 @@ pub struct OverviewAnswer {
     tag = "reports",
     responses(
         (status = 200, description = "The overview", body = OverviewAnswer),
-        (status = 403, description = "Admins and reading programs only", content_type = "application/problem+json", body = Problem),
     ),
     security(("bearer" = []), ("session" = [])),
 )]

@@ -16,7 +16,6 @@ use time::format_description::well_known::Rfc3339;
 use super::Sender;
 use super::idempotency;
 use super::problem::ApiError;
-use super::problem::Problem;
 use super::reads::{Report, report_of};
 use crate::ui::compose::{BUTTONS, DraftForm, FieldErrors, Pick};
 use crate::ui::error::UiError;
@@ -220,11 +219,6 @@ fn zone_of(zone: &Option<String>) -> Result<String, FieldErrors> {
     request_body = CreateBody,
     responses(
         (status = 201, description = "Created (and sent or scheduled when asked); Location names it", body = Report),
-        (status = 400, description = "The body is not JSON of this shape", content_type = "application/problem+json", body = Problem),
-        (status = 404, description = "No such announcement, or not the caller's", content_type = "application/problem+json", body = Problem),
-        (status = 409, description = "Not possible in the announcement's state", content_type = "application/problem+json", body = Problem),
-        (status = 422, description = "Not valid: `errors` says why, by field", content_type = "application/problem+json", body = Problem),
-        (status = 429, description = "Over the caller's rate: see Retry-After", content_type = "application/problem+json", body = Problem),
     ),
     security(("bearer" = []), ("session" = [])),
 )]
@@ -279,10 +273,6 @@ pub async fn create(
     request_body = AnnouncementBody,
     responses(
         (status = 200, description = "The draft, changed", body = Report),
-        (status = 400, description = "The body is not JSON of this shape", content_type = "application/problem+json", body = Problem),
-        (status = 404, description = "No such announcement, or not the caller's", content_type = "application/problem+json", body = Problem),
-        (status = 409, description = "Not possible in the announcement's state", content_type = "application/problem+json", body = Problem),
-        (status = 422, description = "Not valid: `errors` says why, by field", content_type = "application/problem+json", body = Problem),
     ),
     security(("bearer" = []), ("session" = [])),
 )]
@@ -317,10 +307,6 @@ pub async fn update(
     params(("id" = String, Path, description = "The announcement's id")),
     responses(
         (status = 204, description = "The draft is deleted"),
-        (status = 400, description = "The body is not JSON of this shape", content_type = "application/problem+json", body = Problem),
-        (status = 404, description = "No such announcement, or not the caller's", content_type = "application/problem+json", body = Problem),
-        (status = 409, description = "Not possible in the announcement's state", content_type = "application/problem+json", body = Problem),
-        (status = 422, description = "Not valid: `errors` says why, by field", content_type = "application/problem+json", body = Problem),
     ),
     security(("bearer" = []), ("session" = [])),
 )]
@@ -366,11 +352,6 @@ where
     request_body = Empty,
     responses(
         (status = 200, description = "Sending", body = Report),
-        (status = 400, description = "The body is not JSON of this shape", content_type = "application/problem+json", body = Problem),
-        (status = 404, description = "No such announcement, or not the caller's", content_type = "application/problem+json", body = Problem),
-        (status = 409, description = "Not possible in the announcement's state", content_type = "application/problem+json", body = Problem),
-        (status = 422, description = "Not valid: `errors` says why, by field", content_type = "application/problem+json", body = Problem),
-        (status = 429, description = "Over the caller's rate: see Retry-After", content_type = "application/problem+json", body = Problem),
     ),
     security(("bearer" = []), ("session" = [])),
 )]
@@ -413,11 +394,6 @@ pub struct ScheduleBody {
     request_body = ScheduleBody,
     responses(
         (status = 200, description = "Scheduled", body = Report),
-        (status = 400, description = "The body is not JSON of this shape", content_type = "application/problem+json", body = Problem),
-        (status = 404, description = "No such announcement, or not the caller's", content_type = "application/problem+json", body = Problem),
-        (status = 409, description = "Not possible in the announcement's state", content_type = "application/problem+json", body = Problem),
-        (status = 422, description = "Not valid: `errors` says why, by field", content_type = "application/problem+json", body = Problem),
-        (status = 429, description = "Over the caller's rate: see Retry-After", content_type = "application/problem+json", body = Problem),
     ),
     security(("bearer" = []), ("session" = [])),
 )]
@@ -456,11 +432,6 @@ fn renamed(errors: FieldErrors, from: &str, to: &str) -> FieldErrors {
     request_body = Empty,
     responses(
         (status = 200, description = "A draft again", body = Report),
-        (status = 400, description = "The body is not JSON of this shape", content_type = "application/problem+json", body = Problem),
-        (status = 404, description = "No such announcement, or not the caller's", content_type = "application/problem+json", body = Problem),
-        (status = 409, description = "Not possible in the announcement's state", content_type = "application/problem+json", body = Problem),
-        (status = 422, description = "Not valid: `errors` says why, by field", content_type = "application/problem+json", body = Problem),
-        (status = 429, description = "Over the caller's rate: see Retry-After", content_type = "application/problem+json", body = Problem),
     ),
     security(("bearer" = []), ("session" = [])),
 )]
@@ -495,11 +466,6 @@ pub async fn unschedule(
     request_body = Empty,
     responses(
         (status = 200, description = "Canceled", body = Report),
-        (status = 400, description = "The body is not JSON of this shape", content_type = "application/problem+json", body = Problem),
-        (status = 404, description = "No such announcement, or not the caller's", content_type = "application/problem+json", body = Problem),
-        (status = 409, description = "Not possible in the announcement's state", content_type = "application/problem+json", body = Problem),
-        (status = 422, description = "Not valid: `errors` says why, by field", content_type = "application/problem+json", body = Problem),
-        (status = 429, description = "Over the caller's rate: see Retry-After", content_type = "application/problem+json", body = Problem),
     ),
     security(("bearer" = []), ("session" = [])),
 )]
@@ -538,11 +504,6 @@ pub struct TestBody {
     request_body = TestBody,
     responses(
         (status = 200, description = "The test is on its way", body = Report),
-        (status = 400, description = "The body is not JSON of this shape", content_type = "application/problem+json", body = Problem),
-        (status = 404, description = "No such announcement, or not the caller's", content_type = "application/problem+json", body = Problem),
-        (status = 409, description = "Not possible in the announcement's state", content_type = "application/problem+json", body = Problem),
-        (status = 422, description = "Not valid: `errors` says why, by field", content_type = "application/problem+json", body = Problem),
-        (status = 429, description = "Over the caller's rate: see Retry-After", content_type = "application/problem+json", body = Problem),
     ),
     security(("bearer" = []), ("session" = [])),
 )]
@@ -603,11 +564,6 @@ async fn tester(ui: &Ui, staff: &Staff, to: Option<&str>) -> Result<authoring::T
     request_body = Empty,
     responses(
         (status = 200, description = "The reminder is on its way", body = Report),
-        (status = 400, description = "The body is not JSON of this shape", content_type = "application/problem+json", body = Problem),
-        (status = 404, description = "No such announcement, or not the caller's", content_type = "application/problem+json", body = Problem),
-        (status = 409, description = "Not possible in the announcement's state", content_type = "application/problem+json", body = Problem),
-        (status = 422, description = "Not valid: `errors` says why, by field", content_type = "application/problem+json", body = Problem),
-        (status = 429, description = "Over the caller's rate: see Retry-After", content_type = "application/problem+json", body = Problem),
     ),
     security(("bearer" = []), ("session" = [])),
 )]
@@ -655,11 +611,6 @@ fn yes() -> bool {
     request_body = EditBody,
     responses(
         (status = 200, description = "Every card is being updated", body = Report),
-        (status = 400, description = "The body is not JSON of this shape", content_type = "application/problem+json", body = Problem),
-        (status = 404, description = "No such announcement, or not the caller's", content_type = "application/problem+json", body = Problem),
-        (status = 409, description = "Not possible in the announcement's state", content_type = "application/problem+json", body = Problem),
-        (status = 422, description = "Not valid: `errors` says why, by field", content_type = "application/problem+json", body = Problem),
-        (status = 429, description = "Over the caller's rate: see Retry-After", content_type = "application/problem+json", body = Problem),
     ),
     security(("bearer" = []), ("session" = [])),
 )]
@@ -715,11 +666,6 @@ pub struct RecallBody {
     request_body = RecallBody,
     responses(
         (status = 200, description = "Every card is being recalled", body = Report),
-        (status = 400, description = "The body is not JSON of this shape", content_type = "application/problem+json", body = Problem),
-        (status = 404, description = "No such announcement, or not the caller's", content_type = "application/problem+json", body = Problem),
-        (status = 409, description = "Not possible in the announcement's state", content_type = "application/problem+json", body = Problem),
-        (status = 422, description = "Not valid: `errors` says why, by field", content_type = "application/problem+json", body = Problem),
-        (status = 429, description = "Over the caller's rate: see Retry-After", content_type = "application/problem+json", body = Problem),
     ),
     security(("bearer" = []), ("session" = [])),
 )]
