@@ -44,21 +44,12 @@ pub async fn program(herald: &TestHerald, admin: &StaffClient, name: &str, scope
 
 /// UPNs of people who are not staff.
 pub async fn people(herald: &TestHerald, count: usize) -> Vec<String> {
-    herald.directory_users().await[3..3 + count]
-        .iter()
-        .map(|u| u["userPrincipalName"].as_str().unwrap().to_owned())
-        .collect()
+    herald.people(0, count).await
 }
 
 /// The emulator's object id of a person.
 pub async fn user_id(herald: &TestHerald, upn: &str) -> String {
-    herald
-        .directory_users()
-        .await
-        .iter()
-        .find(|u| u["userPrincipalName"] == upn)
-        .map(|u| u["id"].as_str().unwrap().to_owned())
-        .unwrap()
+    herald.user_id(upn).await
 }
 
 /// An announcement body to these people.

@@ -96,26 +96,14 @@ pub async fn assert_theme(browser: &Browser, theme: &str) {
     .await;
 }
 
-/// User principal names of `count` people who are not staff, from the
-/// `skip`th on.
+/// UPNs of `count` people who are not staff, from the `skip`th on.
 pub async fn people(herald: &TestHerald, skip: usize, count: usize) -> Vec<String> {
-    herald.directory_users().await[3 + skip..3 + skip + count]
-        .iter()
-        .map(|u| u["userPrincipalName"].as_str().unwrap().to_owned())
-        .collect()
+    herald.people(skip, count).await
 }
 
 /// The Entra object id of the person with this user principal name.
 pub async fn user_id(herald: &TestHerald, upn: &str) -> String {
-    herald
-        .directory_users()
-        .await
-        .iter()
-        .find(|u| u["userPrincipalName"] == upn)
-        .unwrap_or_else(|| panic!("{upn} is not in the directory"))["id"]
-        .as_str()
-        .unwrap()
-        .to_owned()
+    herald.user_id(upn).await
 }
 
 /// A plain group (no team, no nested groups) with members: its directory

@@ -58,6 +58,21 @@ fn ok(response: reqwest::Response, what: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Drafts created with the keys `bench-0`, `bench-1`...: new the first
+/// time, replays the second.
+async fn keyed_creates(program: &Program, body: &Value, count: usize) -> anyhow::Result<Times> {
+    timed(count, |n| {
+        let key = format!("bench-{n}");
+        async move {
+            let answer = program
+                .post("/api/v1/announcements", body, Some(&key))
+                .await;
+            ok(answer, "a keyed create")
+        }
+    })
+    .await
+}
+
 pub async fn run(options: &Options) -> anyhow::Result<()> {
     println!(
         "== api : {} requests of each kind, then {} programs creating drafts at once",
@@ -130,36 +145,12 @@ pub async fn run(options: &Options) -> anyhow::Result<()> {
     })
     .await?
     .line("without Idempotency-Key");
-    let keyed = timed(options.requests, |n| {
-        let key = format!("bench-{n}");
-        let program = &program;
-        let body = &body;
-        async move {
-            ok(
-                program
-                    .post("/api/v1/announcements", body, Some(&key))
-                    .await,
-                "a keyed create",
-            )
-        }
-    })
-    .await?
-    .line("with a new Idempotency-Key each");
-    let replayed = timed(options.requests, |n| {
-        let key = format!("bench-{n}");
-        let program = &program;
-        let body = &body;
-        async move {
-            ok(
-                program
-                    .post("/api/v1/announcements", body, Some(&key))
-                    .await,
-                "a replay",
-            )
-        }
-    })
-    .await?
-    .line("the same keys again (replays)");
+    let keyed = keyed_creates(&program, &body, options.requests)
+        .await?
+        .line("with a new Idempotency-Key each");
+    let replayed = keyed_creates(&program, &body, options.requests)
+        .await?
+        .line("the same keys again (replays)");
     println!(
         "   keyed / plain: {:.2}   replay / keyed: {:.2}",
         keyed / plain.max(f64::EPSILON),

@@ -271,6 +271,26 @@ impl TestHerald {
         self.emulator_get("/stats").await
     }
 
+    /// UPNs of `count` people who are not staff, from the `skip`th on.
+    pub async fn people(&self, skip: usize, count: usize) -> Vec<String> {
+        self.directory_users().await[3 + skip..3 + skip + count]
+            .iter()
+            .map(|u| u["userPrincipalName"].as_str().unwrap().to_owned())
+            .collect()
+    }
+
+    /// The Entra object id of the person with this user principal name.
+    pub async fn user_id(&self, upn: &str) -> String {
+        self.directory_users()
+            .await
+            .iter()
+            .find(|u| u["userPrincipalName"] == upn)
+            .unwrap_or_else(|| panic!("{upn} is not in the directory"))["id"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    }
+
     pub async fn directory_users(&self) -> Vec<Value> {
         self.emulator_get("/directory").await["users"]
             .as_array()
