@@ -42,11 +42,11 @@ async fn drafts_are_changed_tested_scheduled_unscheduled_and_canceled() {
 
     // Replaced whole, as the compose page saves it.
     let changed = hr
-        .request(reqwest::Method::PUT, &format!("/api/v1/announcements/{id}"))
-        .json(&json!({"title": "Draft one, better", "people": to, "acknowledge": true}))
-        .send()
-        .await
-        .unwrap();
+        .send(
+            hr.request(reqwest::Method::PUT, &format!("/api/v1/announcements/{id}"))
+                .json(&json!({"title": "Draft one, better", "people": to, "acknowledge": true})),
+        )
+        .await;
     assert_eq!(changed.status(), StatusCode::OK);
     assert_eq!(
         changed.json::<Value>().await.unwrap()["title"],
@@ -108,13 +108,11 @@ async fn drafts_are_changed_tested_scheduled_unscheduled_and_canceled() {
     // Only drafts are deleted.
     let other = create(&hr, &announcement("Draft two", &to)).await;
     let gone = hr
-        .request(
+        .send(hr.request(
             reqwest::Method::DELETE,
             &format!("/api/v1/announcements/{other}"),
-        )
-        .send()
-        .await
-        .unwrap();
+        ))
+        .await;
     assert_eq!(gone.status(), StatusCode::NO_CONTENT);
     problem(
         hr.get(&format!("/api/v1/announcements/{other}")).await,
@@ -123,13 +121,11 @@ async fn drafts_are_changed_tested_scheduled_unscheduled_and_canceled() {
     )
     .await;
     let kept = hr
-        .request(
+        .send(hr.request(
             reqwest::Method::DELETE,
             &format!("/api/v1/announcements/{id}"),
-        )
-        .send()
-        .await
-        .unwrap();
+        ))
+        .await;
     problem(kept, 409, "conflict").await;
     herald.stop().await;
 }

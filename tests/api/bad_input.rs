@@ -34,12 +34,12 @@ async fn every_route_answers_bad_input_with_a_problem_and_stores_nothing() {
     for path in &posts {
         for raw in ["{", "[1, 2]", "\"text\"", r#"{"colour": "blue"}"#] {
             let answer = hr
-                .request(Method::POST, path)
-                .header("content-type", "application/json")
-                .body(raw)
-                .send()
-                .await
-                .unwrap();
+                .send(
+                    hr.request(Method::POST, path)
+                        .header("content-type", "application/json")
+                        .body(raw),
+                )
+                .await;
             let body = problem(answer, 400, "bad-request").await;
             assert!(
                 body["detail"].as_str().unwrap().contains("JSON"),
@@ -47,18 +47,33 @@ async fn every_route_answers_bad_input_with_a_problem_and_stores_nothing() {
             );
         }
     }
+    // Not UTF-8 at all.
+    let garbled = hr
+        .send(
+            hr.request(Method::POST, "/api/v1/announcements")
+                .header("content-type", "application/json")
+                .body(vec![b'{', b'"', b't', 0xff, 0xfe, b'"', b':', b'1', b'}']),
+        )
+        .await;
+    problem(garbled, 400, "bad-request").await;
     let put = hr
-        .request(Method::PUT, &one)
-        .header("content-type", "application/json")
-        .body(r#"{"title": 5}"#)
-        .send()
-        .await
-        .unwrap();
+        .send(
+            hr.request(Method::PUT, &one)
+                .header("content-type", "application/json")
+                .body(r#"{"title": 5}"#),
+        )
+        .await;
     problem(put, 400, "bad-request").await;
 
     // Announcements the UI would refuse, with the UI's words, by field.
-    let cases: [(Value, &str, &str); 8] = [
+    let cases: [(Value, &str, &str); 10] = [
         (json!({"title": "  ", "people": to}), "title", "title"),
+        (json!({}), "title", "title"),
+        (
+            json!({"title": "x", "buttons": [{"title": "Go", "url": "http://intranet.contoso.example"}]}),
+            "buttons[0].url",
+            "https",
+        ),
         (
             json!({"title": "x", "imageUrl": "ftp://img", "people": to}),
             "imageUrl",
@@ -156,7 +171,7 @@ async fn every_route_answers_bad_input_with_a_problem_and_stores_nothing() {
     }
     problem(hr.get("/api/v1/nothing-here").await, 404, "no-such-route").await;
     problem(
-        hr.request(Method::PATCH, &one).send().await.unwrap(),
+        hr.send(hr.request(Method::PATCH, &one)).await,
         404,
         "no-such-route",
     )
@@ -168,24 +183,49 @@ async fn every_route_answers_bad_input_with_a_problem_and_stores_nothing() {
     let limit = hr.get(&format!("{one}/recipients?limit=-4")).await;
     problem(limit, 400, "bad-request").await;
     let key = hr
-        .request(Method::POST, "/api/v1/announcements")
-        .header("Idempotency-Key", "")
-        .json(&announcement("x", &to))
-        .send()
-        .await
-        .unwrap();
+        .send(
+            hr.request(Method::POST, "/api/v1/announcements")
+                .header("Idempotency-Key", "")
+                .json(&announcement("x", &to)),
+        )
+        .await;
     problem(key, 400, "bad-request").await;
-    let huge = "x".repeat(3 * 1024 * 1024);
+    let huge = "x".repeat(10 * 1024 * 1024);
     let large = hr
-        .request(Method::POST, "/api/v1/announcements")
-        .header("content-type", "application/json")
-        .body(format!(r#"{{"title": "{huge}"}}"#))
-        .send()
-        .await
-        .unwrap();
+        .send(
+            hr.request(Method::POST, "/api/v1/announcements")
+                .header("content-type", "application/json")
+                .body(format!(r#"{{"title": "{huge}"}}"#)),
+        )
+        .await;
     problem(large, 413, "bad-request").await;
 
+    // 10,000 people, some of whom the directory does not know: refused,
+    // naming how many, with nothing stored.
+    let mut many: Vec<String> = (0..9_990)
+        .map(|n| format!("nobody{n}@contoso.example"))
+        .collect();
+    many.extend(people(&herald, 10).await);
+    let listed = hr
+        .post(
+            "/api/v1/announcements",
+            &json!({"title": "To many", "people": many, "send": true}),
+            None,
+        )
+        .await;
+    let refused = problem(listed, 422, "invalid-announcement").await;
+    let said = refused["errors"]["people"].as_str().unwrap();
+    assert!(
+        said.starts_with("9,990 of 10,000 rows match nobody"),
+        "{said}"
+    );
+
     assert_eq!(stored(&herald).await, 1, "only the first draft is stored");
+    assert_eq!(
+        herald.emulator_stats().await["activities_received"],
+        0,
+        "nothing was sent"
+    );
     let kept = hr.json(&one).await;
     assert_eq!(kept["title"], "Kept");
     assert_eq!(kept["status"], "draft");

@@ -119,6 +119,32 @@ async fn tokens_that_are_not_for_herald_or_not_signed_by_entra_are_refused() {
         refused["detail"].as_str().unwrap().contains("refused"),
         "{refused}"
     );
+
+    // Another tenant's HR app, with the same app role on an app of the same
+    // id there: its token is signed by Entra's keys, but not issued by
+    // Herald's tenant.
+    let mut config = herald_testkit::emulator_config(5);
+    config.tenant_id = "5d2f4c7a-1b3e-4a6f-9c8d-0e1f2a3b4c5d".to_owned();
+    let elsewhere = teams_emulator::start(config).await.unwrap();
+    let foreign_app = elsewhere
+        .urls
+        .client_apps
+        .iter()
+        .find(|a| a.name == "Contoso HR")
+        .unwrap()
+        .clone();
+    let foreign = Program::new(&base, &entra_token(&elsewhere.urls, &foreign_app).await);
+    let refused = problem(
+        foreign.get("/api/v1/announcements").await,
+        401,
+        "unauthenticated",
+    )
+    .await;
+    assert!(
+        refused["detail"].as_str().unwrap().contains("refused"),
+        "{refused}"
+    );
+    elsewhere.stop().await;
     herald.stop().await;
 }
 

@@ -29,6 +29,8 @@ struct Receiver {
 
 struct ReceiverState {
     received: Arc<Mutex<Vec<Received>>>,
+    /// Requests left to answer too late (after 3 s), then to answer 503.
+    slow: Mutex<usize>,
     failures: Mutex<usize>,
 }
 
@@ -49,6 +51,16 @@ async fn receive(
         signature: header("Herald-Signature"),
         body: body.to_vec(),
     });
+    let slow = {
+        let mut slow = state.slow.lock().unwrap();
+        let now = *slow > 0;
+        *slow = slow.saturating_sub(1);
+        now
+    };
+    if slow {
+        tokio::time::sleep(Duration::from_secs(3)).await;
+        return HttpResponse::NoContent().finish();
+    }
     let mut failures = state.failures.lock().unwrap();
     if *failures > 0 {
         *failures -= 1;
@@ -58,10 +70,11 @@ async fn receive(
 }
 
 impl Receiver {
-    fn start(failures: usize) -> Self {
+    fn start(slow: usize, failures: usize) -> Self {
         let received = Arc::new(Mutex::new(Vec::new()));
         let state = web::Data::new(ReceiverState {
             received: received.clone(),
+            slow: Mutex::new(slow),
             failures: Mutex::new(failures),
         });
         let server = HttpServer::new(move || {
@@ -118,21 +131,32 @@ async fn register(admin: &StaffClient, key_id: &str, url: &str) -> String {
     page[start..start + page[start..].find('"').unwrap()].to_owned()
 }
 
-/// Checks a signature as a receiver should: the HMAC of `<t>.<body>`, and
-/// a recent `t`.
+/// The README's recipe, written here independently of Herald's code:
+/// `v1` is the hex HMAC-SHA256 of `<t>.<body>` with the secret, and `t` is
+/// at most five minutes old.
 fn verify(secret: &str, received: &Received) -> bool {
-    let t: i64 = received
-        .signature
-        .split(',')
-        .find_map(|p| p.strip_prefix("t="))
-        .and_then(|t| t.parse().ok())
-        .unwrap_or_default();
+    let part = |name: &str| {
+        received
+            .signature
+            .split(',')
+            .find_map(|p| p.strip_prefix(name))
+            .unwrap_or_default()
+            .to_owned()
+    };
+    let t: i64 = part("t=").parse().unwrap_or_default();
     let fresh = (time::OffsetDateTime::now_utc().unix_timestamp() - t).abs() < 300;
-    fresh && herald_web_signature(secret, t, &received.body) == received.signature
+    fresh && sign(secret, t, &received.body) == part("v1=")
 }
 
-fn herald_web_signature(secret: &str, t: i64, body: &[u8]) -> String {
-    herald_web::webhooks::signature(secret, t, body)
+fn sign(secret: &str, t: i64, body: &[u8]) -> String {
+    let key = aws_lc_rs::hmac::Key::new(aws_lc_rs::hmac::HMAC_SHA256, secret.as_bytes());
+    let mut message = format!("{t}.").into_bytes();
+    message.extend_from_slice(body);
+    aws_lc_rs::hmac::sign(&key, &message)
+        .as_ref()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }
 
 async fn key_id(herald: &herald_testkit::TestHerald, name: &str) -> String {
@@ -146,11 +170,16 @@ async fn key_id(herald: &herald_testkit::TestHerald, name: &str) -> String {
 
 #[tokio::test]
 async fn a_finished_send_and_a_cancel_are_posted_signed_after_retries() {
-    let herald = start_with(|settings| settings.web.webhook_retry_seconds = 1).await;
+    let herald = start_with(|settings| {
+        settings.web.webhook_retry_seconds = 1;
+        settings.web.webhook_timeout_seconds = 1;
+    })
+    .await;
     let admin = admin(&herald).await;
     let key = make_key(&admin, "HR system", "send").await;
     let hr = Program::new(&herald.web_base(), &key);
-    let receiver = Receiver::start(2);
+    // A timeout, then a 503, then taken.
+    let receiver = Receiver::start(1, 1);
 
     // The page refuses what it cannot post to, saying why.
     let refused = admin
@@ -178,7 +207,7 @@ async fn a_finished_send_and_a_cancel_are_posted_signed_after_retries() {
         .unwrap();
     let id = created["id"].as_str().unwrap().to_owned();
 
-    // Two 503s, then the third attempt is taken.
+    // Too late, then 503, then the third attempt is taken.
     let got = receiver.wait_for(3).await;
     for attempt in &got {
         assert_eq!(attempt.event, "announcement.sent");
@@ -198,7 +227,7 @@ async fn a_finished_send_and_a_cancel_are_posted_signed_after_retries() {
     assert_eq!(event["announcement"]["delivered"], 2, "{event}");
     // The same body with an old timestamp is not accepted: replays fail.
     let old = Received {
-        signature: herald_web_signature(&secret, 1_000_000, &got[2].body),
+        signature: format!("t=1000000,v1={}", sign(&secret, 1_000_000, &got[2].body)),
         ..got[2].clone()
     };
     assert!(!verify(&secret, &old));
@@ -215,8 +244,12 @@ async fn a_finished_send_and_a_cancel_are_posted_signed_after_retries() {
     }
     assert_eq!(
         page.matches("answered 503").count(),
-        2,
+        1,
         "every attempt is shown"
+    );
+    assert!(
+        page.contains("did not answer within 1 s"),
+        "the timeout is shown"
     );
     assert!(page.contains("answered 204"));
 
@@ -259,7 +292,7 @@ async fn a_webhook_that_never_answers_is_given_up_after_a_day() {
     let admin = admin(&herald).await;
     let key = make_key(&admin, "Flaky tool", "send").await;
     let tool = Program::new(&herald.web_base(), &key);
-    let receiver = Receiver::start(usize::MAX);
+    let receiver = Receiver::start(0, usize::MAX);
     register(&admin, &key_id(&herald, "Flaky tool").await, &receiver.url).await;
     let mut body = announcement("Never heard", &people(&herald, 1).await);
     body["send"] = json!(true);

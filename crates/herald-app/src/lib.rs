@@ -427,6 +427,7 @@ pub async fn start(settings: &Settings, roles: Roles) -> Result<Running, AppErro
             infrastructure.store.clone(),
             herald_web::webhooks::WebhookSettings {
                 first_retry: Duration::from_secs(u64::from(settings.web.webhook_retry_seconds)),
+                timeout: Duration::from_secs(u64::from(settings.web.webhook_timeout_seconds)),
             },
             stop.clone(),
         )));

@@ -27,14 +27,17 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Bench {
-    /// The API for programs per request: a report read with an API key and
-    /// with a session, drafts created without and with Idempotency-Key,
-    /// replays, and many programs at once.
+    /// The API for programs: per request (a report read by key and by
+    /// session, drafts created without and with Idempotency-Key, replays),
+    /// then programs creating and reading during a send at the ceiling,
+    /// beside the same send with no API load.
     Api {
         #[arg(long, default_value_t = 400)]
         requests: usize,
         #[arg(long, default_value_t = 16)]
         concurrency: usize,
+        #[arg(long, default_value_t = 20_000)]
+        recipients: usize,
     },
     /// Activity POSTs per second the emulator takes with its limits off.
     Emulator {
@@ -128,12 +131,14 @@ async fn main() -> anyhow::Result<()> {
         Bench::Api {
             requests,
             concurrency,
+            recipients,
         } => {
             let options = herald_bench::api::Options {
                 requests,
                 concurrency,
+                recipients,
             };
-            herald_bench::api::run(&options).await
+            herald_bench::api::run(&options, &herald_binary(cli.herald)?).await
         }
         Bench::Emulator {
             users,

@@ -118,7 +118,7 @@ pub async fn run(options: &Options, herald: &std::path::Path) -> anyhow::Result<
 }
 
 /// Sends to everyone of the list and waits for the end; the rate.
-async fn broadcast(
+pub(crate) async fn broadcast(
     running: &herald_app::Running,
     title: &str,
     target: Target,

@@ -57,6 +57,9 @@ pub struct WebSettings {
     /// Seconds before a failed webhook is tried again; the wait doubles
     /// after each failure (at most an hour), for a day.
     pub webhook_retry_seconds: u32,
+    /// Seconds a webhook's receiver has to answer before the attempt
+    /// counts as failed.
+    pub webhook_timeout_seconds: u32,
 }
 
 impl Default for WebSettings {
@@ -80,6 +83,7 @@ impl Default for WebSettings {
             .to_vec(),
             api_requests_per_minute: 600,
             webhook_retry_seconds: 10,
+            webhook_timeout_seconds: 10,
         }
     }
 }
@@ -95,6 +99,11 @@ impl WebSettings {
                     "web.public_url {url:?} must be an http or https address with a host"
                 ));
             }
+        }
+        if self.webhook_timeout_seconds == 0 {
+            return Err(
+                "web.webhook_timeout_seconds must be at least 1 (10 is the default)".to_owned(),
+            );
         }
         if self.webhook_retry_seconds == 0 {
             return Err(

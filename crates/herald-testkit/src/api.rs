@@ -2,9 +2,11 @@
 //! pipeline would: with an API key an admin made in the UI, or with an
 //! Entra ID token of its own app registration from the emulator.
 
-use reqwest::header::AUTHORIZATION;
+use reqwest::header::{AUTHORIZATION, CONTENT_TYPE};
 use serde_json::Value;
+use tokio::sync::OnceCell;
 
+use crate::contract::Contract;
 use crate::web::{StaffClient, plain_client};
 
 pub struct Program {
@@ -12,15 +14,61 @@ pub struct Program {
     /// `Bearer ...`.
     pub authorization: String,
     pub http: reqwest::Client,
+    /// The served OpenAPI document every answer is checked against, read
+    /// at the first request; `None` for the benchmarks, which measure.
+    contract: Option<OnceCell<Contract>>,
 }
 
 impl Program {
+    /// A program whose every answer must keep the API's contract.
     pub fn new(base: &str, token: &str) -> Self {
+        Self {
+            contract: Some(OnceCell::new()),
+            ..Self::unchecked(base, token)
+        }
+    }
+
+    /// The same, its answers taken as they come (for the benchmarks).
+    pub fn unchecked(base: &str, token: &str) -> Self {
         Self {
             base: base.trim_end_matches('/').to_owned(),
             authorization: format!("Bearer {token}"),
             http: plain_client(),
+            contract: None,
         }
+    }
+
+    /// Sends a request made with [`Program::request`]; its answer, after
+    /// checking it against the API's contract.
+    pub async fn send(&self, request: reqwest::RequestBuilder) -> reqwest::Response {
+        let request = request.build().unwrap();
+        let method = request.method().to_string();
+        let path = request.url().path().to_owned();
+        let response = self.http.execute(request).await.unwrap();
+        let Some(contract) = &self.contract else {
+            return response;
+        };
+        let contract = contract.get_or_init(|| Contract::fetch(&self.base)).await;
+        let (status, version, headers) = (
+            response.status(),
+            response.version(),
+            response.headers().clone(),
+        );
+        let body = response.bytes().await.unwrap();
+        let content_type = headers
+            .get(CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .map(|v| v.split(';').next().unwrap_or_default().trim().to_owned())
+            .unwrap_or_default();
+        if let Some(breach) = contract.breach(&method, &path, status.as_u16(), &content_type, &body)
+        {
+            panic!("the answer breaks the API's OpenAPI document: {breach}");
+        }
+        let mut rebuilt = http::Response::builder().status(status).version(version);
+        for (name, value) in &headers {
+            rebuilt = rebuilt.header(name, value);
+        }
+        reqwest::Response::from(rebuilt.body(body).unwrap())
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -34,10 +82,7 @@ impl Program {
     }
 
     pub async fn get(&self, path: &str) -> reqwest::Response {
-        self.request(reqwest::Method::GET, path)
-            .send()
-            .await
-            .unwrap()
+        self.send(self.request(reqwest::Method::GET, path)).await
     }
 
     /// Posts `body` as JSON, with an `Idempotency-Key` when given.
@@ -46,7 +91,7 @@ impl Program {
         if let Some(key) = key {
             request = request.header("Idempotency-Key", key);
         }
-        request.send().await.unwrap()
+        self.send(request).await
     }
 
     /// The JSON of a GET that must answer 200.

@@ -29,13 +29,15 @@ const MAX_WAIT_SECONDS: u64 = 3600;
 pub struct WebhookSettings {
     /// The wait after the first failure; it doubles after each.
     pub first_retry: Duration,
+    /// How long a receiver has to answer.
+    pub timeout: Duration,
 }
 
 /// Posts due deliveries every second until `stop`.
 pub async fn run(store: Store, settings: WebhookSettings, mut stop: watch::Receiver<bool>) {
     let http = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
-        .timeout(Duration::from_secs(10))
+        .timeout(settings.timeout)
         .build()
         .unwrap_or_default();
     let mut tick = tokio::time::interval(Duration::from_secs(1));
@@ -98,6 +100,15 @@ async fn deliver(
             &delivery,
             Some(response.status().as_u16()),
             format!("the receiver answered {}", response.status()),
+        ),
+        Err(error) if error.is_timeout() => failed(
+            settings,
+            &delivery,
+            None,
+            format!(
+                "the receiver did not answer within {} s",
+                settings.timeout.as_secs()
+            ),
         ),
         Err(error) => failed(
             settings,

@@ -179,9 +179,9 @@ pub(super) async fn checked(ui: &Ui, form: &DraftForm) -> Result<(Content, Audie
                 "csv",
                 format!(
                     "{} of {} rows match nobody in the directory: {}. Remove or correct them, then save again.",
-                    check.unknown.len(),
-                    people.len(),
-                    check.unknown.join(", ")
+                    views::number(check.unknown.len()),
+                    views::number(people.len()),
+                    first_few(&check.unknown)
                 ),
             ),
             Err(error) => errors.add("csv", UiError::Graph(error)),
@@ -191,6 +191,17 @@ pub(super) async fn checked(ui: &Ui, form: &DraftForm) -> Result<(Content, Audie
         }
     }
     Ok((content, audience))
+}
+
+/// Rows named in a message: the first ten, and how many more.
+const NAMED_ROWS: usize = 10;
+
+fn first_few(rows: &[String]) -> String {
+    let named = rows[..rows.len().min(NAMED_ROWS)].join(", ");
+    match rows.len().saturating_sub(NAMED_ROWS) {
+        0 => named,
+        more => format!("{named} and {} more", views::number(more)),
+    }
 }
 
 pub(super) fn owner(staff: &Staff) -> Owner {
