@@ -120,7 +120,7 @@ async fn a_rolling_restart_during_a_send_loses_nothing_and_repeats_nothing() {
                 csrf: author.csrf.clone(),
                 http: author.http.clone(),
             };
-            let answer = session.get(&format!("/api/announcements/{draft}")).await;
+            let answer = session.get(&format!("/api/v1/announcements/{draft}")).await;
             assert_eq!(answer.status(), StatusCode::OK, "{}", current.name);
         }
         stopped.push(old);
