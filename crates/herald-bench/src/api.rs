@@ -21,6 +21,7 @@ use serde_json::{Value, json};
 use tokio::sync::watch;
 
 use crate::pipeline::{self, Scenario};
+use crate::web::{Stage, staff_with, stage};
 use crate::{median, quantile};
 
 #[derive(Debug, Clone)]
@@ -100,31 +101,17 @@ pub async fn run(options: &Options, herald: &std::path::Path) -> anyhow::Result<
         options.requests, options.concurrency, options.recipients
     );
     println!("   target: {}", scenario.target);
-    let emulator = teams_emulator::start(pipeline::emulator_config(&scenario)).await?;
-    let mut settings = pipeline::settings(&emulator.urls, &scenario)?;
-    settings.web.api_requests_per_minute = 10_000_000;
-    let roles = herald_app::Roles {
-        prepare: true,
-        send: false,
-        web: true,
-    };
-    let running = herald_app::start(&settings, roles).await?;
-    let base = format!(
-        "http://{}",
-        running.web.as_ref().context("the web role")?.address
-    );
-    let people = herald_testkit::seed_known_conversations(
-        &running.infrastructure.store,
-        &emulator.urls,
-        scenario.recipients,
-    )
+    let Stage {
+        emulator,
+        mut settings,
+        running,
+        base,
+        people,
+    } = stage(&scenario, |settings| {
+        settings.web.api_requests_per_minute = 10_000_000;
+    })
     .await?;
-    let admin_upn = emulator
-        .staff_accounts()
-        .into_iter()
-        .find(|a| a.roles.iter().any(|r| r == "Herald.Admin"))
-        .context("the emulator has no admin")?
-        .user_principal_name;
+    let admin_upn = staff_with(&emulator, "Herald.Admin")?;
     let admin = StaffClient::sign_in(&base, &admin_upn).await;
     let program = Program::unchecked(&base, &make_key(&admin, "Benchmark", "send").await);
     let body = json!({"title": "Benchmark", "summary": "A draft", "people": [people[0]]});

@@ -51,30 +51,14 @@ pub async fn run(options: &Options, herald: &std::path::Path) -> anyhow::Result<
         options.staff, options.think_ms, options.recipients
     );
     println!("   target: {}", scenario.target);
-    let emulator = teams_emulator::start(pipeline::emulator_config(&scenario)).await?;
-    let staff_upn = emulator
-        .staff_accounts()
-        .into_iter()
-        .find(|a| a.roles.iter().any(|r| r == "Herald.Author"))
-        .context("the emulator has no author")?
-        .user_principal_name;
-    let mut settings = pipeline::settings(&emulator.urls, &scenario)?;
-    let roles = herald_app::Roles {
-        prepare: true,
-        send: false,
-        web: true,
-    };
-    let running = herald_app::start(&settings, roles).await?;
-    let base = format!(
-        "http://{}",
-        running.web.as_ref().context("the web role runs")?.address
-    );
-    let people = herald_testkit::seed_known_conversations(
-        &running.infrastructure.store,
-        &emulator.urls,
-        scenario.recipients,
-    )
-    .await?;
+    let Stage {
+        emulator,
+        mut settings,
+        running,
+        base,
+        people,
+    } = stage(&scenario, |_| {}).await?;
+    let staff_upn = staff_with(&emulator, "Herald.Author")?;
     let cookie = herald_testkit::web::sign_in(&base, &staff_upn).await?;
     let words = search_words(&emulator.urls.control).await?;
     let worker = pipeline::spawn_worker(herald, &settings)?;
@@ -115,6 +99,65 @@ pub async fn run(options: &Options, herald: &std::path::Path) -> anyhow::Result<
     pipeline::stop_worker(worker).await;
     pipeline::tear_down(running, &mut settings, emulator).await;
     Ok(())
+}
+
+/// What a benchmark of the web role during a send runs against: the
+/// emulator, prepare and web in this process (the send-worker is a
+/// process of its own, started by the caller), and the people to send to,
+/// their chats known.
+pub(crate) struct Stage {
+    pub emulator: teams_emulator::RunningEmulator,
+    pub settings: herald_config::Settings,
+    pub running: herald_app::Running,
+    /// Where the web role answers.
+    pub base: String,
+    pub people: Vec<String>,
+}
+
+/// Starts a [`Stage`] for `scenario`, its settings changed by `tweak`.
+pub(crate) async fn stage(
+    scenario: &Scenario,
+    tweak: impl FnOnce(&mut herald_config::Settings),
+) -> anyhow::Result<Stage> {
+    let emulator = teams_emulator::start(pipeline::emulator_config(scenario)).await?;
+    let mut settings = pipeline::settings(&emulator.urls, scenario)?;
+    tweak(&mut settings);
+    let roles = herald_app::Roles {
+        prepare: true,
+        send: false,
+        web: true,
+    };
+    let running = herald_app::start(&settings, roles).await?;
+    let base = format!(
+        "http://{}",
+        running.web.as_ref().context("the web role runs")?.address
+    );
+    let people = herald_testkit::seed_known_conversations(
+        &running.infrastructure.store,
+        &emulator.urls,
+        scenario.recipients,
+    )
+    .await?;
+    Ok(Stage {
+        emulator,
+        settings,
+        running,
+        base,
+        people,
+    })
+}
+
+/// The UPN of the emulator's first staff account with `role`.
+pub(crate) fn staff_with(
+    emulator: &teams_emulator::RunningEmulator,
+    role: &str,
+) -> anyhow::Result<String> {
+    Ok(emulator
+        .staff_accounts()
+        .into_iter()
+        .find(|a| a.roles.iter().any(|r| r == role))
+        .with_context(|| format!("the emulator has no account with {role}"))?
+        .user_principal_name)
 }
 
 /// Sends to everyone of the list and waits for the end; the rate.
