@@ -75,8 +75,12 @@ async fn every_page_is_accessible_in_every_theme() {
         use_theme(&browser, theme).await;
         check(&browser, theme, "sign-in").await;
 
-        // Signed in, but without a role.
+        // Signed in, but without a role: their own page, where nothing
+        // has reached them yet, and a staff page refused.
         sign_in_typed(&browser, &herald, &outsider).await;
+        wait_for_text(&browser, "h1", "Announcements for you").await;
+        check(&browser, theme, "announcements for you, none yet").await;
+        open(&browser, &herald, "/drafts/new").await;
         wait_for_text(&browser, "h1", "You don't have access").await;
         check(&browser, theme, "no-role page").await;
 

@@ -126,9 +126,13 @@ impl Browser {
                     "--window-size=1280,900",
                     format!("--user-data-dir={}", profile.display()),
                 ],
-                // Links with `download` save here without asking; see
-                // [`Browser::downloaded`].
+                // Third-party cookies blocked, as browsers ship now:
+                // Herald inside the Teams tab (a cross-site frame) must
+                // work without them. Links with `download` save here
+                // without asking; see [`Browser::downloaded`].
                 "prefs": {
+                    "profile.cookie_controls_mode": 1,
+                    "profile.block_third_party_cookies": true,
                     "intl.accept_languages": language,
                     "download.default_directory": downloads,
                     "download.prompt_for_download": false,

@@ -14,10 +14,13 @@ mod a11y;
 mod api_pages;
 mod changes;
 mod flows;
+mod for_you;
 mod harness;
 mod images;
 mod reports;
 mod site;
+mod teams_host;
+mod teams_tab;
 mod typing;
 mod viewer;
 

@@ -62,13 +62,16 @@ async fn start_sign_in(browser: &Browser, herald: &TestHerald) {
     wait_for_text(browser, "h1", "Pick an account").await;
 }
 
+/// Waits for Herald's start page: the announcements list, or for someone
+/// with no role their own page, Announcements for you.
 async fn back_home(browser: &Browser, herald: &TestHerald) {
     let home = herald.web_base();
     wait_until(
         browser,
         &format!(
-            "location.href === {} && document.readyState === 'complete'",
-            json!(format!("{home}/"))
+            "[{}, {}].includes(location.href) && document.readyState === 'complete'",
+            json!(format!("{home}/")),
+            json!(format!("{home}/for-you"))
         ),
         "back on Herald's start page",
     )

@@ -8,11 +8,13 @@ mod access;
 mod changes;
 mod drafts;
 mod errors;
+mod for_you;
 mod images;
 mod receipts;
 mod reports;
 mod sending;
 mod teams_app;
+mod teams_tab;
 
 use herald_testkit::web::StaffClient;
 use herald_testkit::{TestHerald, emulator_config};

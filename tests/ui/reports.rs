@@ -211,6 +211,9 @@ async fn outcome(client: &StaffClient, path: &str, title: &str) -> Want {
         StatusCode::SEE_OTHER if !api && location.starts_with("/sign-in?return_to=") => {
             Want::SignIn
         }
+        // Someone with no role is sent from the staff's list to their own
+        // page (tests/ui/for_you.rs).
+        StatusCode::SEE_OTHER if !api && location == "/for-you" => Want::Forbidden,
         StatusCode::FORBIDDEN => Want::Forbidden,
         StatusCode::NOT_FOUND => Want::NotFound,
         other => panic!("{path}: unexpected {other} ({location})"),

@@ -86,7 +86,17 @@ async fn an_admin_downloads_a_package_that_meets_microsofts_schema() {
         herald.emulator.urls.app_id
     );
     let tab = manifest["staticTabs"][0]["contentUrl"].as_str().unwrap();
-    assert!(tab.starts_with("https://herald.contoso.example"), "{tab}");
+    assert_eq!(tab, "https://herald.contoso.example/teams?theme={theme}");
+    // Single sign-on: Teams asks Entra for a token for this resource,
+    // which the app registration's Application ID URI must be.
+    assert_eq!(
+        manifest["webApplicationInfo"]["resource"],
+        format!(
+            "api://herald.contoso.example/{}",
+            herald.emulator.urls.app_id
+        )
+    );
+    assert_eq!(manifest["validDomains"][0], "herald.contoso.example");
     // The schema catches a broken manifest: the check can fail.
     let mut broken = manifest.clone();
     broken["id"] = Value::from("not-a-guid");

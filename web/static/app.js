@@ -7,9 +7,15 @@
   root.classList.add("js");
   var themes = { light: "light", dark: "dark", contrast: "contrast", auto: "auto", default: "light" };
 
+  // Inside Teams the theme is Teams': the tab's URL names it, and
+  // teams.js keeps what Teams reports (at start and on every change) for
+  // the frame's later pages.
   function picked() {
     var fromTeams = new URLSearchParams(window.location.search).get("theme");
     if (fromTeams && themes[fromTeams]) return themes[fromTeams];
+    var kept = null;
+    try { kept = window.sessionStorage.getItem("herald-teams-theme"); } catch (e) { kept = null; }
+    if (kept && themes[kept]) return themes[kept];
     var cookie = document.cookie.match(/(?:^|; )herald_theme=(light|dark|contrast|auto)/);
     return cookie ? cookie[1] : "auto";
   }
@@ -154,9 +160,16 @@
     try { zone = Intl.DateTimeFormat().resolvedOptions().timeZone; } catch (e) { return; }
     if (!zone) return;
     var kept = document.cookie.match(/(?:^|; )herald_tz=([^;]*)/);
-    if (!kept || decodeURIComponent(kept[1]) !== zone) {
-      document.cookie = "herald_tz=" + encodeURIComponent(zone) + "; path=/; max-age=31536000; samesite=lax";
-    }
+    if (!kept || decodeURIComponent(kept[1]) !== zone) keepCookie("herald_tz", zone);
+  }
+
+  // A cookie of the reader's own. In a frame of another site (the Teams
+  // tab) browsers keep only a partitioned one, which must be Secure and
+  // SameSite=None.
+  function keepCookie(name, value) {
+    var framed = window.self !== window.top;
+    var where = framed ? "; secure; samesite=none; partitioned" : "; samesite=lax";
+    document.cookie = name + "=" + encodeURIComponent(value) + "; path=/; max-age=31536000" + where;
   }
 
   // Numbers and times the live updates bring, written as the server
@@ -220,7 +233,7 @@
     });
   }
 
-  window.herald = { number: number, decimal: decimal };
+  window.herald = { number: number, decimal: decimal, applyTheme: apply, keepCookie: keepCookie };
 
   keepZone();
   apply();
@@ -231,7 +244,7 @@
     if (select) {
       select.value = picked();
       select.addEventListener("change", function () {
-        document.cookie = "herald_theme=" + select.value + "; path=/; max-age=31536000; samesite=lax";
+        keepCookie("herald_theme", select.value);
         apply();
       });
     }

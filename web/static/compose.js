@@ -1,7 +1,8 @@
 // The compose and send pages: the live preview (Microsoft's Adaptive Cards
 // renderer with Teams' host configs, fed the card Herald itself builds),
-// the audience picker, the CSV check, and the schedule dialog. Every form
-// still posts without this script.
+// the audience picker, the CSV check, and the schedule dialog; and the
+// cards other pages carry (an edit's review, Announcements for you).
+// Every form still posts without this script.
 (function () {
   "use strict";
 
@@ -148,32 +149,42 @@
     panes.ready.then(show, show);
   }
 
-  // The review of an edit: the card before and after, side by side, in
-  // the page's theme (a dark page draws them with Teams' dark config).
-  function setupComparison() {
-    var holder = document.getElementById("compare");
-    if (!holder || !window.AdaptiveCards || !window.markdownit) return;
+  // Cards the page carries as JSON, drawn in place in the page's theme (a
+  // dark page draws them with Teams' dark config): the review of an edit
+  // (before and after) and a person's announcements. Each holder
+  // (`data-card-holder`) names the host configs and holds slots
+  // (`data-card-json`); it is marked `data-preview="ready"` once drawn.
+  // With `data-open-links` a card's buttons open their links, as in
+  // Teams; otherwise a card opens nothing, being a preview.
+  function setupCards() {
+    var holders = document.querySelectorAll("[data-card-holder]");
+    if (!holders.length || !window.AdaptiveCards || !window.markdownit) return;
     var markdown = window.markdownit({ html: false, linkify: false, breaks: true });
     window.AdaptiveCards.AdaptiveCard.onProcessMarkdown = function (text, result) {
       result.outputHtml = markdown.render(text);
       result.didProcess = true;
     };
     var theme = document.documentElement.getAttribute("data-theme") === "dark" ? "dark" : "light";
-    var draw = function (json) {
-      var config = json ? new window.AdaptiveCards.HostConfig(json) : null;
-      holder.querySelectorAll("[data-compare-card]").forEach(function (slot) {
-        var card = new window.AdaptiveCards.AdaptiveCard();
-        if (config) card.hostConfig = config;
-        card.onExecuteAction = function () {};
-        card.parse(JSON.parse(slot.getAttribute("data-compare-card")));
-        slot.classList.add(theme);
-        slot.replaceChildren(card.render() || document.createTextNode(""));
-      });
-      holder.setAttribute("data-preview", "ready");
-    };
-    fetch(holder.getAttribute("data-hostconfig-" + theme))
-      .then(function (r) { return r.json(); })
-      .then(draw, function () { draw(null); });
+    holders.forEach(function (holder) {
+      var opens = holder.hasAttribute("data-open-links");
+      var draw = function (json) {
+        var config = json ? new window.AdaptiveCards.HostConfig(json) : null;
+        holder.querySelectorAll("[data-card-json]").forEach(function (slot) {
+          var card = new window.AdaptiveCards.AdaptiveCard();
+          if (config) card.hostConfig = config;
+          card.onExecuteAction = function (action) {
+            if (opens && action.url) window.open(action.url, "_blank", "noopener");
+          };
+          card.parse(JSON.parse(slot.getAttribute("data-card-json")));
+          slot.classList.add(theme);
+          slot.replaceChildren(card.render() || document.createTextNode(""));
+        });
+        holder.setAttribute("data-preview", "ready");
+      };
+      fetch(holder.getAttribute("data-hostconfig-" + theme))
+        .then(function (r) { return r.json(); })
+        .then(draw, function () { draw(null); });
+    });
   }
 
   // The preview's images. Each URL is loaded once, by an image of its own,
@@ -542,7 +553,7 @@
     }
     var form = document.getElementById("compose");
     setupReviewPreview();
-    setupComparison();
+    setupCards();
     if (form) {
       setupPreview(form);
       setupPicker(form);

@@ -165,8 +165,10 @@ pub fn ui_settings(
         admins: web.admins.clone(),
         access_contact: web.access_contact.clone(),
         frame_ancestors: web.frame_ancestors.clone(),
+        teams_host_origins: web.teams_host_origins.clone(),
         sign_in: herald_web::ui::SignInSettings {
             issuer: format!("{}/{tenant_id}/v2.0", ms.login_url.trim_end_matches('/')),
+            tenant_id: tenant_id.clone(),
             client_id: app_id.clone(),
             client_secret: secret.clone(),
             key_refresh: key_refresh(ms),
@@ -185,8 +187,19 @@ fn key_refresh(settings: &MicrosoftSettings) -> herald_web::KeyRefresh {
     }
 }
 
-/// Points the Microsoft settings at a running emulator.
-pub fn use_emulator(settings: &mut MicrosoftSettings, urls: &teams_emulator::EmulatorUrls) {
+/// Points the Microsoft settings at a running emulator, and lets its page
+/// that plays the Teams client frame the web UI as Teams does.
+pub fn use_emulator(settings: &mut Settings, urls: &teams_emulator::EmulatorUrls) {
+    let web = &mut settings.web;
+    for origin in &urls.teams_client_origins {
+        if !web.teams_host_origins.contains(origin) {
+            web.teams_host_origins.push(origin.clone());
+        }
+        if !web.frame_ancestors.contains(origin) {
+            web.frame_ancestors.push(origin.clone());
+        }
+    }
+    let settings = &mut settings.microsoft;
     settings.tenant_id = Some(urls.tenant_id.clone());
     settings.app_id = Some(urls.app_id.clone());
     settings.app_secret = Some(urls.app_secret.clone().into());
@@ -464,7 +477,7 @@ pub async fn up(
     let mut started = None;
     if !settings.microsoft.has_credentials() {
         let running = teams_emulator::start(emulator).await?;
-        use_emulator(&mut settings.microsoft, &running.urls);
+        use_emulator(&mut settings, &running.urls);
         started = Some(running);
     }
     let mut running = start(&settings, Roles::ALL).await?;

@@ -340,7 +340,7 @@ pub(crate) fn settings(
     } else {
         f64::from(scenario.global_rps)
     };
-    herald_app::use_emulator(&mut settings.microsoft, urls);
+    herald_app::use_emulator(&mut settings, urls);
     Ok(settings)
 }
 

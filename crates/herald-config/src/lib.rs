@@ -51,6 +51,11 @@ pub struct WebSettings {
     pub access_contact: String,
     /// Origins allowed to frame the pages (CSP `frame-ancestors`): Teams.
     pub frame_ancestors: Vec<String>,
+    /// Origins of Teams clients the tab trusts besides those the Teams
+    /// JavaScript library knows itself (Teams, Outlook, Microsoft 365),
+    /// e.g. a sovereign cloud's; each must also be in `frame_ancestors`.
+    /// `herald up` adds the embedded emulator's, and only it.
+    pub teams_host_origins: Vec<String>,
     /// Requests each API key or Entra application may make to `/api/v1`
     /// per minute (a burst of that many, refilled evenly); more get 429.
     pub api_requests_per_minute: u32,
@@ -81,6 +86,7 @@ impl Default for WebSettings {
             ]
             .map(str::to_owned)
             .to_vec(),
+            teams_host_origins: Vec::new(),
             api_requests_per_minute: 600,
             webhook_retry_seconds: 10,
             webhook_timeout_seconds: 10,
@@ -129,6 +135,24 @@ impl WebSettings {
             return Err(format!(
                 "web.frame_ancestors entry {bad:?} is not an origin: give one origin per entry, like https://teams.microsoft.com"
             ));
+        }
+        for origin in &self.teams_host_origins {
+            let parsed = url::Url::parse(origin).ok().filter(|u| {
+                matches!(u.scheme(), "http" | "https")
+                    && u.host_str().is_some()
+                    && u.path() == "/"
+                    && u.query().is_none()
+            });
+            if parsed.is_none() || origin.ends_with('/') {
+                return Err(format!(
+                    "web.teams_host_origins entry {origin:?} is not an origin: write scheme and host only, like https://teams.microsoft.us"
+                ));
+            }
+            if !self.frame_ancestors.contains(origin) {
+                return Err(format!(
+                    "web.teams_host_origins entry {origin:?} may not frame Herald: add it to web.frame_ancestors too"
+                ));
+            }
         }
         Ok(())
     }

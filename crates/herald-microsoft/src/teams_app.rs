@@ -115,8 +115,10 @@ impl TeamsApp {
             "staticTabs": [{
                 "entityId": "herald",
                 "name": "Herald",
-                // Teams fills in its theme; the pages follow it.
-                "contentUrl": format!("{base}/?theme={{theme}}"),
+                // The tab's page signs in with Teams' token (SSO through
+                // `webApplicationInfo`); Teams fills in its theme, which
+                // the pages follow from the first paint.
+                "contentUrl": format!("{base}/teams?theme={{theme}}"),
                 "websiteUrl": base,
                 "scopes": ["personal"],
             }],
@@ -156,7 +158,7 @@ mod tests {
         assert_eq!(manifest["bots"][0]["botId"], "a1b2");
         assert_eq!(
             manifest["staticTabs"][0]["contentUrl"],
-            "https://herald.contoso.example/?theme={theme}"
+            "https://herald.contoso.example/teams?theme={theme}"
         );
         assert_eq!(manifest["validDomains"][0], "herald.contoso.example");
         assert_eq!(

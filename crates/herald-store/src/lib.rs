@@ -10,6 +10,7 @@ mod deliveries;
 mod notifications;
 mod changes;
 mod drafts;
+mod for_you;
 mod images;
 mod rates;
 mod recipients;
@@ -28,6 +29,7 @@ pub use changes::{
 };
 pub use deliveries::{DeliveryRow, Outcome, SendTarget};
 pub use drafts::{Due, Owner, TestSend};
+pub use for_you::{DeliveredToYou, LastEdit, RecipientSetting};
 pub use images::{StoredImage, Uploader};
 pub use notifications::{Acknowledged, NotificationRecord, Origin, PostedCard, Progress};
 pub use rates::SharedRate;
@@ -36,7 +38,7 @@ pub use reports::{
     ListColumn, ListQuery, ListSort, ListedAnnouncement, Overview, ReadReceipt, RecipientLine,
     RecipientQuery, TimelinePoint,
 };
-pub use sessions::{PendingSignIn, SessionLifetime, SignedInPerson, StaffSession};
+pub use sessions::{PendingSignIn, SessionLifetime, SignInHandoff, SignedInPerson, StaffSession};
 pub use webhooks::{Attempt, DeliveryAttempts, DueDelivery, Webhook};
 
 pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../../migrations");

@@ -16,6 +16,8 @@ pub struct StaffSession {
     pub csrf_token: String,
     pub created_at: OffsetDateTime,
     pub last_seen_at: OffsetDateTime,
+    /// Started in the Teams tab (its cookie is partitioned, see 0014).
+    pub in_teams: bool,
 }
 
 /// What the sign-in callback needs, kept between the redirect and it.
@@ -24,6 +26,19 @@ pub struct PendingSignIn {
     pub pkce_verifier: String,
     pub nonce: String,
     pub return_to: String,
+    /// Started in the Teams tab's pop-up: the callback hands the person
+    /// over to the tab instead of signing the pop-up in.
+    pub for_teams: bool,
+}
+
+/// A person signed in by the Teams pop-up, waiting for the tab to take
+/// them over.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct SignInHandoff {
+    pub user_id: Uuid,
+    pub user_name: String,
+    pub user_principal_name: String,
+    pub roles: Vec<String>,
 }
 
 /// How long a session lives: since its last use, and at most.
@@ -35,12 +50,14 @@ pub struct SessionLifetime {
 
 /// Sign-ins not finished in this time are forgotten.
 const SIGN_IN_TIMEOUT_SECONDS: i64 = 600;
+/// A handoff the tab has not taken in this time is worthless.
+const HANDOFF_TIMEOUT_SECONDS: i64 = 120;
 
 impl Store {
     pub async fn create_session(&self, token_hash: &[u8], session: &StaffSession) -> Result<()> {
         sqlx::query(
-            "insert into web_sessions (token_hash, user_id, user_name, user_principal_name, roles, csrf_token) \
-             values ($1, $2, $3, $4, $5, $6)",
+            "insert into web_sessions (token_hash, user_id, user_name, user_principal_name, roles, csrf_token, in_teams) \
+             values ($1, $2, $3, $4, $5, $6, $7)",
         )
         .bind(token_hash)
         .bind(session.user_id)
@@ -48,6 +65,7 @@ impl Store {
         .bind(&session.user_principal_name)
         .bind(&session.roles)
         .bind(&session.csrf_token)
+        .bind(session.in_teams)
         .execute(&self.pool)
         .await?;
         Ok(())
@@ -61,7 +79,7 @@ impl Store {
         lifetime: SessionLifetime,
     ) -> Result<Option<StaffSession>> {
         let session: Option<StaffSession> = sqlx::query_as(
-            "select user_id, user_name, user_principal_name, roles, csrf_token, created_at, last_seen_at \
+            "select user_id, user_name, user_principal_name, roles, csrf_token, created_at, last_seen_at, in_teams \
              from web_sessions where token_hash = $1 \
              and last_seen_at > now() - make_interval(secs => $2) \
              and created_at > now() - make_interval(secs => $3)",
@@ -106,17 +124,53 @@ impl Store {
         .bind(SIGN_IN_TIMEOUT_SECONDS as f64)
         .execute(&self.pool)
         .await?;
+        sqlx::query(
+            "delete from web_sign_in_handoffs where created_at < now() - make_interval(secs => $1)",
+        )
+        .bind(HANDOFF_TIMEOUT_SECONDS as f64)
+        .execute(&self.pool)
+        .await?;
         Ok(())
+    }
+
+    /// Leaves a person signed in by the Teams pop-up under a one-time code.
+    pub async fn hand_off_sign_in(&self, code_hash: &[u8], person: &SignInHandoff) -> Result<()> {
+        sqlx::query(
+            "insert into web_sign_in_handoffs (code_hash, user_id, user_name, user_principal_name, roles) \
+             values ($1, $2, $3, $4, $5)",
+        )
+        .bind(code_hash)
+        .bind(person.user_id)
+        .bind(&person.user_name)
+        .bind(&person.user_principal_name)
+        .bind(&person.roles)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// Takes the person left under this code: once, and only while fresh.
+    pub async fn take_sign_in_handoff(&self, code_hash: &[u8]) -> Result<Option<SignInHandoff>> {
+        Ok(sqlx::query_as(
+            "delete from web_sign_in_handoffs where code_hash = $1 \
+             and created_at > now() - make_interval(secs => $2) \
+             returning user_id, user_name, user_principal_name, roles",
+        )
+        .bind(code_hash)
+        .bind(HANDOFF_TIMEOUT_SECONDS as f64)
+        .fetch_optional(&self.pool)
+        .await?)
     }
 
     pub async fn start_sign_in(&self, state: &str, pending: &PendingSignIn) -> Result<()> {
         sqlx::query(
-            "insert into web_sign_ins (state, pkce_verifier, nonce, return_to) values ($1, $2, $3, $4)",
+            "insert into web_sign_ins (state, pkce_verifier, nonce, return_to, for_teams) values ($1, $2, $3, $4, $5)",
         )
         .bind(state)
         .bind(&pending.pkce_verifier)
         .bind(&pending.nonce)
         .bind(&pending.return_to)
+        .bind(pending.for_teams)
         .execute(&self.pool)
         .await?;
         Ok(())
@@ -127,7 +181,7 @@ impl Store {
         Ok(sqlx::query_as(
             "delete from web_sign_ins where state = $1 \
              and created_at > now() - make_interval(secs => $2) \
-             returning pkce_verifier, nonce, return_to",
+             returning pkce_verifier, nonce, return_to, for_teams",
         )
         .bind(state)
         .bind(SIGN_IN_TIMEOUT_SECONDS as f64)

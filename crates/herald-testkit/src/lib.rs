@@ -86,7 +86,7 @@ pub fn settings(urls: &teams_emulator::EmulatorUrls) -> Settings {
     settings.database.max_connections = 5;
     settings.ops.listen = "127.0.0.1:0".parse().unwrap();
     settings.web.listen = "127.0.0.1:0".parse().unwrap();
-    herald_app::use_emulator(&mut settings.microsoft, urls);
+    herald_app::use_emulator(&mut settings, urls);
     settings
 }
 

@@ -37,7 +37,12 @@ pub fn routes(config: &mut web::ServiceConfig) {
 }
 
 /// Entra's error body: an OAuth error plus AADSTS details.
-fn oauth_error(status: u16, error: &str, aadsts: u32, description: &str) -> HttpResponse {
+pub(crate) fn oauth_error(
+    status: u16,
+    error: &str,
+    aadsts: u32,
+    description: &str,
+) -> HttpResponse {
     let status = actix_web::http::StatusCode::from_u16(status)
         .unwrap_or(actix_web::http::StatusCode::BAD_REQUEST);
     let trace = uuid::Uuid::new_v4().to_string();
@@ -51,7 +56,7 @@ fn oauth_error(status: u16, error: &str, aadsts: u32, description: &str) -> Http
     }))
 }
 
-fn issuer(emulator: &Emulator, tenant: &str) -> String {
+pub(crate) fn issuer(emulator: &Emulator, tenant: &str) -> String {
     format!("{}/{tenant}/v2.0", emulator.urls.base)
 }
 
@@ -582,7 +587,7 @@ fn error_page(message: &str) -> HttpResponse {
         ))
 }
 
-fn escape(text: &str) -> String {
+pub(crate) fn escape(text: &str) -> String {
     text.replace('&', "&amp;")
         .replace('<', "&lt;")
         .replace('>', "&gt;")

@@ -18,6 +18,7 @@ mod reads;
 mod rng;
 mod search;
 mod state;
+mod teams_client;
 mod wire;
 
 use std::net::{SocketAddr, TcpListener};
@@ -87,6 +88,13 @@ pub struct EmulatorUrls {
     pub manifest_id: String,
     /// Other applications of the tenant, which call Herald's API.
     pub client_apps: Vec<apps::ClientApp>,
+    /// The page that plays the Teams client (`teams_client.rs`), on a host
+    /// name other than Herald's when both run on this machine
+    /// (`localhost` for `127.0.0.1`), so that a tab framed in it is
+    /// really cross-site, as Herald is inside Teams.
+    pub teams_client: String,
+    /// The origins that page is served from: a tab trusts them as Teams.
+    pub teams_client_origins: Vec<String>,
 }
 
 impl EmulatorUrls {
@@ -107,8 +115,20 @@ impl EmulatorUrls {
             app_secret: config.app_secret.clone(),
             manifest_id: config.manifest_id.clone(),
             client_apps: apps::client_apps(&config.app_id),
+            teams_client: format!("{}/_emulator/teams-client", other_site(base)),
+            teams_client_origins: [base.to_owned(), other_site(base)]
+                .into_iter()
+                .collect::<std::collections::BTreeSet<_>>()
+                .into_iter()
+                .collect(),
         }
     }
+}
+
+/// The same server under `localhost` when it is addressed as `127.0.0.1`:
+/// browsers count the two as different sites.
+fn other_site(base: &str) -> String {
+    base.replacen("://127.0.0.1:", "://localhost:", 1)
 }
 
 /// A started emulator. Dropping it does not stop it; call `stop`.
@@ -190,6 +210,8 @@ pub async fn start(config: EmulatorConfig) -> Result<RunningEmulator, StartError
             .configure(botframework::routes)
             .configure(graph::routes)
             .configure(connector::routes)
+            // Before `control`, whose `/_emulator` scope would take its paths.
+            .configure(teams_client::routes)
             .configure(control::routes)
     })
     .workers(workers)

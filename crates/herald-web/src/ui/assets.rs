@@ -18,11 +18,13 @@ const FILES: &[(&str, &str, &[u8])] = embed![
     "app.css" => "text/css; charset=utf-8",
     "app.js" => "text/javascript; charset=utf-8",
     "compose.js" => "text/javascript; charset=utf-8",
+    "teams.js" => "text/javascript; charset=utf-8",
     "icon.svg" => "image/svg+xml",
     "vendor/adaptivecards/adaptivecards.min.js" => "text/javascript; charset=utf-8",
     "vendor/markdown-it/markdown-it.min.js" => "text/javascript; charset=utf-8",
     "vendor/hostconfig/microsoft-teams-light.json" => "application/json",
     "vendor/hostconfig/microsoft-teams-dark.json" => "application/json",
+    "vendor/teams-js/MicrosoftTeams.min.js" => "text/javascript; charset=utf-8",
 ];
 
 struct Asset {

@@ -37,6 +37,9 @@ pub enum UiError {
     BadForm(String),
     #[error("signing in did not work: {0}")]
     SignIn(String),
+    /// The Teams tab's token (or pop-up code) did not sign anyone in.
+    #[error("Herald refused the sign-in Teams gave it: {0}")]
+    TokenRefused(String),
     #[error("{0}")]
     Conflict(String),
     /// The messages below are for the person; the cause (`#[source]`)
@@ -101,7 +104,7 @@ impl From<askama::Error> for UiError {
 impl UiError {
     pub fn status(&self) -> StatusCode {
         match self {
-            UiError::SignedOut => StatusCode::UNAUTHORIZED,
+            UiError::SignedOut | UiError::TokenRefused(_) => StatusCode::UNAUTHORIZED,
             UiError::NoRole { .. } | UiError::AdminsOnly | UiError::Csrf => StatusCode::FORBIDDEN,
             UiError::NotFound => StatusCode::NOT_FOUND,
             UiError::BadForm(_) | UiError::SignIn(_) => StatusCode::BAD_REQUEST,
@@ -132,7 +135,7 @@ impl UiError {
     /// The error's stable name in the API's problem documents.
     pub fn kind(&self) -> &'static str {
         match self {
-            UiError::SignedOut => "unauthenticated",
+            UiError::SignedOut | UiError::TokenRefused(_) => "unauthenticated",
             UiError::NoRole { .. } | UiError::AdminsOnly => "forbidden",
             UiError::NotFound => "not-found",
             UiError::Csrf => "csrf",
@@ -168,7 +171,7 @@ impl UiError {
             UiError::BadForm(_) | UiError::Conflict(_) | UiError::Submit(_) | UiError::Image(_) => {
                 "That did not work"
             }
-            UiError::SignIn(_) => "Signing in did not work",
+            UiError::SignIn(_) | UiError::TokenRefused(_) => "Signing in did not work",
             UiError::Graph(_) | UiError::Store(_) | UiError::Queue(_) | UiError::Render(_) => {
                 "Herald is having trouble"
             }
@@ -235,10 +238,17 @@ fn to_sign_in(request: &HttpRequest) -> HttpResponse {
     if !request.query_string().is_empty() {
         target = format!("{target}?{}", request.query_string());
     }
-    let location = if request.method() == actix_web::http::Method::GET {
-        format!("/sign-in?return_to={}", encode(&target))
+    // Inside Teams' frame a sign-in page cannot work (Entra ID refuses
+    // to be framed): the tab signs in with Teams' token instead.
+    let page = if super::teams_tab::in_frame(request) {
+        super::urls::TEAMS_TAB
     } else {
-        "/sign-in".to_owned()
+        "/sign-in"
+    };
+    let location = if request.method() == actix_web::http::Method::GET {
+        format!("{page}?return_to={}", encode(&target))
+    } else {
+        page.to_owned()
     };
     HttpResponse::SeeOther()
         .insert_header(("Location", location))

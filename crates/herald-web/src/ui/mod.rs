@@ -11,7 +11,8 @@
 //!
 //! Every route but sign-in, the assets and uploaded images needs a session, checked by
 //! `session::guard` before any handler runs; each handler names the role
-//! it needs by the extractor it takes (`Author`, `Admin`).
+//! it needs by the extractor it takes (`Author`, `Admin`, or `Person` on
+//! everyone's own page, `for_you`).
 
 mod announcements;
 mod api_keys;
@@ -21,8 +22,10 @@ mod audience;
 mod changes;
 mod chart;
 mod compose;
+mod entra_token;
 mod error;
 mod filters;
+mod for_you;
 mod images;
 mod live;
 mod overview;
@@ -33,6 +36,7 @@ mod signin;
 mod staff;
 mod status;
 mod teams_app;
+mod teams_tab;
 mod urls;
 pub mod v1;
 mod viewer;
@@ -61,6 +65,8 @@ pub struct UiSettings {
     pub admins: Vec<String>,
     pub access_contact: String,
     pub frame_ancestors: Vec<String>,
+    /// Teams clients the tab trusts besides those teams-js knows.
+    pub teams_host_origins: Vec<String>,
     pub sign_in: SignInSettings,
     /// The tenant's send rate, for estimates of how long a send takes.
     pub send_rate_per_second: f64,
@@ -82,6 +88,8 @@ impl UiSettings {
 pub struct SignInSettings {
     /// `https://login.microsoftonline.com/{tenant}/v2.0`.
     pub issuer: String,
+    /// The organisation's tenant: a Teams token from any other is refused.
+    pub tenant_id: String,
     pub client_id: String,
     pub client_secret: SecretString,
     /// How Entra ID's signing keys are kept fresh.
@@ -133,7 +141,27 @@ pub fn configure(config: &mut web::ServiceConfig) {
         .route("/sign-in/start", web::get().to(signin::start))
         .route("/auth/callback", web::get().to(signin::callback))
         .route("/sign-out", web::post().to(signin::sign_out))
+        .route(urls::TEAMS_TAB, web::get().to(teams_tab::page))
+        .route(urls::TEAMS_SIGN_IN, web::post().to(teams_tab::sign_in))
+        .route(urls::TEAMS_POP_UP, web::get().to(teams_tab::pop_up))
+        // People with no role start on their own page; everyone else on
+        // the announcements list.
+        .route(
+            "/",
+            web::get()
+                .guard(actix_web::guard::fn_guard(for_you::without_role))
+                .to(for_you::start_page),
+        )
         .route("/", web::get().to(announcements::list))
+        .route(urls::FOR_YOU, web::get().to(for_you::page))
+        .route(
+            urls::FOR_YOU_SETTINGS,
+            web::post().to(for_you::save_setting),
+        )
+        .route(
+            "/for-you/{id}/acknowledge",
+            web::post().to(for_you::acknowledge),
+        )
         .route("/announcements", web::get().to(announcements::to_list))
         .route("/drafts/new", web::get().to(announcements::new_draft))
         .route("/drafts", web::post().to(announcements::create_draft))
@@ -216,13 +244,20 @@ pub fn configure(config: &mut web::ServiceConfig) {
         .route("/images/{name}", web::head().to(images::serve));
 }
 
-/// Paths anyone may open: signing in, what the sign-in page needs,
+/// Paths anyone may open: signing in (in a browser and in the Teams tab),
+/// what the sign-in page needs,
 /// uploaded images, which Teams fetches for the cards without a session,
 /// and the API's description, which holds no data.
 pub(crate) fn is_public(path: &str) -> bool {
     matches!(
         path,
-        "/sign-in" | "/sign-in/start" | "/auth/callback" | "/api/v1/openapi.json"
+        "/sign-in"
+            | "/sign-in/start"
+            | "/auth/callback"
+            | "/api/v1/openapi.json"
+            | urls::TEAMS_TAB
+            | urls::TEAMS_SIGN_IN
+            | urls::TEAMS_POP_UP
     ) || path.starts_with("/static/")
         || path.starts_with(herald_domain::image::HOSTED_IMAGES_PATH)
         || path == "/api/messages"

@@ -83,6 +83,8 @@ pub struct Staff {
     pub role: Option<Role>,
     pub csrf_token: String,
     pub program: Option<Scope>,
+    /// Signed in by the Teams tab: their pages run inside Teams.
+    pub in_teams: bool,
 }
 
 impl Staff {
@@ -95,6 +97,7 @@ impl Staff {
             role,
             csrf_token: session.csrf_token,
             program: None,
+            in_teams: session.in_teams,
         }
     }
 

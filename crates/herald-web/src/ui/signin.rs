@@ -10,6 +10,7 @@ use std::collections::HashSet;
 use std::sync::Arc;
 
 use actix_web::cookie::{Cookie, SameSite, time::Duration as CookieDuration};
+use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, web};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -214,10 +215,21 @@ pub async fn start(
     query: web::Query<ReturnTo>,
 ) -> Result<HttpResponse, UiError> {
     let return_to = safe_return_to(query.return_to.as_deref())?;
+    begin(&ui, return_to, false, None).await
+}
+
+/// Starts a sign-in at Entra ID. `for_teams`: it runs in the Teams tab's
+/// pop-up, and ends by handing the person to the tab (see `callback`).
+pub(super) async fn begin(
+    ui: &Ui,
+    return_to: String,
+    for_teams: bool,
+    login_hint: Option<&str>,
+) -> Result<HttpResponse, UiError> {
     let provider = ui.sign_in.provider(None).await?;
     let client = ui.sign_in.client(&provider, &ui.settings.public_url)?;
     let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
-    let (url, state, nonce) = client
+    let mut request = client
         .authorize_url(
             CoreAuthenticationFlow::AuthorizationCode,
             CsrfToken::new_random,
@@ -225,12 +237,16 @@ pub async fn start(
         )
         .add_scope(Scope::new("profile".to_owned()))
         .add_scope(Scope::new("email".to_owned()))
-        .set_pkce_challenge(challenge)
-        .url();
+        .set_pkce_challenge(challenge);
+    if let Some(hint) = login_hint.filter(|h| !h.is_empty()) {
+        request = request.add_extra_param("login_hint", hint.to_owned());
+    }
+    let (url, state, nonce) = request.url();
     let pending = herald_store::PendingSignIn {
         pkce_verifier: verifier.secret().clone(),
         nonce: nonce.secret().clone(),
         return_to,
+        for_teams,
     };
     ui.store.start_sign_in(state.secret(), &pending).await?;
     Ok(see_other(url.as_str()))
@@ -244,9 +260,10 @@ pub struct Callback {
     error_description: Option<String>,
 }
 
-/// What Herald reads from a verified ID token besides the standard claims.
+/// What Herald reads from a verified ID token (or the Teams tab's access
+/// token) besides the standard claims.
 #[derive(Deserialize, Default)]
-struct EntraClaims {
+pub(super) struct EntraClaims {
     oid: Option<uuid::Uuid>,
     name: Option<String>,
     preferred_username: Option<String>,
@@ -281,17 +298,35 @@ pub async fn callback(
     })?;
     let claims = redeem(&ui, code, &pending).await?;
     let staff = staff_of(&ui, claims)?;
+    if pending.for_teams {
+        return super::teams_tab::hand_off(&ui, &staff).await;
+    }
+    let token = start_session(&ui, &request, &staff, false).await?;
+    let mut response = see_other(&pending.return_to);
+    set_session_cookie(&mut response, &ui, &token, false);
+    Ok(response)
+}
+
+/// A new session for `staff`, whatever cookie came in (a token planted
+/// before signing in is worthless); returns the cookie's token.
+pub(super) async fn start_session(
+    ui: &Ui,
+    request: &HttpRequest,
+    staff: &Staff,
+    in_teams: bool,
+) -> Result<String, UiError> {
     let token = random_token();
+    let now = time::OffsetDateTime::now_utc();
     let session = herald_store::StaffSession {
         user_id: staff.id,
         user_name: staff.name.clone(),
         user_principal_name: staff.upn.clone(),
         roles: staff.role.iter().map(|r| r.as_str().to_owned()).collect(),
         csrf_token: random_token(),
-        created_at: time::OffsetDateTime::now_utc(),
-        last_seen_at: time::OffsetDateTime::now_utc(),
+        created_at: now,
+        last_seen_at: now,
+        in_teams,
     };
-    // A new session at every sign-in: a token planted before it is worthless.
     if let Some(old) = request.cookie(SESSION_COOKIE) {
         ui.store.delete_session(&token_hash(old.value())).await?;
     }
@@ -299,10 +334,8 @@ pub async fn callback(
     ui.store
         .create_session(&token_hash(&token), &session)
         .await?;
-    tracing::info!(user = %staff.upn, role = ?staff.role, "signed in");
-    let mut response = see_other(&pending.return_to);
-    let _ = response.add_cookie(&session_cookie(&ui, token));
-    Ok(response)
+    tracing::info!(user = %staff.upn, role = ?staff.role, in_teams, "signed in");
+    Ok(token)
 }
 
 async fn redeem(
@@ -349,7 +382,7 @@ async fn redeem(
 
 /// The person and their role: Herald's app roles in the token, else the
 /// configured lists of people and groups.
-fn staff_of(ui: &Ui, claims: EntraClaims) -> Result<Staff, UiError> {
+pub(super) fn staff_of(ui: &Ui, claims: EntraClaims) -> Result<Staff, UiError> {
     let id = claims
         .oid
         .ok_or_else(|| UiError::SignIn("the ID token names no Entra object id (oid)".to_owned()))?;
@@ -375,29 +408,58 @@ fn staff_of(ui: &Ui, claims: EntraClaims) -> Result<Staff, UiError> {
         role,
         csrf_token: String::new(),
         program: None,
+        in_teams: false,
     })
 }
 
-fn session_cookie(ui: &Ui, token: String) -> Cookie<'static> {
-    Cookie::build(SESSION_COOKIE, token)
-        .path("/")
-        .http_only(true)
-        .secure(ui.settings.secure_cookies())
-        .same_site(SameSite::Lax)
-        .max_age(CookieDuration::seconds(
-            ui.settings.lifetime.absolute.whole_seconds(),
-        ))
-        .finish()
+/// The session's cookie. A browser's is `SameSite=Lax`. The Teams tab's
+/// lives in a cross-site frame, where browsers send only a cookie that is
+/// `SameSite=None; Secure` and, with third-party cookies blocked, only one
+/// that is also `Partitioned` (kept for Herald-inside-this-top-site
+/// alone). actix's cookie type has no `Partitioned`, so that one is
+/// written by hand.
+pub(super) fn set_session_cookie(
+    response: &mut HttpResponse,
+    ui: &Ui,
+    token: &str,
+    in_teams: bool,
+) {
+    let max_age = if token.is_empty() {
+        0
+    } else {
+        ui.settings.lifetime.absolute.whole_seconds()
+    };
+    let value = if in_teams {
+        format!(
+            "{SESSION_COOKIE}={token}; Path=/; Max-Age={max_age}; HttpOnly; Secure; SameSite=None; Partitioned"
+        )
+    } else {
+        Cookie::build(SESSION_COOKIE, token.to_owned())
+            .path("/")
+            .http_only(true)
+            .secure(ui.settings.secure_cookies())
+            .same_site(SameSite::Lax)
+            .max_age(CookieDuration::seconds(max_age))
+            .finish()
+            .to_string()
+    };
+    if let Ok(value) = header::HeaderValue::from_str(&value) {
+        response.headers_mut().append(header::SET_COOKIE, value);
+    }
 }
 
-/// `POST /sign-out`: the session ends here and now.
+/// `POST /sign-out`: the session ends here and now. Both kinds of cookie
+/// are removed: the request does not say which one it came with.
 pub async fn sign_out(ui: web::Data<Ui>, request: HttpRequest) -> Result<HttpResponse, UiError> {
     if let Some(cookie) = request.cookie(SESSION_COOKIE) {
         ui.store.delete_session(&token_hash(cookie.value())).await?;
     }
-    let mut response = see_other("/sign-in?signed_out=1");
-    let mut gone = session_cookie(&ui, String::new());
-    gone.make_removal();
-    let _ = response.add_cookie(&gone);
+    let mut response = if super::teams_tab::in_frame(&request) {
+        see_other("/teams?signed_out=1")
+    } else {
+        see_other("/sign-in?signed_out=1")
+    };
+    set_session_cookie(&mut response, &ui, "", false);
+    set_session_cookie(&mut response, &ui, "", true);
     Ok(response)
 }

@@ -11,6 +11,12 @@ pub const STAFF: &str = "/admin/staff";
 pub const OVERVIEW: &str = "/admin/overview";
 pub const SIGN_IN_START: &str = "/sign-in/start";
 pub const SIGN_OUT: &str = "/sign-out";
+/// The Teams tab's address (the manifest's `contentUrl`).
+pub const TEAMS_TAB: &str = "/teams";
+/// Where the tab trades Teams' token or the pop-up's code for a session.
+pub const TEAMS_SIGN_IN: &str = "/ui/teams/sign-in";
+/// The tab's pop-up sign-in.
+pub const TEAMS_POP_UP: &str = "/auth/teams/start";
 
 pub fn draft(id: impl Display) -> String {
     format!("/drafts/{id}")
@@ -91,4 +97,23 @@ pub fn api_key_revoke(id: impl Display) -> String {
 
 pub fn staff_sign_out(user: impl Display) -> String {
     format!("/admin/staff/{user}/sign-out")
+}
+
+/// Every signed-in person's own page: what Herald delivered to them.
+pub const FOR_YOU: &str = "/for-you";
+pub const FOR_YOU_SETTINGS: &str = "/for-you/settings";
+
+pub fn for_you_acknowledge(id: impl Display) -> String {
+    format!("/for-you/{id}/acknowledge")
+}
+
+/// The page with a fixed notice (`acknowledged`, `already`) in the
+/// announcement it is about, scrolled back to it.
+pub fn for_you_done(done: &str, id: impl Display) -> String {
+    format!("/for-you?done={done}&id={id}#announcement-{id}")
+}
+
+/// The page with a fixed notice (`all`, `critical`), back at the setting.
+pub fn for_you_settings_done(done: &str) -> String {
+    format!("/for-you?done={done}#settings")
 }

@@ -4,8 +4,9 @@
 //!
 //! The zone comes from the browser: `app.js` keeps the zone the browser
 //! reports (`Intl`) in the `herald_tz` cookie, set on the sign-in page
-//! before anything else is shown. The locale is the first language of
-//! `Accept-Language`. Both are read once per request by `session::guard`,
+//! before anything else is shown. The locale is Teams' inside the Teams
+//! tab (`teams.js` keeps it in the `herald_locale` cookie), else the first
+//! language of `Accept-Language`. Both are read once per request by `session::guard`,
 //! which runs the handler inside [`Viewer::scope`]; `views::when` and
 //! friends read them from there. Work outside a request (the live
 //! poller, shared by every watcher) sees UTC and English, and the
@@ -21,6 +22,8 @@ use time::OffsetDateTime;
 
 /// The cookie `app.js` keeps the browser's IANA time zone in.
 pub const ZONE_COOKIE: &str = "herald_tz";
+/// The cookie `teams.js` keeps Teams' locale in.
+pub const LOCALE_COOKIE: &str = "herald_locale";
 /// IANA names are short; anything longer is not one.
 const MAX_ZONE_NAME: usize = 64;
 
@@ -34,6 +37,9 @@ struct Inner {
     /// The IANA name, e.g. `Europe/Berlin`; `UTC` when none is known.
     zone_name: String,
     separators: Separators,
+    /// The Teams clients the pages' teams-js trusts besides its own list,
+    /// as the JSON array `app.initialize` takes.
+    teams_hosts: String,
 }
 
 /// Digit grouping and decimal mark of a locale.
@@ -116,21 +122,39 @@ impl Viewer {
             zone,
             zone_name,
             separators: Separators::of(locale),
+            teams_hosts: "[]".to_owned(),
         }))
+    }
+
+    fn with_teams_hosts(mut self, hosts: &[String]) -> Self {
+        if let Some(inner) = Arc::get_mut(&mut self.0) {
+            inner.teams_hosts = serde_json::to_string(hosts).unwrap_or_else(|_| "[]".to_owned());
+        }
+        self
     }
 
     /// The viewer of a request: its `herald_tz` cookie and the first
     /// language it accepts.
     pub fn of_request(request: &ServiceRequest) -> Self {
         let zone = request.cookie(ZONE_COOKIE).map(|c| c.value().to_owned());
-        let locale = request
-            .headers()
-            .get(header::ACCEPT_LANGUAGE)
-            .and_then(|value| value.to_str().ok())
-            .and_then(first_language)
-            .unwrap_or("en")
-            .to_owned();
-        Self::new(zone.as_deref(), &locale)
+        let from_teams = request
+            .cookie(LOCALE_COOKIE)
+            .map(|c| c.value().to_owned())
+            .filter(|tag| first_language(tag) == Some(tag.as_str()));
+        let locale = from_teams.unwrap_or_else(|| {
+            request
+                .headers()
+                .get(header::ACCEPT_LANGUAGE)
+                .and_then(|value| value.to_str().ok())
+                .and_then(first_language)
+                .unwrap_or("en")
+                .to_owned()
+        });
+        let hosts = request
+            .app_data::<actix_web::web::Data<super::Ui>>()
+            .map(|ui| ui.settings.teams_host_origins.clone())
+            .unwrap_or_default();
+        Self::new(zone.as_deref(), &locale).with_teams_hosts(&hosts)
     }
 
     /// Runs `work` (a request's handler) with this viewer current.
@@ -145,6 +169,10 @@ impl Viewer {
 
     pub fn zone_name(&self) -> &str {
         &self.0.zone_name
+    }
+
+    pub fn teams_hosts(&self) -> &str {
+        &self.0.teams_hosts
     }
 
     pub fn separators(&self) -> Separators {

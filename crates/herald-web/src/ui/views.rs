@@ -66,6 +66,11 @@ impl Chrome {
         self.staff.as_ref().is_some_and(Staff::is_admin)
     }
 
+    /// Whether the page runs in the Teams tab (it follows Teams' theme).
+    pub fn in_teams(&self) -> bool {
+        self.staff.as_ref().is_some_and(|s| s.in_teams)
+    }
+
     /// A count with the viewer's digit grouping: `{{ chrome.num(n) }}`.
     pub fn num(&self, value: impl Count) -> String {
         number(value.count())

@@ -10,11 +10,11 @@ use std::sync::Arc;
 
 use governor::clock::{Clock, DefaultClock};
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
-use jsonwebtoken::{Algorithm, Validation};
 use serde::Deserialize;
 
 use super::problem::ApiError;
 use crate::keys::{KeyCache, OpenIdKeys};
+use crate::ui::entra_token::{self, Refusal};
 use crate::ui::session::{Role, Scope, Staff, token_hash};
 use crate::ui::{Ui, UiSettings};
 
@@ -25,12 +25,10 @@ pub const KEY_PREFIX: &str = "herald_";
 pub const SEND_ROLE: &str = "Herald.Send";
 pub const READ_ROLE: &str = "Herald.Read";
 
-/// Clock skew allowed on a token's `exp` and `nbf`.
-const CLOCK_SKEW_SECS: u64 = 300;
-
 pub struct Programs {
     limiter: DefaultKeyedRateLimiter<String>,
-    entra: Arc<KeyCache<OpenIdKeys>>,
+    /// Entra ID's signing keys; the Teams tab's tokens are checked with them too.
+    pub(crate) entra: Arc<KeyCache<OpenIdKeys>>,
     /// Issuer and audiences an access token must carry.
     issuer: String,
     audiences: Vec<String>,
@@ -113,7 +111,12 @@ fn program(id: uuid::Uuid, name: &str, upn: String, scope: Scope) -> Staff {
         role: Some(Role::Author),
         csrf_token: String::new(),
         program: Some(scope),
+        in_teams: false,
     }
+}
+
+fn refused(why: String) -> ApiError {
+    ApiError::Unauthorized(format!("the access token was refused: {why}"))
 }
 
 #[derive(Deserialize)]
@@ -133,39 +136,16 @@ struct AppClaims {
 }
 
 async fn by_entra_token(programs: &Programs, token: &str) -> Result<Staff, ApiError> {
-    let refused =
-        |why: String| ApiError::Unauthorized(format!("the access token was refused: {why}"));
-    let header = jsonwebtoken::decode_header(token).map_err(|_| {
-        ApiError::Unauthorized(
-            "the Bearer token is neither a Herald API key (herald_...) nor an Entra ID access token (a JWT)"
-                .to_owned(),
-        )
-    })?;
-    if !matches!(header.alg, Algorithm::RS256) {
-        return Err(refused("Entra ID signs with RS256 only".to_owned()));
-    }
-    let kid = header
-        .kid
-        .ok_or_else(|| refused("it names no signing key".to_owned()))?;
-    let key = programs
-        .entra
-        .set_with(Some(&kid))
-        .await
-        .and_then(|keys| keys.get(&kid).cloned())
-        .ok_or_else(|| {
-            refused(format!(
-                "its key {kid} is not among Entra ID's signing keys"
-            ))
-        })?;
-    let mut validation = Validation::new(Algorithm::RS256);
-    validation.leeway = CLOCK_SKEW_SECS;
-    validation.validate_nbf = true;
-    validation.set_issuer(&[programs.issuer.as_str()]);
-    validation.set_audience(&programs.audiences);
-    validation.set_required_spec_claims(&["exp", "iss", "aud"]);
-    let claims = jsonwebtoken::decode::<AppClaims>(token, &key.decoding, &validation)
-        .map_err(|e| refused(e.to_string()))?
-        .claims;
+    let claims: AppClaims =
+        entra_token::verify(&programs.entra, token, &programs.issuer, &programs.audiences)
+            .await
+            .map_err(|refusal| match refusal {
+                Refusal::NotJwt => ApiError::Unauthorized(
+                    "the Bearer token is neither a Herald API key (herald_...) nor an Entra ID access token (a JWT)"
+                        .to_owned(),
+                ),
+                Refusal::Invalid(why) => refused(why),
+            })?;
     if claims.scp.is_some() {
         return Err(refused(
             "it was issued to a person (delegated); programs use the client credentials flow"
