@@ -123,6 +123,8 @@ impl Browser {
                     "--disable-background-networking",
                     "--disable-component-update",
                     "--disable-sync",
+                    // The https front's certificate is self-signed (tls.rs).
+                    "--ignore-certificate-errors",
                     "--window-size=1280,900",
                     format!("--user-data-dir={}", profile.display()),
                 ],

@@ -21,6 +21,7 @@ mod reports;
 mod site;
 mod teams_host;
 mod teams_tab;
+mod tls;
 mod typing;
 mod viewer;
 

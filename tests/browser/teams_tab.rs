@@ -18,15 +18,16 @@ use crate::harness::{
     wait_until,
 };
 use crate::site::{press_action, start};
+use crate::tls::TlsFront;
 
 /// The manifest `herald teams-app` would write for this Herald: the tab's
 /// address and the SSO resource come from it, as Teams takes them.
-fn manifest(herald: &TestHerald) -> Value {
+fn manifest(herald: &TestHerald, base: &str) -> Value {
     let urls = &herald.emulator.urls;
     TeamsApp {
         manifest_id: urls.manifest_id.clone(),
         app_id: urls.app_id.clone(),
-        public_url: herald.web_base().parse().unwrap(),
+        public_url: base.parse().unwrap(),
         version: "1.0.0".to_owned(),
         developer: "Contoso".to_owned(),
     }
@@ -39,7 +40,12 @@ fn encode(text: &str) -> String {
 
 /// Opens Teams for `upn` with Herald's tab, and steps into the tab.
 async fn open_in_teams(browser: &Browser, herald: &TestHerald, upn: &str, consent: &str) {
-    let manifest = manifest(herald);
+    open_tab_at(browser, herald, &herald.web_base(), upn, consent).await;
+}
+
+/// The same, with Herald at `base` (its https front).
+async fn open_tab_at(browser: &Browser, herald: &TestHerald, base: &str, upn: &str, consent: &str) {
+    let manifest = manifest(herald, base);
     let tab = manifest["staticTabs"][0]["contentUrl"].as_str().unwrap();
     let resource = manifest["webApplicationInfo"]["resource"].as_str().unwrap();
     let page = format!(
@@ -187,6 +193,8 @@ async fn a_recipient_sees_their_announcements_acknowledges_and_goes_critical_onl
     assert!(!page.contains("Parking for the other team"), "{page}");
     screenshot_of_teams(&browser, "teams-tab-recipient-light").await;
     teams_theme(&browser, "dark", "dark").await;
+    // The cards are drawn again with Teams' dark host config.
+    wait_for(&browser, "#for-you [data-card-json].dark").await;
     assert_accessible(&browser, "a recipient's tab, dark").await;
     screenshot_of_teams(&browser, "teams-tab-recipient-dark").await;
 
@@ -226,12 +234,21 @@ async fn a_recipient_sees_their_announcements_acknowledges_and_goes_critical_onl
 
 #[tokio::test]
 async fn without_consent_the_pop_up_signs_in_and_a_forged_token_signs_in_nobody() {
-    let herald = start().await;
+    // Behind https, as in production: teams-js opens pop-ups only there.
+    let front = TlsFront::bind().await;
+    let public = front.url();
+    let mut config = herald_testkit::emulator_config(40);
+    config.directory.groups = 2;
+    let herald = TestHerald::start(config, |settings| {
+        settings.web.public_url = Some(public.clone());
+    })
+    .await;
+    front.serve(herald.running().web.as_ref().unwrap().address);
     let browser = Browser::start().await;
     let staff = herald.staff().await;
     let admin = &staff[0].0;
 
-    open_in_teams(&browser, &herald, admin, "missing").await;
+    open_tab_at(&browser, &herald, &public, admin, "missing").await;
     wait_for_tab_path(&browser, "/teams").await;
     wait_for_text(&browser, "#teams-status", "could not sign you in by itself").await;
 

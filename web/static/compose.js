@@ -164,27 +164,41 @@
       result.outputHtml = markdown.render(text);
       result.didProcess = true;
     };
-    var theme = document.documentElement.getAttribute("data-theme") === "dark" ? "dark" : "light";
-    holders.forEach(function (holder) {
-      var opens = holder.hasAttribute("data-open-links");
-      var draw = function (json) {
-        var config = json ? new window.AdaptiveCards.HostConfig(json) : null;
-        holder.querySelectorAll("[data-card-json]").forEach(function (slot) {
-          var card = new window.AdaptiveCards.AdaptiveCard();
-          if (config) card.hostConfig = config;
-          card.onExecuteAction = function (action) {
-            if (opens && action.url) window.open(action.url, "_blank", "noopener");
-          };
-          card.parse(JSON.parse(slot.getAttribute("data-card-json")));
-          slot.classList.add(theme);
-          slot.replaceChildren(card.render() || document.createTextNode(""));
-        });
-        holder.setAttribute("data-preview", "ready");
-      };
-      fetch(holder.getAttribute("data-hostconfig-" + theme))
-        .then(function (r) { return r.json(); })
-        .then(draw, function () { draw(null); });
-    });
+    // Drawn in the page's theme, and again when it changes (Teams tells
+    // the tab when its theme changes).
+    var drawn = null;
+    var drawAll = function () {
+      var theme = document.documentElement.getAttribute("data-theme") === "dark" ? "dark" : "light";
+      if (theme === drawn) return;
+      drawn = theme;
+      holders.forEach(function (holder) { drawHolder(holder, theme); });
+    };
+    drawAll();
+    document.addEventListener("herald:theme", drawAll);
+  }
+
+  function drawHolder(holder, theme) {
+    var opens = holder.hasAttribute("data-open-links");
+    var draw = function (json) {
+      // As in the previews: Teams' dark theme draws no bright separator.
+      if (json && theme === "dark") json.separator = { lineThickness: 1, lineColor: "#525252" };
+      var config = json ? new window.AdaptiveCards.HostConfig(json) : null;
+      holder.querySelectorAll("[data-card-json]").forEach(function (slot) {
+        var card = new window.AdaptiveCards.AdaptiveCard();
+        if (config) card.hostConfig = config;
+        card.onExecuteAction = function (action) {
+          if (opens && action.url) window.open(action.url, "_blank", "noopener");
+        };
+        card.parse(JSON.parse(slot.getAttribute("data-card-json")));
+        slot.classList.remove("light", "dark");
+        slot.classList.add(theme);
+        slot.replaceChildren(card.render() || document.createTextNode(""));
+      });
+      holder.setAttribute("data-preview", "ready");
+    };
+    fetch(holder.getAttribute("data-hostconfig-" + theme))
+      .then(function (r) { return r.json(); })
+      .then(draw, function () { draw(null); });
   }
 
   // The preview's images. Each URL is loaded once, by an image of its own,
