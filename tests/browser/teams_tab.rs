@@ -40,16 +40,23 @@ fn encode(text: &str) -> String {
 
 /// Opens Teams for `upn` with Herald's tab, and steps into the tab.
 async fn open_in_teams(browser: &Browser, herald: &TestHerald, upn: &str, consent: &str) {
-    open_tab_at(browser, herald, &herald.web_base(), upn, consent).await;
+    open_tab_at(browser, herald, &herald.web_base(), upn, consent, "en-US").await;
 }
 
 /// The same, with Herald at `base` (its https front).
-async fn open_tab_at(browser: &Browser, herald: &TestHerald, base: &str, upn: &str, consent: &str) {
+async fn open_tab_at(
+    browser: &Browser,
+    herald: &TestHerald,
+    base: &str,
+    upn: &str,
+    consent: &str,
+    locale: &str,
+) {
     let manifest = manifest(herald, base);
     let tab = manifest["staticTabs"][0]["contentUrl"].as_str().unwrap();
     let resource = manifest["webApplicationInfo"]["resource"].as_str().unwrap();
     let page = format!(
-        "{}?user={}&tab={}&resource={}&theme=default&consent={consent}",
+        "{}?user={}&tab={}&resource={}&theme=default&consent={consent}&locale={locale}",
         herald.emulator.urls.teams_client,
         encode(upn),
         encode(tab),
@@ -185,9 +192,19 @@ async fn a_recipient_sees_their_announcements_acknowledges_and_goes_critical_onl
         .await;
 
     let browser = Browser::start().await;
-    open_in_teams(&browser, &herald, person, "granted").await;
+    // Teams in German: the pages write numbers as Teams' locale does,
+    // whatever the browser's own language.
+    let base = herald.web_base();
+    open_tab_at(&browser, &herald, &base, person, "granted", "de-DE").await;
     wait_for_tab_path(&browser, "/for-you").await;
     wait_for_text(&browser, "h1", "Announcements for you").await;
+    let group = script(
+        &browser,
+        "return document.documentElement.getAttribute('data-group');",
+        vec![],
+    )
+    .await;
+    assert_eq!(group, json!("."), "numbers grouped as German writes them");
     let page = crate::harness::text(&browser, "main").await;
     assert!(page.contains("Fire drill on Thursday"), "{page}");
     assert!(!page.contains("Parking for the other team"), "{page}");
@@ -248,7 +265,7 @@ async fn without_consent_the_pop_up_signs_in_and_a_forged_token_signs_in_nobody(
     let staff = herald.staff().await;
     let admin = &staff[0].0;
 
-    open_tab_at(&browser, &herald, &public, admin, "missing").await;
+    open_tab_at(&browser, &herald, &public, admin, "missing", "en-US").await;
     wait_for_tab_path(&browser, "/teams").await;
     wait_for_text(&browser, "#teams-status", "could not sign you in by itself").await;
 

@@ -127,12 +127,14 @@ pub async fn up(settings: Settings, args: UpArgs) -> anyhow::Result<()> {
     let public_url = settings.web.public_url.clone();
     let running = herald_app::up(settings, config).await?;
     println!("Herald is up: prepare-worker, send-worker, web UI and bot endpoint running.");
-    if let Some(web) = &running.web {
-        // Where people reach it: the configured address, or where it listens.
-        let public = public_url
+    // Where people reach it: the configured address, or where it listens.
+    let public = running.web.as_ref().map(|web| {
+        public_url
             .as_deref()
             .map(|url| url.trim_end_matches('/').to_owned())
-            .unwrap_or_else(|| format!("http://{}", web.address));
+            .unwrap_or_else(|| format!("http://{}", web.address))
+    });
+    if let Some(public) = &public {
         println!("  Web UI:        {public}/   <- open this in a browser");
         println!("  Bot endpoint:  {public}/api/messages");
         println!("  API:           {public}/api/v1  (keys: {public}/admin/api-keys)");
@@ -156,6 +158,17 @@ pub async fn up(settings: Settings, args: UpArgs) -> anyhow::Result<()> {
                 );
             }
             println!("  (any other account of the emulator's directory signs in without a role)");
+            if let Some(public) = &public {
+                println!(
+                    "Herald inside Teams (the emulator plays the Teams client; any account):\n  {}?user={}&tab={public}/teams%3Ftheme%3D%7Btheme%7D",
+                    emulator.urls.teams_client,
+                    emulator
+                        .staff_accounts()
+                        .first()
+                        .map(|a| a.user_principal_name.clone())
+                        .unwrap_or_default()
+                );
+            }
         }
         None => println!("Talking to Microsoft with the configured credentials."),
     }

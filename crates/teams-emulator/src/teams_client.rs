@@ -273,15 +273,6 @@ fn valid_locale(locale: &str) -> bool {
         && !locale.contains("--")
 }
 
-/// `host[:port]` of a URL, as an `api://` resource names it.
-fn authority(url: &url::Url) -> String {
-    let host = url.host_str().unwrap_or_default();
-    match url.port() {
-        Some(port) => format!("{host}:{port}"),
-        None => host.to_owned(),
-    }
-}
-
 /// JSON for a `<script type="application/json">` block: `<`, `>` and `&`
 /// escaped, so no value can end the block or start markup.
 fn script_json(value: &serde_json::Value) -> String {
@@ -383,9 +374,10 @@ async fn page(
     let tab_origin = tab.origin().ascii_serialization();
     // Teams reads it from the manifest's webApplicationInfo; by default,
     // the one Herald's manifest declares for a tab served where this is.
-    let resource = get("resource")
-        .map(str::to_owned)
-        .unwrap_or_else(|| format!("api://{}/{}", authority(&tab), emulator.app_id()));
+    let resource = get("resource").map(str::to_owned).unwrap_or_else(|| {
+        let host = tab.host_str().unwrap_or_default();
+        format!("api://{host}/{}", emulator.app_id())
+    });
     let data = json!({
         "appName": APP_NAME,
         "entityId": ENTITY_ID,
