@@ -91,24 +91,7 @@ async fn tokens_that_are_not_for_herald_or_not_signed_by_entra_are_refused() {
     .await;
 
     // Herald's own Graph token: signed by Entra, but for Graph.
-    let graph = reqwest::Client::new()
-        .post(format!(
-            "{}/{}/oauth2/v2.0/token",
-            urls.login, urls.tenant_id
-        ))
-        .form(&[
-            ("grant_type", "client_credentials"),
-            ("client_id", urls.app_id.as_str()),
-            ("client_secret", urls.app_secret.as_str()),
-            ("scope", "https://graph.microsoft.com/.default"),
-        ])
-        .send()
-        .await
-        .unwrap()
-        .json::<Value>()
-        .await
-        .unwrap();
-    let for_graph = Program::new(&base, graph["access_token"].as_str().unwrap());
+    let for_graph = Program::new(&base, &herald_testkit::api::graph_token(&urls).await);
     let refused = problem(
         for_graph.get("/api/v1/announcements").await,
         401,

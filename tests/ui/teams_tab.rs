@@ -130,29 +130,8 @@ async fn teams_token_starts_a_partitioned_session_and_no_other_token_does() {
     refused(&herald, &stale, "an expired token").await;
 
     // Wrong audience: Herald's own token for Graph, signed by Entra.
-    let graph: Value = reqwest::Client::new()
-        .post(format!(
-            "{}/{}/oauth2/v2.0/token",
-            urls.login, urls.tenant_id
-        ))
-        .form(&[
-            ("grant_type", "client_credentials"),
-            ("client_id", urls.app_id.as_str()),
-            ("client_secret", urls.app_secret.as_str()),
-            ("scope", "https://graph.microsoft.com/.default"),
-        ])
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    refused(
-        &herald,
-        graph["access_token"].as_str().unwrap(),
-        "a token for Graph",
-    )
-    .await;
+    let graph = herald_testkit::api::graph_token(&urls).await;
+    refused(&herald, &graph, "a token for Graph").await;
 
     // Right audience, but a program's (no access_as_user scope).
     let hr = urls

@@ -149,6 +149,32 @@ pub async fn entra_token(
     urls: &teams_emulator::EmulatorUrls,
     app: &teams_emulator::apps::ClientApp,
 ) -> String {
+    client_credentials(
+        urls,
+        &app.app_id,
+        &app.secret,
+        &format!("api://{}/.default", urls.app_id),
+    )
+    .await
+}
+
+/// Herald's own token for Graph: signed by Entra, but for another audience.
+pub async fn graph_token(urls: &teams_emulator::EmulatorUrls) -> String {
+    client_credentials(
+        urls,
+        &urls.app_id,
+        &urls.app_secret,
+        "https://graph.microsoft.com/.default",
+    )
+    .await
+}
+
+async fn client_credentials(
+    urls: &teams_emulator::EmulatorUrls,
+    client_id: &str,
+    secret: &str,
+    scope: &str,
+) -> String {
     let response = reqwest::Client::new()
         .post(format!(
             "{}/{}/oauth2/v2.0/token",
@@ -156,9 +182,9 @@ pub async fn entra_token(
         ))
         .form(&[
             ("grant_type", "client_credentials"),
-            ("client_id", app.app_id.as_str()),
-            ("client_secret", app.secret.as_str()),
-            ("scope", &format!("api://{}/.default", urls.app_id)),
+            ("client_id", client_id),
+            ("client_secret", secret),
+            ("scope", scope),
         ])
         .send()
         .await
