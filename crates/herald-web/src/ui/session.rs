@@ -124,6 +124,11 @@ impl Staff {
         self.sees_all() || record.owner.as_ref().is_some_and(|(id, _)| *id == self.id)
     }
 
+    /// The role as a session row keeps it: none, or one name.
+    pub fn role_names(&self) -> Vec<String> {
+        self.role.iter().map(|r| r.as_str().to_owned()).collect()
+    }
+
     /// Whether they may create, send and change announcements.
     pub fn may_send(&self) -> bool {
         match self.program {
@@ -292,13 +297,8 @@ fn is_state_change(method: &Method) -> bool {
 /// field of a form, whose body is read here and handed on unchanged. A
 /// request another site's page made also fails the Origin check.
 async fn check_csrf(request: &mut ServiceRequest, staff: &Staff) -> Result<(), UiError> {
-    if let Some(origin) = request.headers().get(header::ORIGIN) {
-        let ours = request.connection_info().host().to_owned();
-        let from = origin.to_str().unwrap_or_default();
-        let host = from.split_once("://").map_or(from, |(_, host)| host);
-        if host != ours {
-            return Err(UiError::Csrf);
-        }
+    if origin_is_ours(request.request()) == Some(false) {
+        return Err(UiError::Csrf);
     }
     if let Some(token) = request.headers().get(CSRF_HEADER) {
         return same_token(token.to_str().unwrap_or_default(), staff);
@@ -319,6 +319,14 @@ async fn check_csrf(request: &mut ServiceRequest, staff: &Staff) -> Result<(), U
     let token = form_field(&body, CSRF_FIELD);
     request.set_payload(Payload::from(body));
     same_token(token.as_deref().unwrap_or_default(), staff)
+}
+
+/// Whether the request's `Origin` is this site; `None` without one.
+pub(super) fn origin_is_ours(request: &HttpRequest) -> Option<bool> {
+    let origin = request.headers().get(header::ORIGIN)?;
+    let from = origin.to_str().unwrap_or_default();
+    let host = from.split_once("://").map_or(from, |(_, host)| host);
+    Some(host == request.connection_info().host())
 }
 
 fn form_field(body: &[u8], name: &str) -> Option<String> {

@@ -321,7 +321,7 @@ pub(super) async fn start_session(
         user_id: staff.id,
         user_name: staff.name.clone(),
         user_principal_name: staff.upn.clone(),
-        roles: staff.role.iter().map(|r| r.as_str().to_owned()).collect(),
+        roles: staff.role_names(),
         csrf_token: random_token(),
         created_at: now,
         last_seen_at: now,

@@ -13,14 +13,13 @@
 //! in (its cookies are not the frame's) but by handing a one-time code to
 //! the tab, which trades it at the same `POST /ui/teams/sign-in`.
 
-use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, web};
 use askama::Template;
 use serde::Deserialize;
 
 use super::entra_token::{self, Refusal};
 use super::error::UiError;
-use super::session::{Staff, random_token, token_hash};
+use super::session::{Staff, origin_is_ours, random_token, token_hash};
 use super::shared::html;
 use super::signin::{self, EntraClaims, safe_return_to};
 use super::views::Chrome;
@@ -97,7 +96,7 @@ pub async fn sign_in(
     request: HttpRequest,
     body: web::Json<SignInBody>,
 ) -> Result<HttpResponse, UiError> {
-    if !same_origin(&request) {
+    if origin_is_ours(&request) != Some(true) {
         return Err(UiError::Csrf);
     }
     let staff = match (&body.token, &body.code) {
@@ -116,15 +115,6 @@ pub async fn sign_in(
     });
     signin::set_session_cookie(&mut response, &ui, &token, true);
     Ok(response)
-}
-
-fn same_origin(request: &HttpRequest) -> bool {
-    let Some(origin) = request.headers().get(header::ORIGIN) else {
-        return false;
-    };
-    let origin = origin.to_str().unwrap_or_default();
-    let host = origin.split_once("://").map_or(origin, |(_, host)| host);
-    host == request.connection_info().host()
 }
 
 #[derive(Deserialize)]
@@ -151,7 +141,7 @@ pub(super) async fn hand_off(ui: &Ui, staff: &Staff) -> Result<HttpResponse, UiE
         user_id: staff.id,
         user_name: staff.name.clone(),
         user_principal_name: staff.upn.clone(),
-        roles: staff.role.iter().map(|r| r.as_str().to_owned()).collect(),
+        roles: staff.role_names(),
     };
     ui.store
         .hand_off_sign_in(&token_hash(&code), &person)
